@@ -1,0 +1,35 @@
+# Two entry points: `make run` (demo lake + service) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LAKE ?= lake
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run demo-lake test test-all clean-demo
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# A small lake to try things on: 1,000 ICPs x 14 days, built once.
+$(LAKE)/lake.json: | install
+	$(BIN)/meterlake --lake $(LAKE) generate --icps 1000 --days 14 --start 2018-06-01 --seed 42
+
+demo-lake: $(LAKE)/lake.json
+
+run: demo-lake
+	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest
+
+clean-demo:
+	rm -rf $(LAKE)

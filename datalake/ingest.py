@@ -1,0 +1,231 @@
+"""Ingest of raw deliveries: validate every row, collapse duplicates, keep only new values
+and revisions, and commit them as one atomic ingest."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from . import schema, sql
+from .errors import InvalidArgumentError, RowError, ValidationError
+from .lake import Lake
+from .parquet import write_parquet
+from .sources import ROW, Format, detect_format, read_batches
+from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
+
+OnError = Literal["fail", "quarantine"]
+Progress = Callable[[int, int], None]
+
+_VALID_COLUMNS = "_row, icp_id, read_timestamp, read_date, trading_period, interval_read, energy_flow_direction"
+
+
+@dataclass
+class IngestResult:
+    status: Literal["committed", "noop"]
+    source: str
+    ingest_id: str | None = None
+    reason: str | None = None
+    rows_read: int = 0
+    duplicates_collapsed: int = 0
+    rows_new: int = 0
+    rows_revised: int = 0
+    rows_unchanged: int = 0
+    rows_rejected: int = 0
+    dates: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        span = f"{self.dates[0]}..{self.dates[-1]}" if self.dates else "none"
+        head = (f"ingested {self.source} as {self.ingest_id}" if self.status == "committed"
+                else f"no-op for {self.source}: {self.reason}")
+        tail = f"; rejects in {self.rejects_file}" if self.rejects_file else ""
+        return (f"{head}: {self.rows_read:,} rows read, {self.rows_new:,} new, "
+                f"{self.rows_revised:,} revisions, {self.rows_unchanged:,} unchanged, "
+                f"{self.duplicates_collapsed:,} duplicates collapsed, {self.rows_rejected:,} rejects, "
+                f"{len(self.dates)} dates ({span}), {self.seconds:.1f} s{tail}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError = "fail",
+                source_name: str | None = None, fmt: Format | None = None, actor: str | None = None,
+                progress: Progress | None = None, memory_limit: str = "4GB") -> IngestResult:
+    """Ingest one delivery of raw reads. With ``on_error="fail"`` any bad row raises
+    ``ValidationError`` and nothing is written; with ``"quarantine"`` the good rows are
+    ingested and the bad ones written, with their reasons, to a rejects file."""
+    started = time.monotonic()
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"no such file: {path}", field="file", value=str(path))
+    name = source_name or path.name
+    fmt = fmt or detect_format(path)
+    digest = sha256_file(path)
+    size = path.stat().st_size
+    result = IngestResult(status="noop", source=name)
+
+    def done() -> IngestResult:
+        result.seconds = time.monotonic() - started
+        return result
+
+    if (previous := _ingest_with_hash(lake, digest)) is not None:
+        result.reason = f"content already ingested as {previous}"
+        return done()
+
+    with lake.staging() as work:
+        con = sql.connect(str(work / "work.duckdb"), memory_limit=memory_limit,
+                          temp_directory=str(work / "spill"))
+        try:
+            _load(con, path, name, fmt, progress, size)
+            con.execute(sql.query("raw_delivery_keys"))
+            con.execute(f"INSERT INTO rejects {sql.query('raw_delivery_conflicts')}")
+            result.rows_read = con.execute("SELECT count(*) FROM valid").fetchone()[0]
+            rejected = con.execute("SELECT count(*) FROM rejects").fetchone()[0]
+            result.rows_read += rejected - _conflict_rows(con)
+            result.rows_rejected = rejected
+            if rejected and on_error == "fail":
+                raise _validation_error(con, name, rejected)
+            if rejected:
+                result.rejects_file = _write_rejects(lake, con, name, digest)
+            result.duplicates_collapsed = con.execute(
+                "SELECT coalesce(sum(copies - 1), 0) FROM delivery WHERE n_values = 1").fetchone()[0]
+            dates = [r[0] for r in con.execute(
+                "SELECT DISTINCT read_date FROM delivery WHERE n_values = 1 ORDER BY 1").fetchall()]
+            result.dates = [d.isoformat() for d in dates]
+            if not dates:
+                result.reason = "no valid rows"
+                return done()
+            with lake.write_lock():
+                if (previous := _ingest_with_hash(lake, digest)) is not None:
+                    result.reason = f"content already ingested as {previous}"
+                    return done()
+                _find_changes(con, lake, dates)
+                result.rows_new, result.rows_revised, kept = con.execute(
+                    "SELECT count(*) FILTER (NOT is_revision), count(*) FILTER (is_revision), count(*) "
+                    "FROM changes").fetchone()
+                keys = con.execute("SELECT count(*) FROM delivery WHERE n_values = 1").fetchone()[0]
+                result.rows_unchanged = keys - kept
+                if kept == 0:
+                    result.reason = "every row is already stored with the same value"
+                    return done()
+                ingest = lake.next_ingest_id()
+                changed = [r[0] for r in con.execute(
+                    "SELECT DISTINCT read_date FROM changes ORDER BY 1").fetchall()]
+                staged = _write_changes(con, work, ingest, changed)
+                commit_ingest(lake, ingest, staged, actor=actor,
+                              source={"name": name, "format": fmt, "bytes": size, "sha256": digest},
+                              rows={"read": result.rows_read, "new": result.rows_new,
+                                    "revised": result.rows_revised, "unchanged": result.rows_unchanged,
+                                    "duplicates_collapsed": result.duplicates_collapsed,
+                                    "rejected": result.rows_rejected, "stored": kept},
+                              rejects_file=result.rejects_file)
+                result.status, result.ingest_id = "committed", ingest
+        finally:
+            con.close()
+    return done()
+
+
+def _ingest_with_hash(lake: Lake, digest: str) -> str | None:
+    for record in lake.ingests():
+        if record["source"].get("sha256") == digest:
+            return record["ingest_id"]
+    return None
+
+
+def _load(con, path: Path, name: str, fmt: Format, progress: Progress | None, size: int) -> None:
+    con.execute("""CREATE TABLE valid (_row BIGINT, icp_id VARCHAR, read_timestamp TIMESTAMPTZ,
+                   read_date DATE, trading_period SMALLINT, interval_read DECIMAL(18, 3),
+                   energy_flow_direction VARCHAR)""")
+    con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
+    validate = sql.query("raw_validate_batch")
+    for batch in read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt):
+        if batch.bad_rows:
+            bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
+                                         "reason": e.reason} for e in batch.bad_rows])
+            con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
+        con.register("batch", batch.table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}")
+        con.unregister("batch")
+        con.execute("INSERT INTO rejects SELECT _row, error_field, error_value, error_reason "
+                    "FROM checked WHERE error_field IS NOT NULL")
+        con.execute(f"INSERT INTO valid SELECT {_VALID_COLUMNS} FROM checked WHERE error_field IS NULL")
+        if progress:
+            progress(batch.bytes_done, size)
+
+
+def _conflict_rows(con) -> int:
+    return con.execute("SELECT coalesce(sum(copies), 0) FROM delivery WHERE n_values > 1").fetchone()[0]
+
+
+def _validation_error(con, name: str, total: int) -> ValidationError:
+    rows = con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row NULLS FIRST LIMIT $n",
+                       {"n": ValidationError.MAX_REPORTED}).fetchall()
+    errors = [RowError(name, r, f, v, why) for r, f, v, why in rows]
+    return ValidationError(f"{name}: nothing ingested", errors, total)
+
+
+def _write_rejects(lake: Lake, con, name: str, digest: str) -> str:
+    target = lake.layout.rejects_file(digest[:16])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["source", "row", "field", "value", "reason"])
+        for row in con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row").fetchall():
+            out.writerow([name, *row])
+    os.replace(tmp, target)
+    return lake.layout.relative(target)
+
+
+def _find_changes(con, lake: Lake, dates: list[dt.date]) -> None:
+    wanted = set(dates)
+    stored = [str(f.path) for f in lake.raw_files(min(dates), max(dates)) if f.read_date in wanted]
+    if stored:
+        con.execute(sql.query("raw_delivery_changes"), {"files": stored})
+    else:
+        con.execute("CREATE TABLE changes AS SELECT *, false AS is_revision FROM delivery WHERE n_values = 1")
+
+
+def _write_changes(con, work: Path, ingest: str, dates: list[dt.date]) -> list[tuple[dt.date, Path, int]]:
+    staged = []
+    for day in dates:
+        path = work / f"{day.isoformat()}.parquet"
+        reader = con.sql(sql.query("raw_changes_for_date"), params={"ingest_id": ingest, "read_date": day}
+                         ).to_arrow_reader(schema.ROW_GROUP_ROWS)
+        staged.append((day, path, write_parquet(path, schema.RAW_FILE_SCHEMA, reader)))
+    return staged
+
+
+def commit_ingest(lake: Lake, ingest: str, staged: list[tuple[dt.date, Path, int]], *, source: dict,
+                  rows: dict, actor: str | None, rejects_file: str | None = None) -> dict:
+    """Move staged per-date files into place and write the commit record last, which makes
+    the ingest visible. Call under ``lake.write_lock()``; a crash before the record is
+    written leaves only files that the next writer removes."""
+    files = []
+    for day, path, count in staged:
+        target = lake.layout.raw_file(day, ingest)
+        files.append({"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": count,
+                      "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+        move_into_place(path, target)
+    for day in {d for d, _, _ in staged}:
+        fsync_dir(lake.layout.raw_partition(day))
+    record = {
+        "ingest_id": ingest,
+        "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+        "actor": actor,
+        "source": source,
+        "rows": rows,
+        "dates": sorted(f["read_date"] for f in files),
+        "files": files,
+        "rejects_file": rejects_file,
+    }
+    write_json_atomic(lake.layout.ingest_record(ingest), record, exclusive=True)
+    return record

@@ -1,0 +1,189 @@
+"""A lake on a local folder: its format record, the committed ingests (the raw snapshot),
+and the write transaction every change goes through."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import schema
+from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
+from .layout import Layout, check_ingest_id, ingest_id, ingest_seq
+from .storage import exclusive_lock, read_json, remove_tree, write_json_atomic
+
+STAGING_LOCK = ".owner.lock"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    read_date: dt.date
+    ingest_id: str
+    path: Path
+    rows: int
+
+
+class Lake:
+    """Handle on one lake. Cheap to create; safe to share between threads (records are
+    immutable once committed and the cache only grows)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.layout = Layout(Path(root).resolve())
+        record = self.layout.lake_record
+        if not record.exists():
+            raise LakeNotFoundError(f"no lake at {self.layout.root} (missing lake.json); "
+                                    f"create one with `meterlake --lake {root} init`")
+        info = read_json(record)
+        if info.get("format") != schema.FORMAT_NAME:
+            raise LakeFormatError(f"{record} is not a meterlake lake record")
+        if info.get("version") != schema.FORMAT_VERSION:
+            raise LakeFormatError(
+                f"lake format version {info.get('version')} is not {schema.FORMAT_VERSION}; "
+                "run `meterlake migrate`")
+        self.info = info
+        self._ingests: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str]) -> Lake:
+        """Create an empty lake at ``root`` (or open it if it already is one)."""
+        layout = Layout(Path(root).resolve())
+        if not layout.lake_record.exists():
+            for d in (layout.raw_dir, layout.output_dir, layout.ingests_dir, layout.runs_dir,
+                      layout.staging_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            created = dt.datetime.now(dt.UTC).isoformat()
+            write_json_atomic(layout.lake_record, {"format": schema.FORMAT_NAME,
+                                                   "version": schema.FORMAT_VERSION,
+                                                   "created_at": created,
+                                                   "time_zone": schema.MARKET_TZ})
+        return cls(root)
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    # -- the raw snapshot -------------------------------------------------------------
+
+    def ingests(self) -> list[dict]:
+        """Every committed ingest record, oldest first."""
+        names = sorted(p.name for p in self.layout.ingests_dir.glob("ing-*.json"))
+        with self._lock:
+            for name in names:
+                key = name.removesuffix(".json")
+                if key not in self._ingests:
+                    self._ingests[key] = read_json(self.layout.ingests_dir / name)
+            return [self._ingests[n.removesuffix(".json")] for n in names]
+
+    def ingest(self, ingest: str) -> dict:
+        check_ingest_id(ingest, "ingest_id")
+        for record in self.ingests():
+            if record["ingest_id"] == ingest:
+                return record
+        raise NotFoundError(f"no ingest {ingest}", field="ingest_id", value=ingest)
+
+    def head_ingest(self) -> str | None:
+        records = self.ingests()
+        return records[-1]["ingest_id"] if records else None
+
+    def raw_files(self, start: dt.date | None = None, end: dt.date | None = None,
+                  as_of: str | None = None) -> list[RawFile]:
+        """The committed raw files for trading dates in [start, end], as of an ingest."""
+        if as_of is not None:
+            self.ingest(as_of)  # unknown ingest ids are an error, not an empty snapshot
+        files = []
+        for record in self.ingests():
+            if as_of is not None and record["ingest_id"] > as_of:
+                break
+            for f in record["files"]:
+                day = dt.date.fromisoformat(f["read_date"])
+                if (start is None or day >= start) and (end is None or day <= end):
+                    files.append(RawFile(day, record["ingest_id"], self.layout.root / f["path"], f["rows"]))
+        return files
+
+    # -- writing ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A private work folder, removed afterwards. A lock held inside it marks it as in
+        use, so clean-up after a crash never removes another live writer's work."""
+        self.layout.staging_dir.mkdir(parents=True, exist_ok=True)
+        path = self.layout.staging(uuid.uuid4().hex)
+        path.mkdir()
+        fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            remove_tree(path)
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serialise commits. On entry, leftovers of writers that died are removed."""
+        with exclusive_lock(self.layout.write_lock):
+            self.remove_abandoned()
+            yield
+
+    def next_ingest_id(self) -> str:
+        head = self.head_ingest()
+        return ingest_id(ingest_seq(head) + 1 if head else 1)
+
+    def remove_abandoned(self, dry_run: bool = False) -> list[Path]:
+        """Files a killed writer left behind: raw files no commit record names, and staging
+        folders whose owner is gone. Call only under the write lock."""
+        committed = {self.layout.root / f["path"] for r in self.ingests() for f in r["files"]}
+        found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
+        found += [p for p in self.layout.ingests_dir.glob(".*.tmp")]
+        for folder in self.layout.staging_dir.glob("*"):
+            if _abandoned(folder):
+                found.append(folder)
+        if not dry_run:
+            for p in found:
+                if p.is_dir():
+                    remove_tree(p)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+        return found
+
+
+def _abandoned(folder: Path) -> bool:
+    lock = folder / STAGING_LOCK
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    finally:
+        os.close(fd)
+    return True
+
+
+def parse_date(value: str | dt.date, field: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{field} must be a date YYYY-MM-DD, got {value!r}",
+                                   field=field, value=value) from None
+
+
+def check_range(start: dt.date, end: dt.date, max_days: int | None = None) -> None:
+    if end < start:
+        raise InvalidArgumentError(f"end {end} is before start {start}", field="end", value=str(end))
+    if max_days is not None and (end - start).days + 1 > max_days:
+        raise InvalidArgumentError(f"date range of {(end - start).days + 1} days exceeds {max_days}",
+                                   field="end", value=str(end))

@@ -1,0 +1,123 @@
+"""Where everything lives in a lake. This is the only module that builds paths, and it
+only builds them from validated parts (dates, ids of our own making)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidArgumentError
+
+INGEST_ID_RE = re.compile(r"^ing-[0-9]{8}$")
+RUN_ID_RE = re.compile(r"^run-[0-9]{8}$")
+STAGING_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def ingest_id(seq: int) -> str:
+    return f"ing-{seq:08d}"
+
+
+def ingest_seq(ingest: str) -> int:
+    check_ingest_id(ingest)
+    return int(ingest[4:])
+
+
+def check_ingest_id(value: str, field: str = "as_of") -> str:
+    if not isinstance(value, str) or not INGEST_ID_RE.match(value):
+        raise InvalidArgumentError(f"{field} must be an ingest id like ing-00000001, got {value!r}",
+                                   field=field, value=value)
+    return value
+
+
+def run_id(seq: int) -> str:
+    return f"run-{seq:08d}"
+
+
+def check_run_id(value: str, field: str = "run_id") -> str:
+    if not isinstance(value, str) or not RUN_ID_RE.match(value):
+        raise InvalidArgumentError(f"{field} must be a run id like run-00000001, got {value!r}",
+                                   field=field, value=value)
+    return value
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def lake_record(self) -> Path:
+        return self.root / "lake.json"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.root / "_meta"
+
+    @property
+    def ingests_dir(self) -> Path:
+        return self.meta_dir / "ingests"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.meta_dir / "runs"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "_staging"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.root / "_rejects"
+
+    @property
+    def write_lock(self) -> Path:
+        return self.meta_dir / "write.lock"
+
+    def raw_partition(self, date: dt.date) -> Path:
+        return self.raw_dir / f"read_date={date.isoformat()}"
+
+    def raw_file(self, date: dt.date, ingest: str) -> Path:
+        check_ingest_id(ingest, "ingest_id")
+        return self.raw_partition(date) / f"{ingest}.parquet"
+
+    def ingest_record(self, ingest: str) -> Path:
+        check_ingest_id(ingest, "ingest_id")
+        return self.ingests_dir / f"{ingest}.json"
+
+    def run_record(self, run: str) -> Path:
+        check_run_id(run)
+        return self.runs_dir / f"{run}.json"
+
+    def run_dir(self, run: str) -> Path:
+        check_run_id(run)
+        return self.output_dir / f"run_id={run}"
+
+    def output_partition(self, run: str, date: dt.date) -> Path:
+        return self.run_dir(run) / f"read_date={date.isoformat()}"
+
+    def staging(self, staging_id: str) -> Path:
+        if not STAGING_ID_RE.match(staging_id):
+            raise InvalidArgumentError(f"bad staging id {staging_id!r}")
+        return self.staging_dir / staging_id
+
+    def rejects_file(self, key: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{16}", key):
+            raise InvalidArgumentError(f"bad rejects key {key!r}")
+        return self.rejects_dir / f"{key}.csv"
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def absolute(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if self.root.resolve() not in path.parents:
+            raise InvalidArgumentError(f"path {relative!r} escapes the lake")
+        return path

@@ -1,0 +1,39 @@
+"""Types shared by every table of the lake."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+FORMAT_NAME = "meterlake"
+FORMAT_VERSION = 1
+
+MARKET_TZ = "Pacific/Auckland"
+READ_SCALE = 3          # interval_read: kWh to 3 decimals
+AMOUNT_SCALE = 4        # matched_amount: kWh to 4 decimals
+READ_DECIMAL = pa.decimal128(18, READ_SCALE)
+AMOUNT_DECIMAL = pa.decimal128(18, AMOUNT_SCALE)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+ICP_ID_MAX_LEN = 32
+DIRECTIONS = ("I", "X")
+
+# Columns stored in each raw Parquet file; read_date is the Hive partition key.
+RAW_FILE_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.string(), nullable=False),
+    pa.field("read_timestamp", TIMESTAMP, nullable=False),
+    pa.field("trading_period", pa.int16(), nullable=False),
+    pa.field("interval_read", READ_DECIMAL, nullable=False),
+    pa.field("energy_flow_direction", pa.string(), nullable=False),
+    pa.field("ingest_id", pa.string(), nullable=False),
+])
+
+# Columns of a raw delivery, in the order of the brief's CSV header.
+RAW_INPUT_COLUMNS = ("read_timestamp", "interval_read", "energy_flow_direction", "icp_id")
+
+# Parquet writing: large row groups keep lookups fast; the page index lets readers skip
+# pages inside a row group for one-ICP lookups.
+ROW_GROUP_ROWS = 1_048_576
+PARQUET_WRITE_OPTIONS = dict(
+    compression="zstd",
+    write_page_index=True,
+    use_dictionary=["icp_id", "energy_flow_direction", "ingest_id"],
+    coerce_timestamps="us",
+)

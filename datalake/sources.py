@@ -1,0 +1,210 @@
+"""Reading deliveries (CSV, Parquet, Arrow IPC) as batches of text columns, each row
+tagged with its position in the source (a CSV line number, or a 1-based row number), so
+that validation can say exactly where a bad value is."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from .errors import RowError, ValidationError
+
+Format = Literal["csv", "parquet", "arrow"]
+ROW = "_row"
+CSV_BLOCK_BYTES = 32 << 20
+BATCH_ROWS = 1 << 20
+
+
+@dataclass
+class Batch:
+    table: pa.Table            # ROW (int64) + the expected columns as strings
+    bad_rows: list[RowError]   # rows that could not even be split into fields
+    bytes_done: int
+
+
+def detect_format(path: Path) -> Format:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
+    return "csv"
+
+
+def read_batches(path: Path, columns: Sequence[str], *, name: str | None = None,
+                 fmt: Format | None = None) -> Iterator[Batch]:
+    """Yield the delivery at ``path`` in batches. Structural problems that make the whole
+    file unreadable (wrong header, truncated Parquet) raise ``ValidationError``."""
+    name = name or path.name
+    fmt = fmt or detect_format(path)
+    if fmt == "csv":
+        yield from _csv_batches(path, columns, name)
+    else:
+        yield from _columnar_batches(path, columns, name, fmt)
+
+
+def _clean_header(cell: str) -> str:
+    return cell.strip().strip('"').strip().lower()
+
+
+def _check_columns(found: Sequence[str], expected: Sequence[str], name: str, row: int | None) -> None:
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    dupes = sorted({c for c in found if list(found).count(c) > 1})
+    if missing or extra or dupes:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected column(s) {', '.join(extra)}")
+        if dupes:
+            parts.append(f"repeated column(s) {', '.join(dupes)}")
+        reason = "; ".join(parts) + f" (expected {','.join(expected)})"
+        err = RowError(name, row, "header", ",".join(found), reason)
+        raise ValidationError(f"{name}: wrong columns", [err], 1)
+
+
+def _csv_batches(path: Path, columns: Sequence[str], name: str) -> Iterator[Batch]:
+    with open(path, "rb") as f:
+        header_bytes = f.readline()
+        try:
+            header_line = header_bytes.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError(f"{name}: header is not UTF-8 text",
+                                  [RowError(name, 1, "header", None, "not UTF-8 text")], 1) from None
+        header = [_clean_header(c) for c in next(csv.reader([header_line]), [])]
+        _check_columns(header, columns, name, 1)
+        line = 2
+        done = len(header_bytes)
+        carry = b""
+        while True:
+            chunk = f.read(CSV_BLOCK_BYTES)
+            block = carry + chunk
+            if not chunk:
+                carry = b""
+            else:
+                cut = block.rfind(b"\n") + 1
+                block, carry = block[:cut], block[cut:]
+            if block:
+                done += len(block)
+                table, bad, lines = _parse_csv_block(block, header, columns, name, line)
+                yield Batch(table, bad, done)
+                line += lines
+            if not chunk:
+                return
+
+
+def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], name: str,
+                     first_line: int) -> tuple[pa.Table, list[RowError], int]:
+    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    for threads in (True, False):
+        invalid: list[tuple[int | None, str, int]] = []
+
+        def handler(row: pcsv.InvalidRow, invalid=invalid) -> str:
+            invalid.append((row.number, row.text, row.actual_columns))
+            return "skip"
+
+        try:
+            table = pcsv.read_csv(
+                io.BytesIO(block),
+                read_options=pcsv.ReadOptions(column_names=header, use_threads=threads,
+                                              block_size=CSV_BLOCK_BYTES + 1),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=handler, ignore_empty_lines=False,
+                                                newlines_in_values=False),
+                convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                    strings_can_be_null=False,
+                                                    quoted_strings_can_be_null=False),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+            err = RowError(name, first_line, None, None, f"unreadable CSV near this line: {e}")
+            raise ValidationError(f"{name}: unreadable CSV", [err], 1) from None
+        if not invalid or all(n is not None for n, _, _ in invalid):
+            break
+    if table.num_rows + len(invalid) != lines:
+        err = RowError(name, first_line, None, None,
+                       "a quoted value spans lines; values must not contain line breaks")
+        raise ValidationError(f"{name}: unreadable CSV", [err], 1)
+    bad_lines = {first_line + n - 1 for n, _, _ in invalid}
+    numbers = np.arange(first_line, first_line + lines, dtype=np.int64)
+    if bad_lines:
+        numbers = numbers[~np.isin(numbers, list(bad_lines))]
+    bad = [RowError(name, first_line + n - 1, None, text[:200],
+                    f"expected {len(header)} fields, found {found}")
+           for n, text, found in invalid]
+    table = table.select(list(columns)).add_column(0, ROW, pa.array(numbers))
+    return table, bad, lines
+
+
+def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format) -> Iterator[Batch]:
+    try:
+        if fmt == "parquet":
+            pf = pq.ParquetFile(path)
+            schema = pf.schema_arrow
+            total = pf.metadata.num_rows
+            _check_columns([f.lower() for f in schema.names], columns, name, None)
+            batches = pf.iter_batches(batch_size=BATCH_ROWS, columns=_pick(schema.names, columns))
+        else:
+            batches, schema = _open_ipc(path)
+            total = None
+            _check_columns([f.lower() for f in schema.names], columns, name, None)
+        _check_types(schema, name)
+        row = 1
+        size = path.stat().st_size
+        seen = 0
+        for batch in batches:
+            table = pa.Table.from_batches([batch]).rename_columns([c.lower() for c in batch.schema.names])
+            table = table.select(list(columns))
+            table = pa.table({ROW: pa.array(np.arange(row, row + table.num_rows, dtype=np.int64)),
+                              **{c: _as_text(table[c]) for c in columns}})
+            row += table.num_rows
+            seen += table.num_rows
+            yield Batch(table, [], int(size * seen / total) if total else size)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
+        err = RowError(name, None, None, None, f"unreadable {fmt} file: {e}")
+        raise ValidationError(f"{name}: unreadable {fmt} file", [err], 1) from None
+
+
+def _pick(names: Sequence[str], columns: Sequence[str]) -> list[str]:
+    lower = {n.lower(): n for n in names}
+    return [lower[c] for c in columns]
+
+
+def _open_ipc(path: Path) -> tuple[Iterator[pa.RecordBatch], pa.Schema]:
+    source = pa.memory_map(str(path))
+    try:
+        reader = ipc.open_file(source)
+        return (reader.get_batch(i) for i in range(reader.num_record_batches)), reader.schema
+    except pa.ArrowInvalid:
+        source.seek(0)
+        reader = ipc.open_stream(source)
+        return iter(reader), reader.schema
+
+
+def _check_types(schema: pa.Schema, name: str) -> None:
+    for f in schema:
+        if pa.types.is_timestamp(f.type) and f.type.tz is None:
+            err = RowError(name, None, f.name, str(f.type),
+                           "timestamp column has no time zone; instants need an offset or UTC")
+            raise ValidationError(f"{name}: wrong column type", [err], 1)
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.timestamp("us", tz="UTC"))
+    if pa.types.is_dictionary(col.type):
+        col = pc.cast(col, col.type.value_type)
+    return pc.cast(col, pa.string())
+
+
+ProgressFn = Callable[[int, int], None]

@@ -1,0 +1,29 @@
+"""Loading the SQL in ``queries/`` and opening DuckDB connections set up for the lake."""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import duckdb
+
+
+@functools.cache
+def query(name: str) -> str:
+    """The text of ``queries/<name>.sql``."""
+    return resources.files("queries").joinpath(f"{name}.sql").read_text()
+
+
+def connect(database: str = ":memory:", *, memory_limit: str | None = None,
+            threads: int | None = None, temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC (every stored instant is UTC; local time is always
+    converted explicitly with ``timezone('Pacific/Auckland', ...)``)."""
+    con = duckdb.connect(database)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET parquet_metadata_cache = true")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if temp_directory:
+        con.execute("SET temp_directory = $dir", {"dir": temp_directory})
+    return con
