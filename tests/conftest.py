@@ -1,0 +1,59 @@
+"""Shared fixtures: a fresh lake per test, and the CLI run in-process."""
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cli.main import main as cli_main
+from datalake.generate import generate
+from datalake.lake import Lake
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake.create(tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def small_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """200 ICPs x 14 days of synthetic reads, shared read-only by a session's tests."""
+    lake = Lake.create(tmp_path_factory.mktemp("small") / "lake")
+    generate(lake, icps=200, days=14, start=dt.date(2018, 6, 1), seed=7)
+    return lake
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``meterlake ARGS`` in-process; returns exit code and captured output."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = cli_main([str(a) for a in args])
+        except SystemExit as e:  # argparse usage errors
+            code = e.code if isinstance(e.code, int) else 2
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_meterlake(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``meterlake`` console script in a child process."""
+    return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
