@@ -17,7 +17,7 @@ from . import schema, sql
 from .errors import InvalidArgumentError, RowError, ValidationError
 from .lake import Lake
 from .parquet import write_parquet
-from .sources import ROW, Format, detect_format, read_batches
+from .sources import Batch, Format, detect_format, read_batches
 from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
 
 OnError = Literal["fail", "quarantine"]
@@ -146,19 +146,26 @@ def _load(con, path: Path, name: str, fmt: Format, progress: Progress | None, si
                    energy_flow_direction VARCHAR)""")
     con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
     validate = sql.query("raw_validate_batch")
-    for batch in read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt):
-        if batch.bad_rows:
-            bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
-                                         "reason": e.reason} for e in batch.bad_rows])
-            con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
-        con.register("batch", batch.table)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}")
-        con.unregister("batch")
-        con.execute("INSERT INTO rejects SELECT _row, error_field, error_value, error_reason "
-                    "FROM checked WHERE error_field IS NOT NULL")
-        con.execute(f"INSERT INTO valid SELECT {_VALID_COLUMNS} FROM checked WHERE error_field IS NULL")
-        if progress:
-            progress(batch.bytes_done, size)
+    try:
+        for batch in read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt):
+            _load_batch(con, batch, validate)
+            if progress:
+                progress(batch.bytes_done, size)
+    except ValidationError as e:  # the file itself is unreadable
+        raise ValidationError(f"{e.summary}; nothing ingested", e.errors, e.total) from None
+
+
+def _load_batch(con, batch: Batch, validate: str) -> None:
+    if batch.bad_rows:
+        bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
+                                     "reason": e.reason} for e in batch.bad_rows])
+        con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
+    con.register("batch", batch.table)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}")
+    con.unregister("batch")
+    con.execute("INSERT INTO rejects SELECT _row, error_field, error_value, error_reason "
+                "FROM checked WHERE error_field IS NOT NULL")
+    con.execute(f"INSERT INTO valid SELECT {_VALID_COLUMNS} FROM checked WHERE error_field IS NULL")
 
 
 def _conflict_rows(con) -> int:
