@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from datalake.errors import MeterlakeError, ValidationError
 
-from . import raw, serve
+from . import raw, serve, sql
 
-COMMAND_MODULES = [raw, serve]
+COMMAND_MODULES = [raw, serve, sql]
 
 
 def build_parser() -> argparse.ArgumentParser:

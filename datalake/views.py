@@ -1,0 +1,155 @@
+"""Views for analysts: the DDL in ``queries/view_*.sql`` (and ``macro_*.sql``) defined over
+one snapshot of the lake.
+
+Only committed data is visible. Every view reads an explicit list of files taken from the
+commit records at the moment the views are defined, never a glob: a writer moves its files
+into ``raw/`` *before* it writes the commit record, a killed writer leaves files there until
+the next writer removes them, and compaction will leave old and new copies of the same rows
+side by side for a while. A glob would see all of those; the record lists see none of them.
+The price is that a set of views is a snapshot: it does not see commits made after it was
+defined (``define_views`` again, or re-run ``meterlake catalog``, to move forward).
+
+The DDL files name their file lists as ``getvariable('<name>')``. DuckDB cannot bind
+prepared parameters in ``CREATE VIEW``, and a view stored in a ``.duckdb`` file cannot rely
+on a session variable, so ``render`` replaces each with a quoted list literal (paths come
+from the layout, never from a request), or, when a list is empty, the whole reader call with
+a typed empty relation (DuckDB's readers refuse an empty file list).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import schema, sql
+from .lake import Lake
+
+# In dependency order: a view may only use the ones before it.
+STATEMENTS = (
+    "view_ingests",
+    "view_raw_files",
+    "view_raw_reads_all_revisions",
+    "view_raw_reads",
+    "macro_raw_reads_as_of",
+)
+
+# The typed columns of each file list's reader, used to stand in for an empty list.
+_PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
+    "raw_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
+}
+
+_READER_RE = re.compile(r"\b(read_parquet|read_json)\s*\(")
+_JSON_COLUMN_RE = re.compile(r"'(\w+)'\s*:\s*'([^']+)'")
+_HIVE_TYPES_RE = re.compile(r"hive_types\s*=\s*\{([^}]*)\}")
+_HIVE_TYPE_RE = re.compile(r"'(\w+)'\s*:\s*(\w+)")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The files a set of views reads, as absolute paths."""
+
+    head_ingest: str | None
+    lists: dict[str, list[str]]
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in self.lists.items())
+        return f"snapshot at ingest {self.head_ingest or '(none)'}: {counts}"
+
+
+def snapshot(lake: Lake) -> Snapshot:
+    """The committed state of ``lake`` now: its ingest records and the raw files they name."""
+    records = lake.ingests()
+    head = records[-1]["ingest_id"] if records else None
+    raw = [str(f.path) for f in lake.raw_files(as_of=head)] if head else []
+    return Snapshot(head, {
+        "ingest_records": [str(lake.layout.ingest_record(r["ingest_id"])) for r in records],
+        "raw_files": raw,
+    })
+
+
+def statements(snap: Snapshot) -> list[str]:
+    """The rendered DDL, ready to execute, in dependency order."""
+    return [render(sql.query(name), snap.lists) for name in STATEMENTS]
+
+
+def define_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> Snapshot:
+    """Create (or replace) the analyst views on ``con`` over the lake's committed state."""
+    snap = snapshot(lake)
+    for statement in statements(snap):
+        con.execute(statement)
+    return snap
+
+
+def write_catalog(lake: Lake, path: str | os.PathLike[str]) -> Snapshot:
+    """Write a DuckDB database file holding the views (over absolute file paths) and a
+    ``meterlake_catalog`` table that says which snapshot they show. The file is built next
+    to ``path`` and renamed over it, so a reader never opens a half-written catalog."""
+    target = Path(path).resolve()
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        snap = define_views(con, lake)
+        con.execute("CREATE TABLE meterlake_catalog (lake VARCHAR, head_ingest VARCHAR, "
+                    "raw_files BIGINT, written_at TIMESTAMPTZ)")
+        con.execute("INSERT INTO meterlake_catalog VALUES ($lake, $head, $files, $at)",
+                    {"lake": str(lake.root), "head": snap.head_ingest,
+                     "files": len(snap.lists["raw_files"]), "at": dt.datetime.now(dt.UTC)})
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return snap
+
+
+def render(ddl: str, lists: dict[str, list[str]]) -> str:
+    """Replace each ``getvariable('<name>')`` in ``ddl`` with the list ``lists[name]``."""
+    for name, files in lists.items():
+        token = f"getvariable('{name}')"
+        while token in ddl:
+            if files:
+                ddl = ddl.replace(token, _string_list(files))
+            else:
+                start, end = _reader_call(ddl, ddl.index(token))
+                ddl = ddl[:start] + _empty_relation(name, ddl[start:end]) + ddl[end:]
+    return ddl
+
+
+def _string_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _reader_call(ddl: str, inside: int) -> tuple[int, int]:
+    """The span of the ``read_parquet(...)``/``read_json(...)`` call around offset ``inside``."""
+    start = max((m for m in _READER_RE.finditer(ddl, 0, inside)), key=lambda m: m.start()).start()
+    depth, quoted = 0, False
+    for i in range(ddl.index("(", start), len(ddl)):
+        c = ddl[i]
+        if c == "'":
+            quoted = not quoted
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+            if depth == 0:
+                return start, i + 1
+    raise ValueError(f"unbalanced reader call in view DDL: {ddl[start:start + 60]!r}")
+
+
+def _empty_relation(name: str, call: str) -> str:
+    if call.startswith("read_json"):
+        columns = dict(_JSON_COLUMN_RE.findall(call))
+    else:
+        file_schema, hive = _PARQUET_COLUMNS[name]
+        types = duckdb.connect().from_arrow(file_schema.empty_table()).types
+        columns = {f.name: str(t) for f, t in zip(file_schema, types)}
+        if match := _HIVE_TYPES_RE.search(call):
+            hive = dict(_HIVE_TYPE_RE.findall(match.group(1)))
+        columns.update(hive)
+    select = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in columns.items())
+    return f"(SELECT {select} WHERE false)"
