@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
-from .layout import Layout, check_ingest_id, ingest_id, ingest_seq
+from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
 from .storage import exclusive_lock, read_json, remove_tree, write_json_atomic
 
 STAGING_LOCK = ".owner.lock"
@@ -142,8 +142,9 @@ class Lake:
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
         found += [p for p in self.layout.ingests_dir.glob(".*.tmp")]
         for folder in self.layout.staging_dir.glob("*"):
-            if _abandoned(folder):
+            if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
                 found.append(folder)
+        found += self._abandoned_run_files()
         if not dry_run:
             for p in found:
                 if p.is_dir():
@@ -151,6 +152,17 @@ class Lake:
                 else:
                     with contextlib.suppress(FileNotFoundError):
                         p.unlink()
+        return found
+
+    def _abandoned_run_files(self) -> list[Path]:
+        """Output folders of runs that never committed a publish (a publisher died between
+        moving them into place and writing the record), and uploaded parts of runs that are
+        no longer open."""
+        status = {p.stem: read_json(p).get("status") for p in self.layout.runs_dir.glob("run-*.json")}
+        found = [d for d in self.layout.output_dir.glob("run_id=*")
+                 if status.get(d.name.removeprefix("run_id=")) not in ("published", "retracted")]
+        found += [d for d in self.layout.run_parts_root.glob("*") if status.get(d.name) != "open"]
+        found += list(self.layout.runs_dir.glob(".*.tmp"))
         return found
 
 

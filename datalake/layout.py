@@ -12,6 +12,7 @@ from .errors import InvalidArgumentError
 INGEST_ID_RE = re.compile(r"^ing-[0-9]{8}$")
 RUN_ID_RE = re.compile(r"^run-[0-9]{8}$")
 STAGING_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+MAX_RUN_PART = 99_999
 
 
 def ingest_id(seq: int) -> str:
@@ -102,6 +103,25 @@ class Layout:
 
     def output_partition(self, run: str, date: dt.date) -> Path:
         return self.run_dir(run) / f"read_date={date.isoformat()}"
+
+    def output_file(self, run: str, date: dt.date, index: int = 0) -> Path:
+        return self.output_partition(run, date) / f"part-{int(index):05d}.parquet"
+
+    @property
+    def run_parts_root(self) -> Path:
+        """Uploaded parts of open runs. Not a private staging folder: it outlives the
+        process that uploaded, and the lake removes it once the run leaves ``open``."""
+        return self.staging_dir / "runs"
+
+    def run_parts_dir(self, run: str) -> Path:
+        check_run_id(run)
+        return self.run_parts_root / run
+
+    def run_part_file(self, run: str, part: int) -> Path:
+        if not isinstance(part, int) or isinstance(part, bool) or not 1 <= part <= MAX_RUN_PART:
+            raise InvalidArgumentError(f"part must be an integer 1..{MAX_RUN_PART}, got {part!r}",
+                                       field="part", value=part)
+        return self.run_parts_dir(run) / f"part-{part:05d}.parquet"
 
     def staging(self, staging_id: str) -> Path:
         if not STAGING_ID_RE.match(staging_id):

@@ -11,11 +11,12 @@ from . import schema
 from .storage import fsync_file
 
 
-def write_parquet(path: Path, file_schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+def write_parquet(path: Path, file_schema: pa.Schema, batches: Iterable[pa.RecordBatch], *,
+                  options: dict | None = None) -> int:
     """Write ``batches`` (cast to ``file_schema``) to ``path``, one row group per batch of up
     to ``ROW_GROUP_ROWS`` rows; returns the row count. The file is fsynced."""
     rows = 0
-    with pq.ParquetWriter(path, file_schema, **schema.PARQUET_WRITE_OPTIONS) as writer:
+    with pq.ParquetWriter(path, file_schema, **(options or schema.PARQUET_WRITE_OPTIONS)) as writer:
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         for batch in batches:

@@ -37,3 +37,24 @@ PARQUET_WRITE_OPTIONS = dict(
     use_dictionary=["icp_id", "energy_flow_direction", "ingest_id"],
     coerce_timestamps="us",
 )
+
+# Algorithm output. Columns of an upload, in the order of the brief's CSV header, then the
+# optional trading_period (needed only on the day daylight saving ends).
+OUTPUT_INPUT_COLUMNS = ("icp_id", "matched_amount", "read_date", "read_time", "publish_datetime",
+                        "buyer_seller")
+OUTPUT_OPTIONAL_COLUMNS = ("trading_period",)
+BUYER_SELLER = ("buyer", "seller")
+
+# Columns stored in each output Parquet file; run_id and read_date are Hive partition keys.
+# read_time is text "HH:MM:SS" (local start of the interval) rather than a Parquet TIME:
+# Spark has no TIME type, and on the day daylight saving ends the value is ambiguous anyway;
+# trading_period is the unambiguous key.
+OUTPUT_FILE_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.string(), nullable=False),
+    pa.field("read_time", pa.string(), nullable=False),
+    pa.field("trading_period", pa.int16(), nullable=False),
+    pa.field("matched_amount", AMOUNT_DECIMAL, nullable=False),
+    pa.field("publish_datetime", TIMESTAMP, nullable=False),
+    pa.field("buyer_seller", pa.string(), nullable=False),
+])
+OUTPUT_WRITE_OPTIONS = dict(PARQUET_WRITE_OPTIONS, use_dictionary=["icp_id", "read_time", "buyer_seller"])

@@ -208,3 +208,19 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 ProgressFn = Callable[[int, int], None]
+
+
+def source_columns(path: Path, fmt: Format | None = None) -> list[str]:
+    """The column names of a delivery, cleaned as ``read_batches`` cleans them, so a caller
+    can decide which optional columns to ask for. Unreadable files give an empty list and
+    ``read_batches`` then reports the problem."""
+    fmt = fmt or detect_format(path)
+    try:
+        if fmt == "csv":
+            with open(path, encoding="utf-8-sig", errors="replace") as f:
+                return [_clean_header(c) for c in next(csv.reader([f.readline()]), [])]
+        if fmt == "parquet":
+            return [n.lower() for n in pq.read_schema(path).names]
+        return [n.lower() for n in _open_ipc(path)[1].names]
+    except (pa.ArrowInvalid, OSError):
+        return []

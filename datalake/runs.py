@@ -1,0 +1,294 @@
+"""Algorithm runs: create, upload output parts, publish all at once, abort, retract.
+
+A run's record (``_meta/runs/<run_id>.json``) is its single source of truth, and rewriting
+it is the commit point of every transition: open -> published -> retracted, open ->
+aborted. Uploaded parts are validated row by row on upload and kept, typed, in the run's
+parts folder under ``_staging`` (never read by queries). Publish checks the whole run
+(duplicate keys across parts), writes the per-date Parquet files in a private staging
+folder, moves the finished run folder into ``output/`` and writes the record last; readers
+find published runs through the records only, so a publisher that dies at any point leaves
+nothing visible, and the next writer removes what it left behind.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+
+from . import schema, sql
+from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
+from .lake import Lake, check_range, parse_date
+from .layout import check_run_id, run_id as make_run_id
+from .parquet import write_parquet
+from .publication import publish_files, run_stats
+from .sources import Format, detect_format, read_batches, source_columns
+from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
+
+STATUSES = ("open", "published", "retracted", "aborted")
+MEMORY_LIMIT = "2GB"
+
+# A staged part: the typed rows plus where each came from, for error reports at publish.
+PART_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.string(), nullable=False),
+    pa.field("read_date", pa.date32(), nullable=False),
+    pa.field("read_time", pa.string(), nullable=False),
+    pa.field("trading_period", pa.int16(), nullable=False),
+    pa.field("matched_amount", schema.AMOUNT_DECIMAL, nullable=False),
+    pa.field("publish_datetime", schema.TIMESTAMP, nullable=False),
+    pa.field("buyer_seller", pa.string(), nullable=False),
+    pa.field("_part", pa.int32(), nullable=False),
+    pa.field("_row", pa.int64(), nullable=False),
+])
+PART_WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS, use_dictionary=["icp_id", "read_time", "buyer_seller"])
+
+_cache: dict[Path, tuple[tuple[int, int], dict]] = {}
+_cache_lock = threading.Lock()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+# -- records ----------------------------------------------------------------------------
+
+def _load(lake: Lake, run: str) -> dict:
+    """The run's record, re-read only when the file changed (records are replaced, never
+    edited in place, so (inode, mtime) identifies a version)."""
+    path = lake.layout.run_record(run)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise NotFoundError(f"no run {run}", field="run_id", value=run) from None
+    key = (st.st_ino, st.st_mtime_ns)
+    with _cache_lock:
+        hit = _cache.get(path)
+    if hit is None or hit[0] != key:
+        hit = (key, read_json(path))
+        with _cache_lock:
+            _cache[path] = hit
+    return hit[1]
+
+
+def _save(lake: Lake, record: dict, *, new: bool = False) -> None:
+    write_json_atomic(lake.layout.run_record(record["run_id"]), record, exclusive=new)
+
+
+def _require(record: dict, status: str, action: str) -> None:
+    if record["status"] != status:
+        raise ConflictError(f"cannot {action} run {record['run_id']}: it is {record['status']}, not {status}",
+                            field="status", value=record["status"])
+
+
+def get_run(lake: Lake, run_id: str) -> dict:
+    """The record of one run."""
+    check_run_id(run_id)
+    return copy.deepcopy(_load(lake, run_id))
+
+
+def list_runs(lake: Lake, *, status: str | None = None, start: dt.date | str | None = None,
+              end: dt.date | str | None = None) -> list[dict]:
+    """Run records, oldest first, optionally only those in ``status`` or whose window
+    overlaps ``start``..``end``."""
+    if status is not None and status not in STATUSES:
+        raise InvalidArgumentError(f"status must be one of {', '.join(STATUSES)}, got {status!r}",
+                                   field="status", value=status)
+    start = parse_date(start, "start") if start is not None else None
+    end = parse_date(end, "end") if end is not None else None
+    records = []
+    for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
+        try:
+            record = _load(lake, path.stem)
+        except NotFoundError:
+            continue
+        if status is not None and record["status"] != status:
+            continue
+        if start is not None and dt.date.fromisoformat(record["end"]) < start:
+            continue
+        if end is not None and dt.date.fromisoformat(record["start"]) > end:
+            continue
+        records.append(record)
+    return copy.deepcopy(records)
+
+
+# -- transitions --------------------------------------------------------------------------
+
+def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorithm: str, version: str,
+               params: dict | None = None, raw_as_of: str | None = None, actor: str | None = None) -> dict:
+    """Open a new run over trading dates ``start``..``end`` (inclusive). ``raw_as_of`` is
+    the ingest the algorithm read; it defaults to the lake's latest."""
+    start, end = parse_date(start, "start"), parse_date(end, "end")
+    check_range(start, end)
+    for name, value in (("algorithm", algorithm), ("version", version)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 200:
+            raise InvalidArgumentError(f"{name} must be a non-empty string of at most 200 characters",
+                                       field=name, value=value)
+    params = {} if params is None else params
+    try:
+        if not isinstance(params, dict):
+            raise TypeError
+        json.dumps(params)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("params must be a JSON object", field="params", value=str(params)) from None
+    if raw_as_of is not None:
+        lake.ingest(raw_as_of)
+    with lake.write_lock():
+        raw_as_of = raw_as_of or lake.head_ingest()
+        seqs = [int(p.stem[4:]) for p in lake.layout.runs_dir.glob("run-*.json")]
+        record = {
+            "run_id": make_run_id(max(seqs, default=0) + 1),
+            "status": "open",
+            "start": start.isoformat(), "end": end.isoformat(),
+            "algorithm": algorithm, "version": version, "params": params, "raw_as_of": raw_as_of,
+            "created_at": _now(), "created_by": actor,
+            "published_at": None, "published_by": None, "publish_seq": None,
+            "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
+            "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
+            "missing_icps_sample": [], "dates": [], "files": [],
+        }
+        _save(lake, record, new=True)
+    return copy.deepcopy(record)
+
+
+def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str], *, fmt: Format | None = None,
+                source_name: str | None = None, actor: str | None = None) -> dict:
+    """Validate one part of a run's output (CSV in the brief's format, Parquet or Arrow
+    IPC) and keep it for publish; uploading the same part number again replaces it. Any
+    bad row raises ``ValidationError`` and leaves the run as it was. Returns the part's
+    entry in the run record."""
+    record = get_run(lake, run_id)
+    target = lake.layout.run_part_file(run_id, part)
+    _require(record, "open", "upload to")
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"no such file: {path}", field="file", value=str(path))
+    fmt = fmt or detect_format(path)
+    window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
+    with lake.staging() as work:
+        staged = work / "part.parquet"
+        con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
+        try:
+            rows, dates = _validate_part(con, path, part, fmt, window)
+            reader = con.sql("SELECT * FROM valid ORDER BY read_date, icp_id, trading_period, buyer_seller, _row"
+                             ).to_arrow_reader(schema.ROW_GROUP_ROWS)
+            write_parquet(staged, PART_SCHEMA, reader, options=PART_WRITE_OPTIONS)
+        finally:
+            con.close()
+        entry = {"part": part, "rows": rows, "dates": dates, "source_name": source_name or path.name,
+                 "format": fmt, "bytes": path.stat().st_size, "sha256": sha256_file(path),
+                 "uploaded_at": _now(), "uploaded_by": actor}
+        with lake.write_lock():
+            current = copy.deepcopy(_load(lake, run_id))
+            _require(current, "open", "upload to")
+            move_into_place(staged, target)
+            fsync_dir(target.parent)
+            current["parts"] = sorted([p for p in current["parts"] if p["part"] != part] + [entry],
+                                      key=lambda p: p["part"])
+            current["rows"] = sum(p["rows"] for p in current["parts"])
+            _save(lake, current)
+    return {"run_id": run_id, **entry}
+
+
+def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.date, dt.date]
+                   ) -> tuple[int, list[str]]:
+    source = f"part {part}"
+    optional = [c for c in schema.OUTPUT_OPTIONAL_COLUMNS if c in source_columns(path, fmt)]
+    columns = [*schema.OUTPUT_INPUT_COLUMNS, *optional]
+    con.execute("""CREATE TABLE valid (icp_id VARCHAR, read_date DATE, read_time VARCHAR,
+                   trading_period SMALLINT, matched_amount DECIMAL(18, 4), publish_datetime TIMESTAMPTZ,
+                   buyer_seller VARCHAR, _part INTEGER, _row BIGINT)""")
+    con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
+    validate = sql.query("output_validate_batch")
+    params = {"start": window[0], "end": window[1]}
+    for batch in read_batches(path, columns, name=source, fmt=fmt):
+        if batch.bad_rows:
+            bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
+                                         "reason": e.reason} for e in batch.bad_rows])
+            con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
+        table = batch.table
+        if "trading_period" not in optional:
+            table = table.append_column("trading_period", pa.repeat("", table.num_rows).cast(pa.string()))
+        con.register("batch", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}", params)
+        con.unregister("batch")
+        con.execute("INSERT INTO rejects SELECT _row, error_field, error_value, error_reason "
+                    "FROM checked WHERE error_field IS NOT NULL")
+        con.execute("INSERT INTO valid SELECT icp_id, read_date, read_time, trading_period, matched_amount, "
+                    "publish_datetime, buyer_seller, $part, _row FROM checked WHERE error_field IS NULL",
+                    {"part": part})
+    total = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+    if total:
+        rows = con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row NULLS FIRST LIMIT $n",
+                           {"n": ValidationError.MAX_REPORTED}).fetchall()
+        raise ValidationError(f"{source}: nothing uploaded", [RowError(source, *r) for r in rows], total)
+    rows, first, last = con.execute("SELECT count(*), min(read_date), max(read_date) FROM valid").fetchall()[0]
+    if rows == 0:
+        raise ValidationError(f"{source}: nothing uploaded", [RowError(source, None, None, None, "no rows")], 1)
+    return rows, [first.isoformat(), last.isoformat()]
+
+
+def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
+    """Check the whole run and make it visible at once. Fails with ``ValidationError``
+    (nothing published) on duplicate keys, with ``ConflictError`` if the run is not open
+    or another writer changed it meanwhile (e.g. a racing publish that won)."""
+    record = get_run(lake, run_id)
+    _require(record, "open", "publish")
+    if not record["parts"]:
+        raise ConflictError(f"cannot publish run {run_id}: no parts uploaded", field="parts", value=0)
+    parts = [str(lake.layout.run_part_file(run_id, p["part"])) for p in record["parts"]]
+    with lake.staging() as work:
+        con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
+        try:
+            folder = work / "run"
+            files = publish_files(con, parts, folder, run_id)
+            written = [str(folder / f["path"]) for f in files]
+            stats = run_stats(con, written, lake.raw_files(dt.date.fromisoformat(record["start"]),
+                                                           dt.date.fromisoformat(record["end"]),
+                                                           record["raw_as_of"]) if record["raw_as_of"] else [],
+                              record["raw_as_of"])
+        finally:
+            con.close()
+        with lake.write_lock():
+            current = copy.deepcopy(_load(lake, run_id))
+            _require(current, "open", "publish")
+            if current["parts"] != record["parts"]:
+                raise ConflictError(f"run {run_id} changed while it was being published; publish it again",
+                                    field="parts")
+            target = lake.layout.run_dir(run_id)
+            remove_tree(target)  # a publisher that died before its commit may have left it
+            move_into_place(folder, target)
+            fsync_dir(target.parent)
+            seq = max((r["publish_seq"] or 0 for r in list_runs(lake)), default=0) + 1
+            for f in files:
+                f["path"] = lake.layout.relative(target / f["path"])
+            current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
+                           files=files, dates=[f["read_date"] for f in files], **stats)
+            _save(lake, current)
+    remove_tree(lake.layout.run_parts_dir(run_id))
+    return copy.deepcopy(current)
+
+
+def abort_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
+    """Give up an open run: it will never publish, and its uploaded parts are removed."""
+    record = _transition(lake, run_id, "open", "aborted", "abort", actor)
+    remove_tree(lake.layout.run_parts_dir(run_id))
+    return record
+
+
+def retract_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
+    """Withdraw a published run from "latest"; its files stay readable by run id."""
+    return _transition(lake, run_id, "published", "retracted", "retract", actor)
+
+
+def _transition(lake: Lake, run_id: str, before: str, after: str, action: str, actor: str | None) -> dict:
+    get_run(lake, run_id)
+    with lake.write_lock():
+        record = copy.deepcopy(_load(lake, run_id))
+        _require(record, before, action)
+        record.update({"status": after, f"{after}_at": _now(), f"{after}_by": actor})
+        _save(lake, record)
+    return copy.deepcopy(record)
