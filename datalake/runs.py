@@ -115,6 +115,19 @@ def list_runs(lake: Lake, *, status: str | None = None, start: dt.date | str | N
     return copy.deepcopy(records)
 
 
+def output_files(lake: Lake, run_id: str) -> dict[dt.date, list[str]]:
+    """The Parquet files of a published (or retracted) run by trading date, from its
+    record: readers never list folders, so they see only committed files."""
+    record = _load(lake, run_id)
+    if record["status"] not in ("published", "retracted"):
+        raise ConflictError(f"run {run_id} is {record['status']}: only published runs can be read",
+                            field="run", value=run_id)
+    files: dict[dt.date, list[str]] = {}
+    for f in record["files"]:
+        files.setdefault(dt.date.fromisoformat(f["read_date"]), []).append(str(lake.root / f["path"]))
+    return files
+
+
 # -- transitions --------------------------------------------------------------------------
 
 def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorithm: str, version: str,

@@ -1,0 +1,215 @@
+"""Reading published algorithm output: which run answers for each trading date, and the
+aggregations the service and analysts ask for. Results are Arrow tables.
+
+Periods are text that sorts in time order: ``interval`` gives the trading period as
+``YYYY-MM-DD/NN`` (NN = 01..50; unambiguous on daylight-saving days, unlike a local
+time), ``day`` ``YYYY-MM-DD``, ``week`` the ISO week ``YYYY-Www``, ``month`` ``YYYY-MM``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+
+from . import cursor as cursors
+from . import schema, sql
+from .errors import InvalidArgumentError, MeterlakeError
+from .lake import Lake, check_range, parse_date
+from .layout import check_run_id
+from .reads import check_icp_id
+from .runs import get_run, list_runs, output_files
+
+Granularity = Literal["interval", "day", "week", "month"]
+PERIOD_SQL: dict[str, str] = {
+    "interval": "strftime(read_date, '%Y-%m-%d') || '/' || lpad(CAST(trading_period AS VARCHAR), 2, '0')",
+    "day": "strftime(read_date, '%Y-%m-%d')",
+    "week": "strftime(read_date, '%G-W%V')",
+    "month": "strftime(read_date, '%Y-%m')",
+}
+KEY_SQL: dict[str, str] = {"icp_id": "icp_id", "read_date": "read_date", "buyer_seller": "buyer_seller"}
+MAX_LIMIT = 100_000
+
+SUMMARY_SCHEMA = pa.schema([
+    pa.field("period", pa.string()),
+    pa.field("buyer_seller", pa.string()),
+    pa.field("matched_amount", schema.AMOUNT_DECIMAL),
+    pa.field("intervals", pa.int64()),
+    pa.field("runs", pa.list_(pa.string())),
+])
+KEY_TYPES = {"icp_id": pa.string(), "read_date": pa.date32(), "buyer_seller": pa.string()}
+
+
+def resolve_runs(lake: Lake, start: dt.date | str, end: dt.date | str, run: str = "latest") -> dict[dt.date, str]:
+    """The run that answers for each trading date in ``start``..``end``. "latest" is the
+    most recently published, not retracted run whose window covers the date (dates no
+    such run covers are absent); a run id pins that run (published or retracted) for the
+    dates of its window."""
+    start, end = parse_date(start, "start"), parse_date(end, "end")
+    check_range(start, end)
+    if run != "latest":
+        record = get_run(lake, check_run_id(run, "run"))
+        output_files(lake, run)  # open and aborted runs have no output to read
+        candidates = [record]
+    else:
+        candidates = sorted(list_runs(lake, status="published", start=start, end=end),
+                            key=lambda r: r["publish_seq"])
+    resolved: dict[dt.date, str] = {}
+    for record in candidates:  # later publishes overwrite earlier ones
+        first = max(start, dt.date.fromisoformat(record["start"]))
+        last = min(end, dt.date.fromisoformat(record["end"]))
+        for i in range((last - first).days + 1):
+            resolved[first + dt.timedelta(days=i)] = record["run_id"]
+    return dict(sorted(resolved.items()))
+
+
+def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = None,
+                   end: dt.date | str | None = None, buyer_seller: str | None = None,
+                   granularity: Granularity = "day", run: str = "latest", limit: int | None = 100,
+                   cursor: str | None = None, con: duckdb.DuckDBPyConnection | None = None
+                   ) -> tuple[pa.Table, str | None]:
+    """One ICP's output by period and buyer_seller (exact sums, interval counts, runs),
+    in key order, a page of at most ``limit`` rows, and the cursor of the next page (None
+    on the last). Without ``start``/``end`` it covers every date a run covers."""
+    check_icp_id(icp_id)
+    _check_side(buyer_seller)
+    if granularity not in PERIOD_SQL:
+        raise InvalidArgumentError(f"granularity must be one of {', '.join(PERIOD_SQL)}, got {granularity!r}",
+                                   field="granularity", value=granularity)
+    _check_limit(limit)
+    start, end = _window(start, end)
+    query = {"k": "summary", "icp": icp_id, "s": _iso(start), "e": _iso(end), "bs": buyer_seller,
+             "g": granularity, "run": run}
+    pinned, after = _page_state(lake, cursor, query, 2, start, end, run)
+    text = sql.query("output_summary_for_icp").replace("{period}", PERIOD_SQL[granularity])
+    params = {"icp_id": icp_id, "buyer_seller": buyer_seller,
+              "after_period": after[0] if after else None, "after_side": after[1] if after else None}
+    table = _run_page(lake, con, text, params, pinned, limit, SUMMARY_SCHEMA)
+    return _with_cursor(table, limit, query, pinned, ["period", "buyer_seller"])
+
+
+def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
+                  by: Sequence[str] = ("icp_id", "buyer_seller"), run: str = "latest",
+                  buyer_seller: str | None = None, limit: int | None = None, cursor: str | None = None,
+                  con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Table, str | None]:
+    """Output for trading dates ``start``..``end`` grouped by ``by`` (some of icp_id,
+    read_date, buyer_seller, in the order given), with exact sums, interval counts and
+    runs, in key order. ``limit=None`` returns every row and no cursor."""
+    by = list(by) if not isinstance(by, str) else [by]
+    if not by or len(set(by)) != len(by) or any(k not in KEY_SQL for k in by):
+        raise InvalidArgumentError(f"by must be distinct names from {', '.join(KEY_SQL)}, got {by!r}",
+                                   field="by", value=",".join(map(str, by)))
+    _check_side(buyer_seller)
+    _check_limit(limit)
+    start, end = parse_date(start, "start"), parse_date(end, "end")
+    check_range(start, end)
+    query = {"k": "by_key", "s": _iso(start), "e": _iso(end), "by": by, "bs": buyer_seller, "run": run}
+    pinned, after = _page_state(lake, cursor, query, len(by), start, end, run)
+    keys = ", ".join(KEY_SQL[k] for k in by)
+    params: dict[str, object] = {"buyer_seller": buyer_seller}
+    predicate = "true"
+    if after:
+        names = [f"$after_{i}" for i in range(len(by))]
+        # The leading >= lets the scan skip row groups; the row comparison is the keyset.
+        predicate = f"{KEY_SQL[by[0]]} >= {names[0]} AND ({keys}) > ({', '.join(names)})"
+        for i, (key, value) in enumerate(zip(by, after)):
+            params[f"after_{i}"] = _key_value(key, value)
+    text = sql.query("output_by_key").replace("{keys}", keys).replace("{after}", predicate)
+    out_schema = pa.schema([pa.field(k, KEY_TYPES[k]) for k in by] + list(SUMMARY_SCHEMA)[2:])
+    table = _run_page(lake, con, text, params, pinned, limit, out_schema)
+    return _with_cursor(table, limit, query, pinned, by)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _check_side(value: str | None) -> None:
+    if value is not None and value not in schema.BUYER_SELLER:
+        raise InvalidArgumentError(f"buyer_seller must be buyer or seller, got {value!r}",
+                                   field="buyer_seller", value=value)
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                              or not 1 <= limit <= MAX_LIMIT):
+        raise InvalidArgumentError(f"limit must be an integer 1..{MAX_LIMIT}, got {limit!r}",
+                                   field="limit", value=limit)
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _window(start: dt.date | str | None, end: dt.date | str | None) -> tuple[dt.date | None, dt.date | None]:
+    start = parse_date(start, "start") if start is not None else None
+    end = parse_date(end, "end") if end is not None else None
+    if start is not None and end is not None:
+        check_range(start, end)
+    return start, end
+
+
+def _page_state(lake: Lake, text: str | None, query: dict, key_length: int, start: dt.date | None,
+                end: dt.date | None, run: str) -> tuple[dict[dt.date, str], list | None]:
+    """The pinned runs and last key: from the cursor, or resolved now for a first page."""
+    if text is not None:
+        state = cursors.decode(text, query, key_length)
+        return state.runs, state.after
+    if run != "latest":
+        check_run_id(run, "run")
+        record = get_run(lake, run)
+        start = start or dt.date.fromisoformat(record["start"])
+        end = end or dt.date.fromisoformat(record["end"])
+    elif start is None or end is None:
+        published = list_runs(lake, status="published")
+        if not published:
+            return {}, None
+        start = start or min(dt.date.fromisoformat(r["start"]) for r in published)
+        end = end or max(dt.date.fromisoformat(r["end"]) for r in published)
+    if end < start:
+        return {}, None
+    return resolve_runs(lake, start, end, run), None
+
+
+def _key_value(key: str, value: object) -> object:
+    try:
+        if key == "read_date":
+            return dt.date.fromisoformat(value)  # type: ignore[arg-type]
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("invalid cursor: bad key value", field="cursor", value=str(value)) from None
+
+
+def _files(lake: Lake, pinned: dict[dt.date, str]) -> list[str]:
+    by_run: dict[str, dict[dt.date, list[str]]] = {}
+    files = []
+    for day, run in pinned.items():
+        if run not in by_run:
+            try:
+                by_run[run] = output_files(lake, run)
+            except MeterlakeError as e:  # a cursor naming a run that cannot be read
+                raise InvalidArgumentError(f"invalid cursor: {e}", field="cursor", value=run) from None
+        files += by_run[run].get(day, [])
+    return files
+
+
+def _run_page(lake: Lake, con, text: str, params: dict, pinned: dict[dt.date, str], limit: int | None,
+              out_schema: pa.Schema) -> pa.Table:
+    files = _files(lake, pinned)
+    if not files:
+        return out_schema.empty_table()
+    con = con or sql.connect()
+    params = {**params, "files": files, "limit": None if limit is None else limit + 1}
+    return con.sql(text, params=params).to_arrow_table().cast(out_schema)
+
+
+def _with_cursor(table: pa.Table, limit: int | None, query: dict, pinned: dict[dt.date, str],
+                 key: list[str]) -> tuple[pa.Table, str | None]:
+    if limit is None or table.num_rows <= limit:
+        return table, None
+    table = table.slice(0, limit)
+    last = table.slice(limit - 1, 1).to_pylist()[0]
+    after = [last[k].isoformat() if isinstance(last[k], dt.date) else last[k] for k in key]
+    return table, cursors.encode(cursors.Cursor(query, pinned, after))
