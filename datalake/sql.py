@@ -18,8 +18,7 @@ def connect(database: str = ":memory:", *, memory_limit: str | None = None,
     """A DuckDB connection in UTC (every stored instant is UTC; local time is always
     converted explicitly with ``timezone('Pacific/Auckland', ...)``)."""
     con = duckdb.connect(database)
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET parquet_metadata_cache = true")
+    _configure(con)
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
@@ -27,3 +26,17 @@ def connect(database: str = ":memory:", *, memory_limit: str | None = None,
     if temp_directory:
         con.execute("SET temp_directory = $dir", {"dir": temp_directory})
     return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new connection to ``con``'s database, for one thread or one request, set up like
+    ``connect`` (session settings are not inherited). Cursors of one database share its
+    Parquet metadata cache."""
+    cur = con.cursor()
+    _configure(cur)
+    return cur
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET parquet_metadata_cache = true")
