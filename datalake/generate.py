@@ -15,6 +15,7 @@ from . import schema
 from .ingest import IngestResult, commit_ingest
 from .lake import Lake
 from .parquet import write_parquet
+from .rawtypes import decimal_array
 from .trading import ZONE, day_bounds, periods_in_day
 
 NETWORKS = np.array(["TR", "UN", "CE", "LC", "MP", "WE", "EA", "HB"])
@@ -93,15 +94,7 @@ def _day_table(day: dt.date, icp_array: pa.Array, base, evening, solar_peak, rng
         "icp_id": icp_array.take(pa.array(icp_col)),
         "read_timestamp": pa.array(starts_us[per_col] + 1800 * 10**6, schema.TIMESTAMP),
         "trading_period": pa.array((per_col + 1).astype(np.int16)),
-        "interval_read": _decimal(milli),
+        "interval_read": decimal_array(milli, schema.READ_DECIMAL),
         "energy_flow_direction": pa.array(np.where(dir_col == 1, "X", "I")),
         "ingest_id": pa.array([ingest] * len(order), pa.string()),
     })
-
-
-def _decimal(scaled: np.ndarray) -> pa.Array:
-    """int64 values scaled by 1000 as decimal128(18, 3), without a per-value Python loop."""
-    words = np.zeros((len(scaled), 2), dtype=np.int64)
-    words[:, 0] = scaled
-    words[:, 1] = np.where(scaled < 0, -1, 0)
-    return pa.Array.from_buffers(schema.READ_DECIMAL, len(scaled), [None, pa.py_buffer(words.tobytes())])

@@ -17,6 +17,7 @@ from . import schema, sql
 from .errors import InvalidArgumentError, RowError, ValidationError
 from .lake import Lake
 from .parquet import write_parquet
+from .rawtypes import type_batch
 from .sources import Batch, Format, detect_format, read_batches
 from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
 
@@ -24,6 +25,7 @@ OnError = Literal["fail", "quarantine"]
 Progress = Callable[[int, int], None]
 
 _VALID_COLUMNS = "_row, icp_id, read_timestamp, read_date, trading_period, interval_read, energy_flow_direction"
+_DELIVERY_COLUMNS = "icp_id, read_timestamp, energy_flow_direction, read_date, trading_period, interval_read"
 
 
 @dataclass
@@ -81,24 +83,17 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
         return done()
 
     with lake.staging() as work:
-        con = sql.connect(str(work / "work.duckdb"), memory_limit=memory_limit,
-                          temp_directory=str(work / "spill"))
+        con = sql.connect(memory_limit=memory_limit, temp_directory=str(work / "spill"))
         try:
             _load(con, path, name, fmt, progress, size)
-            con.execute(sql.query("raw_delivery_keys"))
-            con.execute(f"INSERT INTO rejects {sql.query('raw_delivery_conflicts')}")
-            result.rows_read = con.execute("SELECT count(*) FROM valid").fetchone()[0]
-            rejected = con.execute("SELECT count(*) FROM rejects").fetchone()[0]
-            result.rows_read += rejected - _conflict_rows(con)
+            rejected, conflicting = _collapse_duplicates(con, result)
+            result.rows_read = con.execute("SELECT count(*) FROM valid").fetchone()[0] + rejected - conflicting
             result.rows_rejected = rejected
             if rejected and on_error == "fail":
                 raise _validation_error(con, name, rejected)
             if rejected:
                 result.rejects_file = _write_rejects(lake, con, name, digest)
-            result.duplicates_collapsed = con.execute(
-                "SELECT coalesce(sum(copies - 1), 0) FROM delivery WHERE n_values = 1").fetchone()[0]
-            dates = [r[0] for r in con.execute(
-                "SELECT DISTINCT read_date FROM delivery WHERE n_values = 1 ORDER BY 1").fetchall()]
+            dates = [r[0] for r in con.execute("SELECT DISTINCT read_date FROM delivery ORDER BY 1").fetchall()]
             result.dates = [d.isoformat() for d in dates]
             if not dates:
                 result.reason = "no valid rows"
@@ -111,7 +106,7 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
                 result.rows_new, result.rows_revised, kept = con.execute(
                     "SELECT count(*) FILTER (NOT is_revision), count(*) FILTER (is_revision), count(*) "
                     "FROM changes").fetchone()
-                keys = con.execute("SELECT count(*) FROM delivery WHERE n_values = 1").fetchone()[0]
+                keys = con.execute("SELECT count(*) FROM delivery").fetchone()[0]
                 result.rows_unchanged = keys - kept
                 if kept == 0:
                     result.reason = "every row is already stored with the same value"
@@ -160,6 +155,10 @@ def _load_batch(con, batch: Batch, validate: str) -> None:
         bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
                                      "reason": e.reason} for e in batch.bad_rows])
         con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
+    typed = type_batch(batch.table)
+    if typed is not None:
+        con.execute("INSERT INTO valid SELECT * FROM typed")
+        return
     con.register("batch", batch.table)
     con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}")
     con.unregister("batch")
@@ -168,8 +167,20 @@ def _load_batch(con, batch: Batch, validate: str) -> None:
     con.execute(f"INSERT INTO valid SELECT {_VALID_COLUMNS} FROM checked WHERE error_field IS NULL")
 
 
-def _conflict_rows(con) -> int:
-    return con.execute("SELECT coalesce(sum(copies), 0) FROM delivery WHERE n_values > 1").fetchone()[0]
+def _collapse_duplicates(con, result: IngestResult) -> tuple[int, int]:
+    """Build ``delivery``: one row per key, conflicting keys left out and their rows added
+    to the rejects. Returns (rejected rows, of which conflicting)."""
+    con.execute(sql.query("raw_delivery_duplicates"))
+    if con.execute("SELECT count(*) FROM dup_keys").fetchone()[0] == 0:
+        con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM valid")
+        conflicting = 0
+    else:
+        con.execute(f"INSERT INTO rejects {sql.query('raw_delivery_conflicts')}")
+        con.execute(sql.query("raw_delivery_collapsed"))
+        conflicting, result.duplicates_collapsed = con.execute(
+            "SELECT coalesce(sum(copies) FILTER (n_values > 1), 0), "
+            "coalesce(sum(copies - 1) FILTER (n_values = 1), 0) FROM dup_keys").fetchone()
+    return con.execute("SELECT count(*) FROM rejects").fetchone()[0], conflicting
 
 
 def _validation_error(con, name: str, total: int) -> ValidationError:
@@ -198,7 +209,7 @@ def _find_changes(con, lake: Lake, dates: list[dt.date]) -> None:
     if stored:
         con.execute(sql.query("raw_delivery_changes"), {"files": stored})
     else:
-        con.execute("CREATE TABLE changes AS SELECT *, false AS is_revision FROM delivery WHERE n_values = 1")
+        con.execute("CREATE VIEW changes AS SELECT *, false AS is_revision FROM delivery")
 
 
 def _write_changes(con, work: Path, ingest: str, dates: list[dt.date]) -> list[tuple[dt.date, Path, int]]:

@@ -142,7 +142,8 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
     bad = [RowError(name, first_line + n - 1, None, text[:200],
                     f"expected {len(header)} fields, found {found}")
            for n, text, found in invalid]
-    table = table.select(list(columns)).add_column(0, ROW, pa.array(numbers))
+    # Values may be quoted, and padded as in `101, "0.0000"`: strip both.
+    table = pa.table({ROW: pa.array(numbers), **{c: pc.utf8_trim(table[c], ' "') for c in columns}})
     return table, bad, lines
 
 

@@ -23,17 +23,22 @@ parsed AS (
         *,
         CASE WHEN regexp_full_match(amount_text, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?')
              THEN TRY_CAST(amount_text AS DECIMAL(38, 18)) END AS amount,
+        CASE WHEN regexp_full_match(period_text, '[0-9]{1,3}') THEN TRY_CAST(period_text AS SMALLINT) END AS period_given
+    FROM cleaned
+),
+-- Time-zone work is slow per row and the values repeat (a run has a few hundred distinct
+-- dates x times and usually one publish_datetime), so it is done once per distinct value.
+slots AS (
+    SELECT DISTINCT date_text, time_text, period_given FROM parsed
+),
+slot_days AS (
+    SELECT
+        *,
         CASE WHEN regexp_full_match(date_text, '[0-9]{4}-[0-9]{2}-[0-9]{2}')
              THEN TRY_CAST(date_text AS DATE) END AS day,
         CASE WHEN regexp_full_match(time_text, '[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.0+)?)?')
-             THEN TRY_CAST(time_text AS TIME) END AS local_time,
-        regexp_full_match(published_text,
-            '[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)')
-            AS published_ok,
-        regexp_full_match(published_text, '.*[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-].*)') AS published_has_offset,
-        TRY_CAST(published_text AS TIMESTAMPTZ) AS published_value,
-        CASE WHEN regexp_full_match(period_text, '[0-9]{1,3}') THEN TRY_CAST(period_text AS SMALLINT) END AS period_given
-    FROM cleaned
+             THEN TRY_CAST(time_text AS TIME) END AS local_time
+    FROM slots
 ),
 located AS (
     -- The instant the local wall-clock time names. DuckDB resolves an ambiguous local time
@@ -45,17 +50,35 @@ located AS (
         timezone('Pacific/Auckland', CAST(day + INTERVAL 1 DAY AS TIMESTAMP)) AS next_midnight,
         day + local_time AS wall_clock,
         timezone('Pacific/Auckland', day + local_time) AS guess
-    FROM parsed
+    FROM slot_days
 ),
-periods AS (
+slot_periods AS (
     SELECT
         *,
         CAST((epoch_us(next_midnight) - epoch_us(midnight)) // 1800000000 AS SMALLINT) AS periods_in_day,
         timezone('Pacific/Auckland', guess) <> wall_clock AS time_missing,
         timezone('Pacific/Auckland', guess - INTERVAL 1 HOUR) = wall_clock
             OR timezone('Pacific/Auckland', guess + INTERVAL 1 HOUR) = wall_clock AS time_ambiguous,
-        CAST(1 + (epoch_us(guess) - epoch_us(midnight)) // 1800000000 AS SMALLINT) AS period_from_time
+        CAST(1 + (epoch_us(guess) - epoch_us(midnight)) // 1800000000 AS SMALLINT) AS period_from_time,
+        timezone('Pacific/Auckland', midnight + (period_given - 1) * INTERVAL 30 MINUTE) AS period_wall_clock
     FROM located
+),
+stamps AS (
+    SELECT
+        published_text,
+        regexp_full_match(published_text,
+            '[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)')
+            AS published_ok,
+        regexp_full_match(published_text, '.*[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-].*)') AS published_has_offset,
+        TRY_CAST(published_text AS TIMESTAMPTZ) AS published_value
+    FROM (SELECT DISTINCT published_text FROM parsed)
+),
+periods AS (
+    SELECT p.*, s.* EXCLUDE (date_text, time_text, period_given), t.* EXCLUDE (published_text)
+    FROM parsed p
+    JOIN slot_periods s ON s.date_text = p.date_text AND s.time_text = p.time_text
+                        AND s.period_given IS NOT DISTINCT FROM p.period_given
+    JOIN stamps t ON t.published_text = p.published_text
 ),
 checked AS (
     SELECT
@@ -77,7 +100,7 @@ checked AS (
             WHEN period_text <> '' AND (period_given IS NULL OR period_given < 1 OR period_given > periods_in_day)
                 THEN ['trading_period', 'not a trading period 1..' || CAST(periods_in_day AS VARCHAR) || ' of ' || CAST(day AS VARCHAR)]
             WHEN period_text <> ''
-                 AND timezone('Pacific/Auckland', midnight + (period_given - 1) * INTERVAL 30 MINUTE) <> wall_clock
+                 AND period_wall_clock <> wall_clock
                 THEN ['trading_period', 'does not start at read_time ' || CAST(local_time AS VARCHAR) || ' local time']
             WHEN period_text = '' AND time_missing
                 THEN ['read_time', 'does not exist on this date (daylight saving starts)']

@@ -10,4 +10,4 @@ WITH stored AS (
 SELECT d.*, s.interval_read IS NOT NULL AS is_revision
 FROM delivery AS d
 LEFT JOIN stored AS s USING (icp_id, read_timestamp, energy_flow_direction)
-WHERE d.n_values = 1 AND s.interval_read IS DISTINCT FROM d.interval_read
+WHERE s.interval_read IS DISTINCT FROM d.interval_read

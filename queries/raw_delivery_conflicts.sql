@@ -6,5 +6,5 @@ SELECT
     printf('conflicting values for the same (icp_id, read_timestamp, energy_flow_direction) (rows %d to %d)',
            d.first_row, d.last_row) AS reason
 FROM valid AS v
-JOIN delivery AS d USING (icp_id, read_timestamp, energy_flow_direction)
+JOIN dup_keys AS d USING (icp_id, read_timestamp, energy_flow_direction)
 WHERE d.n_values > 1

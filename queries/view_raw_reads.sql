@@ -1,16 +1,23 @@
 -- Raw reads at their latest revision: for each (icp_id, read_timestamp, energy_flow_direction)
--- the row of the highest ingest_id, as the engine's read path chooses it. read_date is a
--- function of read_timestamp; it is in the key so that date filters prune partitions.
+-- the row of the highest ingest_id, as the engine's read path chooses it.
+-- A key lives in one trading date, and a file holds a key at most once. So if one file per
+-- date (its largest) is set aside, any key stored more than once has its highest ingest_id
+-- among the other files, the "overlay" files: only those are grouped (cheap, revisions are
+-- few), and every row is then kept unless the overlay holds a higher revision of its key.
 CREATE OR REPLACE VIEW raw_reads AS
+WITH overlay AS (
+    SELECT icp_id, read_date, read_timestamp, energy_flow_direction, max(ingest_id) AS latest_ingest
+    FROM read_parquet(getvariable('raw_overlay_files'), hive_partitioning = true, hive_types = {'read_date': DATE})
+    GROUP BY ALL
+)
 SELECT
-    icp_id,
-    read_date,
-    trading_period,
-    read_timestamp,
-    energy_flow_direction,
-    interval_read,
-    ingest_id
-FROM raw_reads_all_revisions
-QUALIFY row_number() OVER (
-    PARTITION BY icp_id, read_date, read_timestamp, energy_flow_direction
-    ORDER BY ingest_id DESC) = 1
+    r.icp_id,
+    r.read_date,
+    r.trading_period,
+    r.read_timestamp,
+    r.energy_flow_direction,
+    r.interval_read,
+    r.ingest_id
+FROM raw_reads_all_revisions AS r
+LEFT JOIN overlay AS o USING (icp_id, read_date, read_timestamp, energy_flow_direction)
+WHERE o.latest_ingest IS NULL OR r.ingest_id = o.latest_ingest
