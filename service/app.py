@@ -1,20 +1,38 @@
-"""The Litestar application factory."""
+"""The Litestar application factory: wires settings, the lake, DuckDB, error mapping,
+metrics and the controllers together. Everything HTTP-specific lives in ``service``; the
+engine is ``datalake``."""
 from __future__ import annotations
 
-from litestar import Litestar, get
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
 
 from datalake.lake import Lake
 
+from .controllers.health import HealthController
+from .controllers.reads import ReadsController
+from .database import Database
+from .metrics import Metrics, metrics_middleware
+from .openapi import openapi_config
+from .problems import EXCEPTION_HANDLERS
 from .settings import Settings
-
-
-@get("/healthz", sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     lake = Lake(settings.lake)
-    return Litestar(route_handlers=[healthz], state={"lake": lake, "settings": settings})
+    db = Database()
+    return Litestar(
+        route_handlers=[HealthController, ReadsController],
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "lake": Provide(lambda: lake, use_cache=True, sync_to_thread=False),
+            "db": Provide(lambda: db, use_cache=True, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[metrics_middleware],
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_upload_bytes,
+        state=State({"metrics": Metrics(), "settings": settings, "lake": lake}),
+        on_shutdown=[db.close],
+    )

@@ -1,0 +1,36 @@
+"""Query and path parameters shared by several endpoints, typed and documented once."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from datalake.lake import Lake
+
+from ..database import Database
+
+from ..encoding import Format
+from ..settings import Settings
+
+IcpId = Annotated[str, Parameter(description="ICP identifier: 1-32 letters and digits", pattern=r"^[A-Za-z0-9]{1,32}$",
+                                 max_length=32)]
+Start = Annotated[dt.date, Parameter(description="first trading date (inclusive)")]
+End = Annotated[dt.date, Parameter(description="last trading date (inclusive)")]
+OptStart = Annotated[dt.date | None, Parameter(description="first trading date (inclusive)")]
+OptEnd = Annotated[dt.date | None, Parameter(description="last trading date (inclusive)")]
+Direction = Annotated[Literal["I", "X"] | None,
+                      Parameter(description="X: extraction (consumption), I: injection (generation); default both")]
+AsOf = Annotated[str | None, Parameter(description="ingest id: read the raw data as it was after that ingest "
+                                                   "(default: the newest)", pattern=r"^ing-[0-9]{8}$")]
+FormatParam = Annotated[Format | None, Parameter(description="response format; overrides the Accept header")]
+Shard = Annotated[str | None, Parameter(description="k/n: only ICPs whose shard (first 8 hex digits of "
+                                                    "md5(icp_id) as an integer, mod n) is k; 0 <= k < n <= 4096",
+                                        pattern=r"^[0-9]{1,4}/[0-9]{1,4}$")]
+RunId = Annotated[str, Parameter(description="run id, e.g. run-00000001", pattern=r"^run-[0-9]{8}$")]
+
+# Injected by the app (see service.app.create_app).
+LakeDep = NamedDependency[Lake]
+DbDep = NamedDependency[Database]
+SettingsDep = NamedDependency[Settings]

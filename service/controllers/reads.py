@@ -1,0 +1,81 @@
+"""Raw reads: one ICP, all ICPs (bulk, streamed), and ingest of a delivery."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
+from litestar.datastructures import ResponseHeader
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from datalake.bulk import read_bulk
+from datalake.ingest import ingest_file
+from datalake.reads import read_icp
+
+from ..encoding import STREAMED, etag, negotiate, not_modified, stream_response, table_response
+from ..openapi import StreamOperation, TabularOperation, UploadOperation
+from ..problems import problem_responses
+from ..structs import IcpReads, Ingest
+from ..uploads import received_file
+from .params import AsOf, DbDep, LakeDep, Direction, End, FormatParam, IcpId, Shard, Start
+
+SNAPSHOT_HEADER = "X-Raw-Snapshot"
+SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentation_only=True,
+                              description="the ingest id of the raw snapshot read (absent for an empty lake)")
+
+
+class ReadsController(Controller):
+    tags = ["raw reads"]
+
+    @get("/v1/icps/{icp_id:str}/reads", operation_class=TabularOperation, sync_to_thread=True,
+         responses=problem_responses(404, 406), response_headers=[SNAPSHOT_DOC])
+    def icp_reads(self, request: Request, lake: LakeDep, db: DbDep, icp_id: IcpId, start: Start, end: End,
+                  direction: Direction = None, as_of: AsOf = None, format: FormatParam = None) -> Response[IcpReads]:
+        """Raw reads of one ICP for trading dates start..end, in time order: the latest
+        revision of each read as of ingest `as_of`. An ICP with no data is an empty list.
+        The result is fixed by its snapshot, so it carries a strong ETag."""
+        fmt = negotiate(request, format)
+        snapshot = as_of or lake.head_ingest()
+        tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt) if snapshot else None
+        if cached := not_modified(request, tag):
+            return cached
+        table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, con=db.cursor())
+        return table_response(
+            request, table.drop_columns(["ingest_id"]), fmt,
+            lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
+                                   reads=reads),
+            headers={SNAPSHOT_HEADER: snapshot} if snapshot else None, tag=tag)
+
+    @get("/v1/reads", operation_class=StreamOperation, sync_to_thread=True,
+         responses=problem_responses(404, 406), response_headers=[SNAPSHOT_DOC])
+    def bulk_reads(self, request: Request, lake: LakeDep, db: DbDep, start: Start, end: End,
+                   direction: Direction = None, as_of: AsOf = None, shard: Shard = None,
+                   format: FormatParam = None) -> Stream:
+        """Raw reads of every ICP for trading dates start..end, for the algorithm: streamed
+        batch by batch as Arrow IPC (the default) or CSV, ordered by icp_id then time.
+        `shard=k/n` keeps the ICPs of shard k, so n workers with k = 0..n-1 together get
+        every row exactly once. JSON is not offered (406)."""
+        fmt = negotiate(request, format, STREAMED)
+        bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=db.private_cursor())
+        return stream_response(request, bulk.schema, bulk.batches, fmt,
+                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None)
+
+    @post("/v1/reads", operation_class=UploadOperation, status_code=201,
+          responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),
+                     **problem_responses(413, 422)})
+    async def ingest(self, request: Request, lake: LakeDep,
+                     on_error: Annotated[Literal["fail", "quarantine"], Parameter(
+                         description="fail: any bad row and nothing is written (422); quarantine: ingest the "
+                                     "good rows and write the bad ones to a rejects file")] = "fail",
+                     source_name: Annotated[str | None, Parameter(
+                         description="name recorded for the delivery (default: upload)", max_length=200)] = None,
+                     ) -> Response[Ingest]:
+        """Ingest a raw delivery (CSV in the brief's format, Parquet or Arrow IPC body) with
+        the same rules as the CLI: 201 with the ingest record, 200 for a no-op re-delivery,
+        422 with row-level errors (nothing written)."""
+        async with received_file(request, lake) as (path, fmt):
+            result = await sync_to_thread(ingest_file, lake, path, on_error=on_error, fmt=fmt, actor="http",
+                                          source_name=source_name or "upload")
+        return Response(Ingest(**result.to_dict()), status_code=201 if result.status == "committed" else 200)

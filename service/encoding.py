@@ -1,0 +1,208 @@
+"""Content negotiation and the three encodings of a result, chosen in one place.
+
+JSON and CSV render values the same way: decimals as strings with their fixed scale
+(``"1.343"``, ``"0.0040"``), instants as ISO 8601 in New Zealand time with the offset
+(``2018-06-14T00:30:00+12:00``), dates as ``YYYY-MM-DD``. Arrow IPC keeps the lake's types
+(decimal128, UTC timestamps) and goes out batch by batch for streams."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.ipc as ipc
+from litestar import Request, Response
+from litestar.response import Stream
+
+from datalake.errors import InvalidArgumentError
+from datalake.schema import MARKET_TZ
+
+from .problems import NotAcceptableError
+
+ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+CSV_MEDIA_TYPE = "text/csv"  # Litestar adds "; charset=utf-8"
+JSON_MEDIA_TYPE = "application/json"
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    ARROW = "arrow"
+
+
+MEDIA_TYPES = {Format.JSON: JSON_MEDIA_TYPE, Format.CSV: CSV_MEDIA_TYPE, Format.ARROW: ARROW_MEDIA_TYPE}
+_BY_MEDIA = {"application/json": Format.JSON, "text/csv": Format.CSV, ARROW_MEDIA_TYPE: Format.ARROW}
+TABULAR = (Format.JSON, Format.CSV, Format.ARROW)
+STREAMED = (Format.ARROW, Format.CSV)
+
+
+def negotiate(request: Request, format: str | None, offered: tuple[Format, ...] = TABULAR) -> Format:
+    """The response format: ``format=`` wins, else the best match of ``Accept`` among the
+    offered formats, else the first offered (JSON where it is offered)."""
+    if format is not None:
+        try:
+            chosen = Format(format)
+        except ValueError:
+            raise InvalidArgumentError(f"format must be one of {', '.join(offered)}, got {format!r}",
+                                       field="format", value=format) from None
+        if chosen not in offered:
+            raise NotAcceptableError(f"format {chosen} is not offered here (use {', '.join(offered)})",
+                                     field="format", value=format)
+        return chosen
+    if "accept" not in request.headers:
+        return offered[0]
+    best = request.accept.best_match([MEDIA_TYPES[f] for f in offered])
+    if best is None:
+        explicit = [_BY_MEDIA[t] for t in _BY_MEDIA if t in request.headers["accept"]]
+        if explicit:  # e.g. Accept: application/json on an Arrow-only stream
+            raise NotAcceptableError(f"{explicit[0]} is not offered here (use {', '.join(offered)})",
+                                     field="accept", value=request.headers["accept"])
+        return offered[0]
+    return _BY_MEDIA[best]
+
+
+# -- rendering -------------------------------------------------------------------------
+
+def _render_column(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    t = col.type
+    if pa.types.is_timestamp(t):
+        local = pc.strftime(col.cast(pa.timestamp("us", tz=t.tz or "UTC")).cast(pa.timestamp("us", tz=MARKET_TZ)),
+                            format="%Y-%m-%dT%H:%M:%S%z")
+        local = pc.replace_substring_regex(local, r"\.000000([+-])", r"\1")
+        return pc.replace_substring_regex(local, r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2")
+    if pa.types.is_decimal(t) or pa.types.is_date(t):
+        return pc.cast(col, pa.string())
+    return col
+
+
+def render(table: pa.Table | pa.RecordBatch) -> pa.Table:
+    """The table with decimals, dates and instants as the strings JSON and CSV show."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    return pa.table({name: _render_column(table[name]) for name in table.column_names})
+
+
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    return render(table).to_pylist()
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(render(table), sink)
+    return sink.getvalue().to_pybytes()
+
+
+def arrow_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+# -- responses -------------------------------------------------------------------------
+
+def etag(*parts: object) -> str:
+    """A strong ETag for a result fully determined by ``parts`` (a pinned snapshot or run
+    and the query's arguments)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def not_modified(request: Request, tag: str | None) -> Response | None:
+    """A 304 if ``If-None-Match`` already names ``tag``."""
+    if tag is None:
+        return None
+    sent = request.headers.get("if-none-match", "")
+    if sent.strip() == "*" or tag in [t.strip() for t in sent.split(",")]:
+        return Response(content=b"", status_code=304, headers={"ETag": tag})
+    return None
+
+
+def table_response(request: Request, table: pa.Table, fmt: Format, envelope: Callable[[list[dict]], Any], *,
+                   headers: dict[str, str] | None = None, tag: str | None = None, status_code: int = 200) -> Response:
+    """``table`` in ``fmt``: JSON wraps the rendered rows with ``envelope``; CSV and Arrow
+    send the rows alone (envelope fields that matter go in ``headers``)."""
+    headers = dict(headers or {})
+    if tag:
+        headers["ETag"] = tag
+    _count_rows(request, fmt, table.num_rows)
+    if fmt is Format.JSON:
+        return Response(envelope(json_rows(table)), status_code=status_code, headers=headers,
+                        media_type=JSON_MEDIA_TYPE)
+    body = csv_bytes(table) if fmt is Format.CSV else arrow_bytes(table)
+    return Response(body, status_code=status_code, headers=headers, media_type=MEDIA_TYPES[fmt])
+
+
+def stream_response(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: Format, *,
+                    headers: dict[str, str] | None = None) -> Stream:
+    """Send ``batches`` as they come: an Arrow IPC stream, or CSV with one header line."""
+    encode = _arrow_chunks if fmt is Format.ARROW else _csv_chunks
+    return Stream(encode(request, schema, batches, fmt), media_type=MEDIA_TYPES[fmt], headers=headers or {})
+
+
+class _Chunks:
+    """A write-only file that hands back what was written since the last ``take``."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
+                  fmt: Format) -> Iterator[bytes]:
+    out = _Chunks()
+    try:
+        with ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+            yield out.take()
+            for batch in batches:
+                writer.write_batch(batch)
+                _count_rows(request, fmt, batch.num_rows)
+                yield out.take()
+        yield out.take()
+    finally:
+        _close(batches)
+
+
+def _csv_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
+                fmt: Format) -> Iterator[bytes]:
+    out = _Chunks()
+    rendered = render(schema.empty_table()).schema
+    try:
+        with pcsv.CSVWriter(pa.PythonFile(out, mode="w"), rendered) as writer:
+            for batch in batches:
+                writer.write_table(render(batch))
+                _count_rows(request, fmt, batch.num_rows)
+                yield out.take()
+        yield out.take()
+    finally:
+        _close(batches)
+
+
+def _close(batches: Iterable[pa.RecordBatch]) -> None:
+    close = getattr(batches, "close", None)
+    if close:
+        close()
+
+
+def _count_rows(request: Request, fmt: Format, n: int) -> None:
+    metrics = request.app.state.get("metrics")
+    if metrics is not None:
+        metrics.rows_served(request.scope.get("path_template", request.url.path), fmt.value, n)

@@ -1,0 +1,64 @@
+"""OpenAPI details Litestar cannot infer from a handler's signature: the CSV and Arrow
+representations a tabular endpoint also returns, and the raw body an upload endpoint
+streams (it is read as a stream, so it is not a typed ``data`` parameter)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+
+from .encoding import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE
+
+ARROW_CONTENT = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary",
+                                               description="Arrow IPC stream of record batches"))
+CSV_CONTENT = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING,
+                                             description="CSV with a header line; values rendered as in JSON"))
+UPLOAD_TYPES = ("text/csv", "application/vnd.apache.parquet", ARROW_MEDIA_TYPE,
+                "application/vnd.apache.arrow.file", "application/octet-stream")
+
+
+@dataclass
+class TabularOperation(Operation):
+    """A 200 that is JSON, CSV or Arrow (``format=`` or ``Accept``)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if ok is not None:
+            ok.content = {**(ok.content or {}), CSV_MEDIA_TYPE: CSV_CONTENT, ARROW_MEDIA_TYPE: ARROW_CONTENT}
+
+
+@dataclass
+class StreamOperation(Operation):
+    """A 200 streamed as Arrow IPC (the default) or CSV."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if ok is not None:
+            ok.content = {ARROW_MEDIA_TYPE: ARROW_CONTENT, CSV_MEDIA_TYPE: CSV_CONTENT}
+
+
+@dataclass
+class UploadOperation(Operation):
+    """A request body of raw bytes: CSV, Parquet or Arrow IPC (stream or file)."""
+
+    def __post_init__(self) -> None:
+        binary = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))
+        self.request_body = RequestBody(
+            required=True, description="The file: CSV in the brief's format, Parquet, or Arrow IPC. "
+                                       "The format is taken from Content-Type, else from the content.",
+            content={t: binary for t in UPLOAD_TYPES})
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="meterlake", version="1.0.0", path="/schema",
+        description="Half-hourly meter reads and matching-algorithm output. Dates are trading dates "
+                    "(start and end inclusive); decimals are strings with their fixed scale; instants are "
+                    "ISO 8601 with their offset. Errors are RFC 9457 problem details with a stable `code`.",
+        components=Components(),
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        use_handler_docstrings=True,
+    )

@@ -1,0 +1,148 @@
+"""Every error the service returns, in one place: engine errors and HTTP errors become
+RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
+
+| engine error / HTTP condition          | status | code                      |
+| -------------------------------------- | ------ | ------------------------- |
+| InvalidArgumentError, bad parameter    | 400    | invalid_argument (etc.)   |
+| NotFoundError, unknown route           | 404    | not_found                 |
+| ConflictError                          | 409    | conflict                  |
+| body over the upload cap               | 413    | payload_too_large         |
+| ValidationError (bad rows in a body)   | 422    | validation_failed         |
+| no lake / lake of another format       | 503    | lake_unavailable          |
+| anything else                          | 500    | internal                  |
+
+Engine errors keep their own ``code`` (a subclass may refine it); the status comes from
+the class. Parameters that fail Litestar's own parsing (``limit=abc``) are a 400
+``invalid_argument`` like the engine's, with the same ``field`` and ``value``."""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+from datalake.errors import (ConflictError, InvalidArgumentError, LakeFormatError, LakeNotFoundError,
+                             MeterlakeError, NotFoundError, ValidationError)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:meterlake:problem:"
+log = logging.getLogger("meterlake.service")
+
+class NotAcceptableError(MeterlakeError):
+    """The format asked for is one this resource does not offer."""
+
+    code = "not_acceptable"
+
+
+ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
+    (NotAcceptableError, 406),
+    (ValidationError, 422),
+    (InvalidArgumentError, 400),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (LakeNotFoundError, 503),
+    (LakeFormatError, 503),
+]
+HTTP_CODES = {400: "invalid_argument", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+              413: "payload_too_large", 415: "unsupported_media_type", 503: "lake_unavailable"}
+
+
+class RowProblem(msgspec.Struct):
+    """One bad input row: where it is, which field, and why."""
+
+    source: str
+    row: int | None
+    field: str | None
+    value: str | None
+    reason: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details. ``code`` is stable and machine-readable; ``field`` and
+    ``value`` name the argument at fault; ``errors`` lists the first bad rows of an upload
+    and ``total_errors`` counts them all."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    value: str | None = None
+    errors: list[RowProblem] | None = None
+    total_errors: int | None = None
+
+
+def problem_response(request: Request, status: int, code: str, detail: str, *, field: str | None = None,
+                     value: Any = None, errors: list[RowProblem] | None = None,
+                     total_errors: int | None = None, headers: dict[str, str] | None = None) -> Response:
+    problem = Problem(type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, code=code,
+                      detail=detail, instance=request.url.path, field=field,
+                      value=None if value is None else str(value), errors=errors, total_errors=total_errors)
+    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def engine_error(request: Request, exc: MeterlakeError) -> Response:
+    status = next((s for cls, s in ENGINE_STATUS if isinstance(exc, cls)), 500)
+    if isinstance(exc, ValidationError):
+        rows = [RowProblem(e.source, e.row, e.field, e.value, e.reason) for e in exc.errors]
+        return problem_response(request, status, exc.code, exc.summary, errors=rows, total_errors=exc.total)
+    if status == 500:
+        log.error("unmapped engine error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, status, exc.code, exc.message, field=exc.field, value=exc.value)
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    code = HTTP_CODES.get(status, "internal" if status >= 500 else HTTPStatus(status).name.lower())
+    field = value = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        first = exc.extra[0] if isinstance(exc.extra[0], dict) else {}
+        field = first.get("key")
+        detail = f"{field}: {first.get('message')}" if field else str(exc.detail)
+        value = _raw_value(request, first.get("source"), field)
+    else:
+        detail = str(exc.detail)
+    return problem_response(request, status, code, detail, field=field, value=value, headers=exc.headers)
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, 500, "internal", "internal error")
+
+
+def _raw_value(request: Request, source: str | None, field: str | None) -> str | None:
+    if not field:
+        return None
+    if source == "query":
+        return request.query_params.get(field)
+    if source == "path":
+        return str(request.path_params.get(field)) if field in request.path_params else None
+    if source == "header":
+        return request.headers.get(field)
+    return None
+
+
+EXCEPTION_HANDLERS = {MeterlakeError: engine_error, HTTPException: http_error, Exception: unexpected_error}
+
+DESCRIPTIONS = {
+    400: "Invalid argument (problem details; `field` and `value` name it)",
+    404: "Not found (problem details)",
+    406: "No acceptable representation (problem details)",
+    409: "The state does not allow this transition (problem details)",
+    413: "Body larger than the upload cap (problem details)",
+    422: "The body failed validation: `errors` lists the first bad rows (problem details)",
+    503: "The lake is not readable (problem details)",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses a handler can return (400 is always listed)."""
+    return {s: ResponseSpec(data_container=Problem, media_type=PROBLEM_MEDIA_TYPE,
+                            description=DESCRIPTIONS.get(s, HTTPStatus(s).phrase), generate_examples=False)
+            for s in sorted({400, *statuses})}
