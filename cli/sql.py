@@ -37,22 +37,31 @@ def register(commands: argparse._SubParsersAction) -> None:
 def cmd_sql(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     con = sql.connect()
+    # Table names in the analyst's SQL must mean the views, never variables of this program.
+    con.execute("SET python_enable_replacements = false")
     views.define_views(con, lake)
     if args.query is None:
         if args.csv or args.parquet:
             raise SystemExit("meterlake sql: --csv/--parquet need a QUERY")
         return repl(con, lake, sys.stdin, sys.stdout)
     query = sys.stdin.read() if args.query == "-" else args.query
-    rel = con.sql(query)
-    if rel is None:
-        return 0
+    try:
+        rel = con.sql(query)
+        if rel is not None:
+            _output(rel, args)
+    except duckdb.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _output(rel: duckdb.DuckDBPyRelation, args: argparse.Namespace) -> None:
     if args.csv:
         rel.to_csv(str(args.csv), header=True)
     elif args.parquet:
         rel.to_parquet(str(args.parquet), compression="zstd")
     else:
         rel.show(max_rows=args.max_rows, max_width=_width())
-    return 0
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

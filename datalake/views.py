@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from . import schema, sql
-from .lake import Lake
+from .lake import Lake, RawFile
 
 # In dependency order: a view may only use the ones before it.
 STATEMENTS = (
@@ -41,6 +41,7 @@ STATEMENTS = (
 # The typed columns of each file list's reader, used to stand in for an empty list.
 _PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
     "raw_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
+    "raw_overlay_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
 }
 
 _READER_RE = re.compile(r"\b(read_parquet|read_json)\s*\(")
@@ -65,10 +66,16 @@ def snapshot(lake: Lake) -> Snapshot:
     """The committed state of ``lake`` now: its ingest records and the raw files they name."""
     records = lake.ingests()
     head = records[-1]["ingest_id"] if records else None
-    raw = [str(f.path) for f in lake.raw_files(as_of=head)] if head else []
+    raw = lake.raw_files(as_of=head) if head else []
+    largest: dict[dt.date, RawFile] = {}
+    for f in raw:
+        if f.read_date not in largest or f.rows > largest[f.read_date].rows:
+            largest[f.read_date] = f
     return Snapshot(head, {
         "ingest_records": [str(lake.layout.ingest_record(r["ingest_id"])) for r in records],
-        "raw_files": raw,
+        "raw_files": [str(f.path) for f in raw],
+        # Every raw file but the largest of its trading date: see queries/view_raw_reads.sql.
+        "raw_overlay_files": [str(f.path) for f in raw if largest[f.read_date] is not f],
     })
 
 
