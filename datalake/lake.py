@@ -96,6 +96,7 @@ class Lake:
                   as_of: str | None = None) -> list[RawFile]:
         """The committed raw files for trading dates in [start, end], as of an ingest."""
         if as_of is not None:
+            check_ingest_id(as_of, "as_of")
             self.ingest(as_of)  # unknown ingest ids are an error, not an empty snapshot
         files = []
         for record in self.ingests():
