@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from datalake.errors import MeterlakeError, ValidationError
 
-from . import raw, serve, sql
+from . import raw, runs, serve, sql
 
-COMMAND_MODULES = [raw, serve, sql]
+COMMAND_MODULES = [raw, serve, sql, runs]
 
 
 def build_parser() -> argparse.ArgumentParser:

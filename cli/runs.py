@@ -1,0 +1,126 @@
+"""`meterlake runs ...`: the lifecycle of algorithm runs, over ``datalake.runs``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from datalake import runs
+from datalake.demo_runs import demo_runs
+from datalake.lake import Lake
+
+ACTOR = "cli"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, abort, retract, list, show")
+    sub = top.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+
+    p = sub.add_parser("create", help="open a new run over a window of trading dates")
+    _run_fields(p)
+    p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser("upload", help="upload one part of a run's output (CSV, Parquet or Arrow IPC)")
+    p.add_argument("run_id")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--part", type=int, default=1, help="part number (default 1); re-uploading replaces it")
+    p.set_defaults(func=cmd_upload)
+
+    for name, helptext in (("publish", "validate the whole run and make it visible at once"),
+                           ("abort", "give up an open run"),
+                           ("retract", "withdraw a published run from 'latest'"),
+                           ("show", "print a run's record")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("run_id")
+        p.set_defaults(func=cmd_transition, action=name)
+
+    p = sub.add_parser("list", help="list runs, oldest first")
+    p.add_argument("--status", choices=runs.STATUSES)
+    p.add_argument("--start", help="only runs whose window ends on or after this date")
+    p.add_argument("--end", help="only runs whose window starts on or before this date")
+    p.add_argument("--json", action="store_true", help="print the records as JSON lines")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("import", help="create a run, upload FILEs as parts 1..n and publish, in one step")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _run_fields(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("demo", help="publish synthetic runs over the lake's raw reads")
+    p.add_argument("--count", type=int, default=2, help="how many runs (default 2)")
+    p.add_argument("--parts", type=int, default=1, help="parts per run (default 1)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo)
+
+
+def _run_fields(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", required=True, help="first trading date of the window")
+    p.add_argument("--end", required=True, help="last trading date of the window (inclusive)")
+    p.add_argument("--algorithm", default="matcher", help="algorithm name (default matcher)")
+    p.add_argument("--version", dest="algorithm_version", default="unknown", help="algorithm version")
+    p.add_argument("--params", type=json.loads, default=None, help="algorithm parameters as a JSON object")
+    p.add_argument("--raw-as-of", help="ingest id of the raw snapshot read (default: the latest)")
+
+
+def _create(lake: Lake, args: argparse.Namespace) -> dict:
+    return runs.create_run(lake, start=args.start, end=args.end, algorithm=args.algorithm,
+                           version=args.algorithm_version, params=args.params, raw_as_of=args.raw_as_of,
+                           actor=ACTOR)
+
+
+def _print(record: dict) -> None:
+    print(json.dumps(record, indent=2, sort_keys=True))
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    _print(_create(Lake(args.lake), args))
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    _print(runs.upload_part(Lake(args.lake), args.run_id, args.part, args.file, actor=ACTOR))
+    return 0
+
+
+def cmd_transition(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    if args.action == "show":
+        _print(runs.get_run(lake, args.run_id))
+        return 0
+    action = {"publish": runs.publish_run, "abort": runs.abort_run, "retract": runs.retract_run}[args.action]
+    _print(action(lake, args.run_id, actor=ACTOR))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    records = runs.list_runs(Lake(args.lake), status=args.status, start=args.start, end=args.end)
+    for r in records:
+        if args.json:
+            print(json.dumps(r, sort_keys=True))
+        else:
+            totals = " ".join(f"{k}={v}" for k, v in sorted(r["totals"].items()))
+            print(f"{r['run_id']}  {r['status']:<9}  {r['start']}..{r['end']}  {r['algorithm']} {r['version']}"
+                  f"  rows={r['rows']:,}  {totals}".rstrip())
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    record = _create(lake, args)
+    try:
+        for n, path in enumerate(args.files, start=1):
+            runs.upload_part(lake, record["run_id"], n, path, actor=ACTOR)
+        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR))
+    except BaseException:
+        runs.abort_run(lake, record["run_id"], actor=ACTOR)
+        print(f"run {record['run_id']} aborted", file=sys.stderr)
+        raise
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    for r in demo_runs(lake, count=args.count, parts=args.parts, seed=args.seed, actor=ACTOR):
+        print(f"published {r['run_id']}: {r['rows']:,} rows, {r['start']}..{r['end']}, totals {r['totals']}")
+    return 0
