@@ -16,9 +16,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# A small lake to try things on: 1,000 ICPs x 14 days, built once.
+# A small lake to try things on: 1,000 ICPs x 14 days, and two published algorithm runs
+# over the same window with different outputs; built once.
 $(LAKE)/lake.json: | install
 	$(BIN)/meterlake --lake $(LAKE) generate --icps 1000 --days 14 --start 2018-06-01 --seed 42
+	$(BIN)/meterlake --lake $(LAKE) runs demo --count 2 --seed 42
 
 demo-lake: $(LAKE)/lake.json
 
