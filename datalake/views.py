@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from . import schema, sql
 from .lake import Lake, RawFile
+from .runs import list_runs
 
 # In dependency order: a view may only use the ones before it.
 STATEMENTS = (
@@ -36,13 +37,20 @@ STATEMENTS = (
     "view_raw_reads_all_revisions",
     "view_raw_reads",
     "macro_raw_reads_as_of",
+    "view_runs",
+    "view_output_all",
+    "view_output_runs_by_date",
+    "view_output_latest",
 )
 
 # The typed columns of each file list's reader, used to stand in for an empty list.
 _PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
     "raw_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
     "raw_overlay_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
+    "output_files": (schema.OUTPUT_FILE_SCHEMA, {"run_id": "VARCHAR", "read_date": "DATE"}),
 }
+# Lists used as values, not as a reader's files.
+_VALUE_LISTS = {"output_runs"}
 
 _READER_RE = re.compile(r"\b(read_parquet|read_json)\s*\(")
 _JSON_COLUMN_RE = re.compile(r"'(\w+)'\s*:\s*'([^']+)'")
@@ -58,12 +66,15 @@ class Snapshot:
     lists: dict[str, list[str]]
 
     def describe(self) -> str:
-        counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in self.lists.items())
-        return f"snapshot at ingest {self.head_ingest or '(none)'}: {counts}"
+        n = {k: len(v) for k, v in self.lists.items()}
+        return (f"snapshot at ingest {self.head_ingest or '(none)'}: {n['ingest_records']} ingests, "
+                f"{n['raw_files']} raw files, {n['output_runs']} published runs ({n['output_files']} output files)")
 
 
 def snapshot(lake: Lake) -> Snapshot:
     """The committed state of ``lake`` now: its ingest records and the raw files they name."""
+    runs = list_runs(lake)
+    readable = [r for r in runs if r["status"] in ("published", "retracted")]
     records = lake.ingests()
     head = records[-1]["ingest_id"] if records else None
     raw = lake.raw_files(as_of=head) if head else []
@@ -76,6 +87,11 @@ def snapshot(lake: Lake) -> Snapshot:
         "raw_files": [str(f.path) for f in raw],
         # Every raw file but the largest of its trading date: see queries/view_raw_reads.sql.
         "raw_overlay_files": [str(f.path) for f in raw if largest[f.read_date] is not f],
+        "run_records": [str(lake.layout.run_record(r["run_id"])) for r in runs],
+        # Output of the runs published (or since retracted) now; runs published later
+        # stay out of every output view, even though their records will say published.
+        "output_files": [str(lake.root / f["path"]) for r in readable for f in r["files"]],
+        "output_runs": [r["run_id"] for r in readable],
     })
 
 
@@ -102,11 +118,11 @@ def write_catalog(lake: Lake, path: str | os.PathLike[str]) -> Snapshot:
     con = duckdb.connect(str(tmp))
     try:
         snap = define_views(con, lake)
-        con.execute("CREATE TABLE meterlake_catalog (lake VARCHAR, head_ingest VARCHAR, "
-                    "raw_files BIGINT, written_at TIMESTAMPTZ)")
-        con.execute("INSERT INTO meterlake_catalog VALUES ($lake, $head, $files, $at)",
-                    {"lake": str(lake.root), "head": snap.head_ingest,
-                     "files": len(snap.lists["raw_files"]), "at": dt.datetime.now(dt.UTC)})
+        con.execute("CREATE TABLE meterlake_catalog (lake VARCHAR, head_ingest VARCHAR, raw_files BIGINT, "
+                    "output_runs VARCHAR[], written_at TIMESTAMPTZ)")
+        con.execute("INSERT INTO meterlake_catalog VALUES ($lake, $head, $files, $runs, $at)",
+                    {"lake": str(lake.root), "head": snap.head_ingest, "files": len(snap.lists["raw_files"]),
+                     "runs": snap.lists["output_runs"], "at": dt.datetime.now(dt.UTC)})
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -119,8 +135,8 @@ def render(ddl: str, lists: dict[str, list[str]]) -> str:
     for name, files in lists.items():
         token = f"getvariable('{name}')"
         while token in ddl:
-            if files:
-                ddl = ddl.replace(token, _string_list(files))
+            if files or name in _VALUE_LISTS:
+                ddl = ddl.replace(token, _string_list(files) if files else "CAST([] AS VARCHAR[])")
             else:
                 start, end = _reader_call(ddl, ddl.index(token))
                 ddl = ddl[:start] + _empty_relation(name, ddl[start:end]) + ddl[end:]

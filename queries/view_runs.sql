@@ -1,0 +1,58 @@
+-- One row per algorithm run known to the snapshot, read from its record
+-- (_meta/runs/<run_id>.json). Records are replaced on each transition, so status is read
+-- when the view is queried: a retraction made since the views were defined shows at once.
+-- "start"/"end" of the record are window_start/window_end here (END is an SQL keyword).
+CREATE OR REPLACE VIEW runs AS
+SELECT
+    run_id,
+    status,
+    "start" AS window_start,
+    "end" AS window_end,
+    algorithm,
+    version,
+    params,
+    raw_as_of,
+    created_at,
+    created_by,
+    published_at,
+    published_by,
+    publish_seq,
+    retracted_at,
+    retracted_by,
+    aborted_at,
+    aborted_by,
+    rows,
+    rows_by_buyer_seller,
+    totals,
+    icps,
+    missing_icps,
+    missing_icps_sample,
+    dates,
+    files
+FROM read_json(getvariable('run_records'), format = 'auto', columns = {
+    'run_id': 'VARCHAR',
+    'status': 'VARCHAR',
+    'start': 'DATE',
+    'end': 'DATE',
+    'algorithm': 'VARCHAR',
+    'version': 'VARCHAR',
+    'params': 'JSON',
+    'raw_as_of': 'VARCHAR',
+    'created_at': 'TIMESTAMPTZ',
+    'created_by': 'VARCHAR',
+    'published_at': 'TIMESTAMPTZ',
+    'published_by': 'VARCHAR',
+    'publish_seq': 'BIGINT',
+    'retracted_at': 'TIMESTAMPTZ',
+    'retracted_by': 'VARCHAR',
+    'aborted_at': 'TIMESTAMPTZ',
+    'aborted_by': 'VARCHAR',
+    'rows': 'BIGINT',
+    'rows_by_buyer_seller': 'STRUCT(buyer BIGINT, seller BIGINT)',
+    'totals': 'STRUCT(buyer DECIMAL(18, 4), seller DECIMAL(18, 4))',
+    'icps': 'BIGINT',
+    'missing_icps': 'BIGINT',
+    'missing_icps_sample': 'VARCHAR[]',
+    'dates': 'DATE[]',
+    'files': 'STRUCT(read_date DATE, path VARCHAR, rows BIGINT, bytes BIGINT)[]'
+})
