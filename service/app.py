@@ -10,7 +10,9 @@ from litestar.di import Provide
 from datalake.lake import Lake
 
 from .controllers.health import HealthController
+from .controllers.output import OutputController
 from .controllers.reads import ReadsController
+from .controllers.runs import RunsController
 from .database import Database
 from .metrics import Metrics, metrics_middleware
 from .openapi import openapi_config
@@ -23,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     lake = Lake(settings.lake)
     db = Database()
     return Litestar(
-        route_handlers=[HealthController, ReadsController],
+        route_handlers=[HealthController, ReadsController, RunsController, OutputController],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "lake": Provide(lambda: lake, use_cache=True, sync_to_thread=False),

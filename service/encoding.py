@@ -67,8 +67,10 @@ def negotiate(request: Request, format: str | None, offered: tuple[Format, ...] 
 
 # -- rendering -------------------------------------------------------------------------
 
-def _render_column(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+def _render_column(col: pa.ChunkedArray | pa.Array, flat: bool) -> pa.ChunkedArray | pa.Array:
     t = col.type
+    if flat and (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return pc.binary_join(col, " ")
     if pa.types.is_timestamp(t):
         local = pc.strftime(col.cast(pa.timestamp("us", tz=t.tz or "UTC")).cast(pa.timestamp("us", tz=MARKET_TZ)),
                             format="%Y-%m-%dT%H:%M:%S%z")
@@ -79,11 +81,12 @@ def _render_column(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
     return col
 
 
-def render(table: pa.Table | pa.RecordBatch) -> pa.Table:
-    """The table with decimals, dates and instants as the strings JSON and CSV show."""
+def render(table: pa.Table | pa.RecordBatch, *, flat: bool = False) -> pa.Table:
+    """The table with decimals, dates and instants as the strings JSON and CSV show;
+    ``flat`` (for CSV) also joins lists with spaces."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    return pa.table({name: _render_column(table[name]) for name in table.column_names})
+    return pa.table({name: _render_column(table[name], flat) for name in table.column_names})
 
 
 def json_rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ def json_rows(table: pa.Table) -> list[dict[str, Any]]:
 
 def csv_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pcsv.write_csv(render(table), sink)
+    pcsv.write_csv(render(table, flat=True), sink)
     return sink.getvalue().to_pybytes()
 
 
@@ -184,11 +187,11 @@ def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.Reco
 def _csv_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
                 fmt: Format) -> Iterator[bytes]:
     out = _Chunks()
-    rendered = render(schema.empty_table()).schema
+    rendered = render(schema.empty_table(), flat=True).schema
     try:
         with pcsv.CSVWriter(pa.PythonFile(out, mode="w"), rendered) as writer:
             for batch in batches:
-                writer.write_table(render(batch))
+                writer.write_table(render(batch, flat=True))
                 _count_rows(request, fmt, batch.num_rows)
                 yield out.take()
         yield out.take()

@@ -51,3 +51,103 @@ class Ready(msgspec.Struct):
     status: str
     format_version: int
     head_ingest: str | None
+
+
+class NewRun(msgspec.Struct, forbid_unknown_fields=True):
+    """A run to open: its window of trading dates, the algorithm, and the raw snapshot it read."""
+
+    start: DateText
+    end: DateText
+    algorithm: str
+    version: str
+    params: dict[str, object] | None = None
+    raw_as_of: str | None = None
+
+
+class RunPart(msgspec.Struct):
+    run_id: str
+    part: int
+    rows: int
+    dates: list[str]
+    source_name: str | None
+    format: str
+    bytes: int
+    sha256: str
+    uploaded_at: str
+    uploaded_by: str | None = None
+
+
+class PartInfo(msgspec.Struct):
+    part: int
+    rows: int
+    dates: list[str]
+    source_name: str | None
+    format: str
+    bytes: int
+    sha256: str
+    uploaded_at: str
+    uploaded_by: str | None = None
+
+
+class Run(msgspec.Struct):
+    """A run record. ``totals`` are exact decimal strings per buyer_seller; the row and ICP
+    figures are filled in at publish."""
+
+    run_id: str
+    status: Literal["open", "published", "retracted", "aborted"]
+    start: DateText
+    end: DateText
+    algorithm: str
+    version: str
+    params: dict[str, object] | None
+    raw_as_of: str | None
+    created_at: str
+    published_at: str | None
+    rows: int
+    totals: dict[str, DecimalText]
+    rows_by_buyer_seller: dict[str, int] = {}
+    created_by: str | None = None
+    published_by: str | None = None
+    retracted_at: str | None = None
+    aborted_at: str | None = None
+    icps: int | None = None
+    missing_icps: int | None = None
+    missing_icps_sample: list[str] = []
+    dates: list[str] = []
+    parts: list[PartInfo] = []
+
+
+class RunPage(msgspec.Struct):
+    items: list[Run]
+    next_cursor: str | None
+
+
+class SummaryItem(msgspec.Struct):
+    period: Annotated[str, Meta(description="YYYY-MM-DD/NN (interval), YYYY-MM-DD (day), YYYY-Www (week), YYYY-MM")]
+    buyer_seller: Literal["buyer", "seller"]
+    matched_amount: DecimalText
+    intervals: int
+    runs: list[str]
+
+
+class Summary(msgspec.Struct):
+    icp_id: str
+    granularity: Literal["interval", "day", "week", "month"]
+    items: list[SummaryItem]
+    next_cursor: str | None
+
+
+class KeyItem(msgspec.Struct, omit_defaults=True):
+    """One key of the grouping (the fields named in ``by``) with its totals."""
+
+    matched_amount: DecimalText
+    intervals: int
+    runs: list[str]
+    icp_id: str | None = None
+    read_date: DateText | None = None
+    buyer_seller: Literal["buyer", "seller"] | None = None
+
+
+class KeyPage(msgspec.Struct):
+    items: list[KeyItem]
+    next_cursor: str | None

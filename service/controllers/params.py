@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
+from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake
 
 from ..database import Database
-
 from ..encoding import Format
 from ..settings import Settings
 
@@ -34,3 +34,17 @@ RunId = Annotated[str, Parameter(description="run id, e.g. run-00000001", patter
 LakeDep = NamedDependency[Lake]
 DbDep = NamedDependency[Database]
 SettingsDep = NamedDependency[Settings]
+
+Limit = Annotated[int, Parameter(description="page size, 1 up to the service's cap (10,000 by default)", ge=1)]
+Cursor = Annotated[str | None, Parameter(description="opaque cursor from the previous page's next_cursor",
+                                         max_length=64_000)]
+RunSelector = Annotated[str, Parameter(description="latest: for each date the most recently published, not retracted "
+                                           "run covering it; or a run id to pin that run",
+                               pattern=r"^(latest|run-[0-9]{8})$")]
+BuyerSeller = Annotated[Literal["buyer", "seller"] | None, Parameter(description="only this side; default both")]
+
+
+def check_limit(limit: int, settings: Settings) -> None:
+    if limit > settings.page_limit_max:
+        raise InvalidArgumentError(f"limit must be at most {settings.page_limit_max}, got {limit}",
+                                   field="limit", value=limit)

@@ -1,0 +1,224 @@
+"""A small typed client of the HTTP API for the algorithm and scripts.
+
+    with MeterlakeClient("http://127.0.0.1:8000") as ml:
+        for batch in ml.iter_reads("2018-06-01", "2018-06-14", shard=(0, 4)):
+            ...
+        run = ml.upload_run(table_or_polars_frames, start="2018-06-01", end="2018-06-14",
+                            algorithm="matcher", version="1.2")
+        ml.summary("0000012345TR9A1", start="2018-06-01", end="2018-06-14", buyer_seller="buyer")
+
+Imports nothing from the server side (only httpx and pyarrow; Polars frames are accepted
+when Polars is installed). Errors raise ``ApiError`` carrying the problem details."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import httpx
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+ARROW = "application/vnd.apache.arrow.stream"
+DateLike = str | dt.date
+Frame = Any  # a pyarrow.Table, a pyarrow.RecordBatch or a polars.DataFrame
+
+
+class ApiError(Exception):
+    """A non-2xx answer: ``status``, the problem's stable ``code`` and the whole ``problem``."""
+
+    def __init__(self, status: int, problem: dict) -> None:
+        self.status = status
+        self.problem = problem
+        self.code: str = problem.get("code", "unknown")
+        super().__init__(f"{status} {self.code}: {problem.get('detail', '')}")
+
+
+class MeterlakeClient:
+    def __init__(self, base_url: str, *, timeout: float = 300.0, http: httpx.Client | None = None) -> None:
+        self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
+
+    def __enter__(self) -> MeterlakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- raw reads ---------------------------------------------------------------------
+
+    def icp_reads(self, icp_id: str, start: DateLike, end: DateLike, *, direction: str | None = None,
+                  as_of: str | None = None) -> pa.Table:
+        """Raw reads of one ICP (decimal128 values, UTC timestamps), in time order."""
+        params = _params(start=start, end=end, direction=direction, as_of=as_of, format="arrow")
+        return _table(self._get(f"/v1/icps/{icp_id}/reads", params))
+
+    def iter_reads(self, start: DateLike, end: DateLike, *, direction: str | None = None,
+                   as_of: str | None = None, shard: tuple[int, int] | str | None = None
+                   ) -> Iterator[pa.RecordBatch]:
+        """Raw reads of every ICP (or shard ``(k, n)``), batch by batch as they arrive,
+        ordered by icp_id then time."""
+        if isinstance(shard, tuple):
+            shard = f"{shard[0]}/{shard[1]}"
+        params = _params(start=start, end=end, direction=direction, as_of=as_of, shard=shard, format="arrow")
+        with self.http.stream("GET", "/v1/reads", params=params) as response:
+            _check(response)
+            yield from ipc.open_stream(io.BufferedReader(_Body(response.iter_bytes())))
+
+    def reads(self, start: DateLike, end: DateLike, **kwargs: Any) -> pa.Table:
+        """``iter_reads`` collected into one table."""
+        batches = list(self.iter_reads(start, end, **kwargs))
+        return pa.Table.from_batches(batches) if batches else _empty_reads()
+
+    def ingest(self, body: bytes | Frame, *, content_type: str | None = None, source_name: str | None = None,
+               on_error: Literal["fail", "quarantine"] = "fail") -> dict:
+        """Ingest a delivery: file bytes (CSV, Parquet or Arrow) or a table of text columns."""
+        content, ctype = _body(body, content_type)
+        response = self.http.post("/v1/reads", content=content, headers={"Content-Type": ctype},
+                                  params=_params(source_name=source_name, on_error=on_error))
+        return _check(response).json()
+
+    # -- runs --------------------------------------------------------------------------
+
+    def create_run(self, *, start: DateLike, end: DateLike, algorithm: str, version: str,
+                   params: dict | None = None, raw_as_of: str | None = None) -> dict:
+        body = {"start": str(start), "end": str(end), "algorithm": algorithm, "version": version,
+                "params": params, "raw_as_of": raw_as_of}
+        return _check(self.http.post("/v1/runs", json=body)).json()
+
+    def upload_part(self, run_id: str, part: int, data: bytes | Frame, *, content_type: str | None = None,
+                    source_name: str | None = None) -> dict:
+        """Upload one part: a table or Polars frame in the brief's output columns, or file bytes."""
+        content, ctype = _body(data, content_type)
+        response = self.http.put(f"/v1/runs/{run_id}/parts/{part}", content=content,
+                                 headers={"Content-Type": ctype}, params=_params(source_name=source_name))
+        return _check(response).json()
+
+    def publish_run(self, run_id: str) -> dict:
+        return _check(self.http.post(f"/v1/runs/{run_id}/publish")).json()
+
+    def retract_run(self, run_id: str) -> dict:
+        return _check(self.http.post(f"/v1/runs/{run_id}/retract")).json()
+
+    def abort_run(self, run_id: str) -> dict:
+        return _check(self.http.delete(f"/v1/runs/{run_id}")).json()
+
+    def get_run(self, run_id: str) -> dict:
+        return _check(self.http.get(f"/v1/runs/{run_id}")).json()
+
+    def list_runs(self, *, status: str | None = None, start: DateLike | None = None,
+                  end: DateLike | None = None) -> list[dict]:
+        """Every matching run record, following pages."""
+        items: list[dict] = []
+        cursor = None
+        while True:
+            page = _check(self.http.get("/v1/runs", params=_params(status=status, start=start, end=end,
+                                                                    cursor=cursor, limit=1000))).json()
+            items += page["items"]
+            if not (cursor := page["next_cursor"]):
+                return items
+
+    def upload_run(self, parts: Iterable[Frame], *, start: DateLike, end: DateLike, algorithm: str,
+                   version: str, params: dict | None = None, raw_as_of: str | None = None,
+                   publish: bool = True) -> dict:
+        """Open a run, upload each frame as a part (1, 2, ...) and publish it; the run is
+        aborted if an upload fails."""
+        run = self.create_run(start=start, end=end, algorithm=algorithm, version=version, params=params,
+                              raw_as_of=raw_as_of)
+        try:
+            for number, frame in enumerate(parts, start=1):
+                self.upload_part(run["run_id"], number, frame)
+        except BaseException:
+            self.abort_run(run["run_id"])
+            raise
+        return self.publish_run(run["run_id"]) if publish else self.get_run(run["run_id"])
+
+    # -- output ------------------------------------------------------------------------
+
+    def summary(self, icp_id: str, *, start: DateLike | None = None, end: DateLike | None = None,
+                buyer_seller: str | None = None, granularity: str = "day", run: str = "latest",
+                page_size: int = 10_000) -> pa.Table:
+        """One ICP's output by period and buyer_seller, every page fetched and joined."""
+        tables = []
+        cursor = None
+        while True:
+            response = self._get(f"/v1/icps/{icp_id}/output/summary", _params(
+                start=start, end=end, buyer_seller=buyer_seller, granularity=granularity, run=run,
+                limit=page_size, cursor=cursor, format="arrow"))
+            tables.append(_table(response))
+            if not (cursor := response.headers.get("x-next-cursor")):
+                return pa.concat_tables(tables)
+
+    def output(self, start: DateLike, end: DateLike, *, by: Iterable[str] = ("icp_id", "buyer_seller"),
+               run: str = "latest", buyer_seller: str | None = None) -> pa.Table:
+        """Output for a date range by key, every row (one Arrow stream)."""
+        return _table(self._get("/v1/output", _params(start=start, end=end, by=",".join(by), run=run,
+                                                      buyer_seller=buyer_seller, format="arrow")))
+
+    def _get(self, path: str, params: dict) -> httpx.Response:
+        return _check(self.http.get(path, params=params))
+
+
+class _Body(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (a streamed response body)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            try:
+                self.pending = next(self.chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+def _params(**values: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if v is not None}
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    response.read()
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"detail": response.text}
+    raise ApiError(response.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)})
+
+
+def _table(response: httpx.Response) -> pa.Table:
+    return ipc.open_stream(io.BytesIO(response.content)).read_all()
+
+
+def _body(data: bytes | Frame, content_type: str | None) -> tuple[bytes, str]:
+    if isinstance(data, bytes | bytearray):
+        return bytes(data), content_type or "application/octet-stream"
+    if hasattr(data, "to_arrow") and not isinstance(data, pa.Table | pa.RecordBatch):
+        data = data.to_arrow()  # a polars.DataFrame
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if not isinstance(data, pa.Table):
+        raise TypeError(f"cannot upload a {type(data).__name__}: give bytes, a pyarrow Table or a Polars DataFrame")
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
+    return sink.getvalue(), ARROW
+
+
+def _empty_reads() -> pa.Table:
+    return pa.schema([("icp_id", pa.string()), ("read_timestamp", pa.timestamp("us", tz="UTC")),
+                      ("read_date", pa.date32()), ("trading_period", pa.int16()),
+                      ("interval_read", pa.decimal128(18, 3)), ("energy_flow_direction", pa.string())]).empty_table()
