@@ -49,3 +49,41 @@ def write_csv(path: Path, rows: Iterable[dict], *, with_period: bool = False) ->
 
 def days(start: dt.date, n: int) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range(n)]
+
+
+def write_table(path: Path, rows: Sequence[dict], fmt: str = "parquet") -> Path:
+    """``rows`` as a typed Parquet or Arrow IPC file, as the algorithm would upload them."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "icp_id": pa.array([r["icp_id"] for r in rows], pa.string()),
+        "matched_amount": pa.array([r["matched_amount"] for r in rows], pa.decimal128(18, 4)),
+        "read_date": pa.array([dt.date.fromisoformat(r["read_date"]) for r in rows], pa.date32()),
+        "read_time": pa.array([r["read_time"] for r in rows], pa.string()),
+        "publish_datetime": pa.array([dt.datetime(2018, 6, 27, 4, 39, 36, tzinfo=dt.UTC)] * len(rows),
+                                     pa.timestamp("us", tz="UTC")),
+        "buyer_seller": pa.array([r["buyer_seller"] for r in rows], pa.string()),
+        "trading_period": pa.array([r["trading_period"] for r in rows], pa.int16()),
+    })
+    if fmt == "parquet":
+        pq.write_table(table, path)
+    else:
+        with ipc.new_stream(path, table.schema) as writer:
+            writer.write_table(table)
+    return path
+
+
+def publish_rows(lake, folder: Path, rows: Sequence[dict], start: dt.date | str, end: dt.date | str, *,
+                 parts: int = 1, version: str = "1", with_period: bool = False) -> dict:
+    """Create a run, upload ``rows`` as CSV split into ``parts`` parts, publish it."""
+    from datalake import runs
+
+    record = runs.create_run(lake, start=start, end=end, algorithm="test-matcher", version=version)
+    size = -(-len(rows) // parts)
+    for n in range(parts):
+        path = write_csv(folder / f"{record['run_id']}-{n + 1}.csv", rows[n * size:(n + 1) * size],
+                         with_period=with_period)
+        runs.upload_part(lake, record["run_id"], n + 1, path)
+    return runs.publish_run(lake, record["run_id"])
