@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake import sql, views
+from datalake.bulk import read_bulk
 from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake
@@ -152,3 +153,12 @@ def test_catalog_file_opens_in_plain_duckdb(revised_lake, con, tmp_path):
     assert plain.sql("SELECT head_ingest, raw_files FROM meterlake_catalog").fetchall() == [
         ("ing-00000003", len(revised_lake.raw_files()))]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_raw_reads_equal_the_bulk_stream(revised_lake, con):
+    bulk = read_bulk(revised_lake, START, START + dt.timedelta(days=DAYS - 1))
+    reads, kwh = 0, Decimal(0)
+    for batch in bulk.batches:
+        reads += batch.num_rows
+        kwh += sum(batch.column("interval_read").to_pylist(), Decimal(0))
+    assert con.sql("SELECT count(*), sum(interval_read) FROM raw_reads").fetchall() == [(reads, kwh)]
