@@ -8,7 +8,7 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | ConflictError                          | 409    | conflict                  |
 | body over the upload cap               | 413    | payload_too_large         |
 | ValidationError (bad rows in a body)   | 422    | validation_failed         |
-| no lake / lake of another format       | 503    | lake_unavailable          |
+| no lake / lake of another format       | 503    | lake_not_found, lake_format |
 | anything else                          | 500    | internal                  |
 
 Engine errors keep their own ``code`` (a subclass may refine it); the status comes from
@@ -17,6 +17,7 @@ the class. Parameters that fail Litestar's own parsing (``limit=abc``) are a 400
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -101,14 +102,21 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     code = HTTP_CODES.get(status, "internal" if status >= 500 else HTTPStatus(status).name.lower())
     field = value = None
+    detail = str(exc.detail)
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
         first = exc.extra[0] if isinstance(exc.extra[0], dict) else {}
-        field = first.get("key")
-        detail = f"{field}: {first.get('message')}" if field else str(exc.detail)
+        field, message = first.get("key"), str(first.get("message"))
+        if field == "data" and (m := _BODY_FIELD.search(message)):  # a field of the JSON body
+            field = m[1] or m[2]
+        detail = f"{field}: {message}" if field else detail
         value = _raw_value(request, first.get("source"), field)
-    else:
-        detail = str(exc.detail)
+    elif isinstance(exc, ValidationException) and (m := _MISSING.search(detail)):
+        field, detail = m[1], f"{m[1]}: missing required parameter"
     return problem_response(request, status, code, detail, field=field, value=value, headers=exc.headers)
+
+
+_BODY_FIELD = re.compile(r"field `([^`]+)`|at `\$\.([A-Za-z_]+)")
+_MISSING = re.compile(r"Missing required \w+ parameter '([^']+)'")
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
