@@ -18,6 +18,7 @@ import os
 import threading
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -265,6 +266,14 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
                                                            dt.date.fromisoformat(record["end"]),
                                                            record["raw_as_of"]) if record["raw_as_of"] else [],
                               record["raw_as_of"])
+        except (duckdb.Error, OSError):
+            # Parts vanish when a racing publish wins or the run is aborted: report that.
+            current = _load(lake, run_id)
+            _require(current, "open", "publish")
+            if current["parts"] != record["parts"]:
+                raise ConflictError(f"run {run_id} changed while it was being published; publish it again",
+                                    field="parts") from None
+            raise
         finally:
             con.close()
         with lake.write_lock():
