@@ -23,3 +23,8 @@ class Settings:
         if value := os.environ.get("METERLAKE_PAGE_LIMIT_MAX"):
             kwargs["page_limit_max"] = int(value)
         return cls(**kwargs)
+
+
+# uvicorn's h11 limit on a request's head (request line and headers). Its default, 16 KiB,
+# answers longer query strings (a long cursor) with a bare text/plain 400 from below the app.
+MAX_REQUEST_HEAD_BYTES = 1 << 20

@@ -37,7 +37,7 @@ SettingsDep = NamedDependency[Settings]
 
 Limit = Annotated[int, Parameter(description="page size, 1 up to the service's cap (10,000 by default)", ge=1)]
 Cursor = Annotated[str | None, Parameter(description="opaque cursor from the previous page's next_cursor",
-                                         max_length=64_000)]
+                                         max_length=8_000)]
 RunSelector = Annotated[str, Parameter(description="latest: for each date the most recently published, not retracted "
                                            "run covering it; or a run id to pin that run",
                                pattern=r"^(latest|run-[0-9]{8})$")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from service.app import create_app
-from service.settings import Settings
+from service.settings import MAX_REQUEST_HEAD_BYTES, Settings
 
 
 @contextlib.contextmanager
@@ -18,7 +18,8 @@ def serve(lake: Path, **settings: object) -> Iterator[str]:
     """Run the app on 127.0.0.1 and an OS-chosen port; yields the base URL."""
     app = create_app(Settings(lake=str(lake), **settings))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="on", access_log=False))
+                                           lifespan="on", access_log=False,
+                                           h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
