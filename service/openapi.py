@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
@@ -62,3 +63,9 @@ def openapi_config() -> OpenAPIConfig:
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         use_handler_docstrings=True,
     )
+
+
+def not_modified_response() -> dict[int, ResponseSpec]:
+    """The 304 of an endpoint with a strong ETag."""
+    return {304: ResponseSpec(data_container=None, generate_examples=False,
+                              description="Not modified: If-None-Match names the current ETag (no body)")}

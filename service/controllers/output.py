@@ -12,7 +12,7 @@ from datalake.errors import InvalidArgumentError
 from datalake.output import KEY_SQL, output_by_key, output_summary
 
 from ..encoding import etag, negotiate, not_modified, stream_response, table_response
-from ..openapi import TabularOperation
+from ..openapi import TabularOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import KeyPage, Summary
 from .params import (BuyerSeller, Cursor, DbDep, End, FormatParam, IcpId, LakeDep, Limit, OptEnd, OptStart,
@@ -37,7 +37,8 @@ class OutputController(Controller):
     tags = ["output"]
 
     @get("/v1/icps/{icp_id:str}/output/summary", operation_class=TabularOperation, sync_to_thread=True,
-         responses=problem_responses(404, 406, 409), response_headers=[NEXT_CURSOR_DOC])
+         responses={**not_modified_response(), **problem_responses(404, 406, 409)},
+         response_headers=[NEXT_CURSOR_DOC])
     def summary(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, icp_id: IcpId,
                 start: OptStart = None, end: OptEnd = None, buyer_seller: BuyerSeller = None,
                 granularity: Granularity = "day", run: RunSelector = "latest", limit: Limit = 100,
@@ -61,7 +62,8 @@ class OutputController(Controller):
             headers={NEXT_CURSOR_HEADER: next_cursor} if next_cursor else None, tag=tag)
 
     @get("/v1/output", operation_class=TabularOperation, sync_to_thread=True,
-         responses=problem_responses(404, 406, 409), response_headers=[NEXT_CURSOR_DOC])
+         responses={**not_modified_response(), **problem_responses(404, 406, 409)},
+         response_headers=[NEXT_CURSOR_DOC])
     def by_key(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
                by: By = "icp_id,buyer_seller", run: RunSelector = "latest", buyer_seller: BuyerSeller = None,
                limit: Limit = 100, cursor: Cursor = None, format: FormatParam = None) -> Response[KeyPage]:

@@ -15,7 +15,7 @@ from datalake.ingest import ingest_file
 from datalake.reads import read_icp
 
 from ..encoding import STREAMED, etag, negotiate, not_modified, stream_response, table_response
-from ..openapi import StreamOperation, TabularOperation, UploadOperation
+from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
@@ -30,7 +30,8 @@ class ReadsController(Controller):
     tags = ["raw reads"]
 
     @get("/v1/icps/{icp_id:str}/reads", operation_class=TabularOperation, sync_to_thread=True,
-         responses=problem_responses(404, 406), response_headers=[SNAPSHOT_DOC])
+         responses={**not_modified_response(), **problem_responses(404, 406)},
+         response_headers=[SNAPSHOT_DOC])
     def icp_reads(self, request: Request, lake: LakeDep, db: DbDep, icp_id: IcpId, start: Start, end: End,
                   direction: Direction = None, as_of: AsOf = None, format: FormatParam = None) -> Response[IcpReads]:
         """Raw reads of one ICP for trading dates start..end, in time order: the latest

@@ -122,7 +122,8 @@ def test_output_by_key_query_4_pages_and_streams(served) -> None:
     assert len(first["items"]) == 12 and first["next_cursor"] is None
     pages, cursor = [], None
     while True:
-        page = client.http.get("/v1/output", params={**params, "limit": 5, **({"cursor": cursor} if cursor else {})}).json()
+        paging = {"limit": 5, **({"cursor": cursor} if cursor else {})}
+        page = client.http.get("/v1/output", params={**params, **paging}).json()
         pages += page["items"]
         if not (cursor := page["next_cursor"]):
             break
