@@ -1,9 +1,10 @@
 -- Raw reads at their latest revision: for each (icp_id, read_timestamp, energy_flow_direction)
 -- the row of the highest ingest_id, as the engine's read path chooses it.
--- A key lives in one trading date, and a file holds a key at most once. So if one file per
--- date (its largest) is set aside, any key stored more than once has its highest ingest_id
--- among the other files, the "overlay" files: only those are grouped (cheap, revisions are
--- few), and every row is then kept unless the overlay holds a higher revision of its key.
+-- A key lives in one trading date, and a file holds a key at most once. So if the oldest
+-- file of each date (its base) is set aside, any key stored more than once has its highest
+-- ingest_id among the other files, the "overlay" files: only those are grouped (cheap when
+-- revisions are few), and every row is kept unless the overlay holds a higher revision of
+-- its key. The base must be the oldest: a newer base would hide its rows behind older ones.
 CREATE OR REPLACE VIEW raw_reads AS
 WITH overlay AS (
     SELECT icp_id, read_date, read_timestamp, energy_flow_direction, max(ingest_id) AS latest_ingest

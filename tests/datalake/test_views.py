@@ -13,7 +13,7 @@ import pytest
 
 from datalake import sql, views
 from datalake.bulk import read_bulk
-from datalake.generate import generate
+from datalake.generate import generate, icp_ids
 from datalake.ingest import ingest_file
 from datalake.lake import Lake
 from datalake.reads import read_icp
@@ -162,3 +162,18 @@ def test_raw_reads_equal_the_bulk_stream(revised_lake, con):
         reads += batch.num_rows
         kwh += sum(batch.column("interval_read").to_pylist(), Decimal(0))
     assert con.sql("SELECT count(*), sum(interval_read) FROM raw_reads").fetchall() == [(reads, kwh)]
+
+
+def test_a_small_early_file_is_superseded_by_a_large_later_one(tmp_path):
+    """Date 06-01 holds a small delivery for one ICP (ing-1), then a large one for 40 ICPs
+    that stores that ICP's keys again with other values (ing-2): the later values win even
+    though the earlier file is the smaller."""
+    lake = Lake.create(tmp_path / "lake")
+    icp = str(sorted(icp_ids(40, 11))[0])
+    ingest_file(lake, write_csv(tmp_path / "early.csv", day_rows(icp, START, "X", seed=5)))
+    generate(lake, icps=40, days=1, start=START, seed=11)
+    con = sql.connect()
+    views.define_views(con, lake)
+    assert view_totals(con, "raw_reads") == engine_totals(lake)
+    assert con.sql("SELECT DISTINCT ingest_id FROM raw_reads WHERE icp_id = $i AND energy_flow_direction = 'X'",
+                   params={"i": icp}).fetchall() == [("ing-00000002",)]
