@@ -86,7 +86,10 @@ def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = Non
     text = sql.query("output_summary_for_icp").replace("{period}", PERIOD_SQL[granularity])
     params = {"icp_id": icp_id, "buyer_seller": buyer_seller,
               "after_period": after[0] if after else None, "after_side": after[1] if after else None}
-    table = _run_page(lake, con, text, params, pinned, limit, SUMMARY_SCHEMA)
+    files = _files(lake, pinned)
+    if not files:
+        return SUMMARY_SCHEMA.empty_table(), None
+    table = _query(con or sql.connect(), text, params, files, limit, SUMMARY_SCHEMA)
     return _with_cursor(table, limit, query, pinned, ["period", "buyer_seller"])
 
 
@@ -107,18 +110,35 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     check_range(start, end)
     query = {"k": "by_key", "s": _iso(start), "e": _iso(end), "by": by, "bs": buyer_seller, "run": run}
     pinned, after = _page_state(lake, cursor, query, len(by), start, end, run)
-    keys = ", ".join(KEY_SQL[k] for k in by)
+    keys, lead = ", ".join(KEY_SQL[k] for k in by), KEY_SQL[by[0]]
     params: dict[str, object] = {"buyer_seller": buyer_seller}
-    predicate = "true"
+    after_lead = predicate = "true"
     if after:
         names = [f"$after_{i}" for i in range(len(by))]
+        after_lead = f"{lead} >= $after_0"
         # The leading >= lets the scan skip row groups; the row comparison is the keyset.
-        predicate = f"{KEY_SQL[by[0]]} >= {names[0]} AND ({keys}) > ({', '.join(names)})"
+        predicate = f"{after_lead} AND ({keys}) > ({', '.join(names)})"
         for i, (key, value) in enumerate(zip(by, after)):
             params[f"after_{i}"] = _key_value(key, value)
-    text = sql.query("output_by_key").replace("{keys}", keys).replace("{after}", predicate)
     out_schema = pa.schema([pa.field(k, KEY_TYPES[k]) for k in by] + list(SUMMARY_SCHEMA)[2:])
-    table = _run_page(lake, con, text, params, pinned, limit, out_schema)
+    files = _files(lake, pinned)
+    if not files:
+        return out_schema.empty_table(), None
+    con = con or sql.connect()
+    if limit is not None:
+        # limit + 2 distinct leading keys hold at least limit + 1 groups after the cursor
+        # (the first may have been used up by earlier pages).
+        text = sql.query("output_by_key_bound").replace("{lead}", lead).replace("{after}", after_lead)
+        bound_params = {"files": files, "buyer_seller": buyer_seller, "n": limit + 2}
+        if after:
+            bound_params["after_0"] = params["after_0"]
+        bound = con.sql(text, params=bound_params).fetchall()[0][0]
+        if bound is None:
+            return out_schema.empty_table(), None
+        predicate += f" AND {lead} <= $bound"
+        params["bound"] = bound
+    text = sql.query("output_by_key").replace("{keys}", keys).replace("{after}", predicate)
+    table = _query(con, text, params, files, limit, out_schema)
     return _with_cursor(table, limit, query, pinned, by)
 
 
@@ -195,12 +215,8 @@ def _files(lake: Lake, pinned: dict[dt.date, str]) -> list[str]:
     return files
 
 
-def _run_page(lake: Lake, con, text: str, params: dict, pinned: dict[dt.date, str], limit: int | None,
-              out_schema: pa.Schema) -> pa.Table:
-    files = _files(lake, pinned)
-    if not files:
-        return out_schema.empty_table()
-    con = con or sql.connect()
+def _query(con: duckdb.DuckDBPyConnection, text: str, params: dict, files: list[str], limit: int | None,
+           out_schema: pa.Schema) -> pa.Table:
     params = {**params, "files": files, "limit": None if limit is None else limit + 1}
     return con.sql(text, params=params).to_arrow_table().cast(out_schema)
 

@@ -46,7 +46,7 @@ PART_SCHEMA = pa.schema([
     pa.field("_part", pa.int32(), nullable=False),
     pa.field("_row", pa.int64(), nullable=False),
 ])
-PART_WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS, use_dictionary=["icp_id", "read_time", "buyer_seller"])
+PART_WRITE_OPTIONS = dict(schema.OUTPUT_WRITE_OPTIONS, compression="lz4")  # read once, soon: speed over size
 
 _cache: dict[Path, tuple[tuple[int, int], dict]] = {}
 _cache_lock = threading.Lock()

@@ -1,0 +1,164 @@
+"""Run figures: upload and publish throughput, and output query latencies.
+
+    .venv/bin/python bench/runs_bench.py --icps 100000 --days 14 --parts 8
+
+Generates a raw lake, builds one output row per extraction read (ICPs x days x 48) as
+Parquet parts sharded by ICP, uploads and publishes them as a run, publishes a second run
+over the second half of the window (so "latest" mixes two runs), then times the three
+output queries on one cached connection. Writes JSON to bench/results/ and prints a
+summary."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from datalake import cursor, output, runs, sql
+from datalake.demo_runs import UPLOAD_SCHEMA
+from datalake.generate import generate
+from datalake.lake import Lake
+from datalake.parquet import write_parquet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(fn, repeat: int) -> dict:
+    """Median, p95 and best of ``repeat`` calls, in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {"median_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))],
+            "best_ms": times[0], "n": repeat}
+
+
+def build_parts(lake: Lake, work: Path, parts: int, seed: int, start: dt.date, end: dt.date) -> list[Path]:
+    files = [str(f.path) for f in lake.raw_files(start, end)]
+    con = sql.connect(memory_limit="4GB", temp_directory=str(work / "spill"))
+    paths = []
+    for shard in range(parts):
+        path = work / f"run-seed{seed}-part{shard + 1}.parquet"
+        reader = con.sql(sql.query("demo_output_from_raw"), params={
+            "files": files, "shards": parts, "shard": shard, "seed": seed,
+            "published": dt.datetime.now(dt.UTC)}).to_arrow_reader(1 << 20)
+        write_parquet(path, UPLOAD_SCHEMA, reader)
+        paths.append(path)
+    con.close()
+    return paths
+
+
+def publish(lake: Lake, paths: list[Path], start: dt.date, end: dt.date, version: str) -> dict:
+    record = runs.create_run(lake, start=start, end=end, algorithm="bench", version=version)
+    run = record["run_id"]
+    t = time.perf_counter()
+    for n, path in enumerate(paths, start=1):
+        runs.upload_part(lake, run, n, path)
+    upload_s = time.perf_counter() - t
+    t = time.perf_counter()
+    record = runs.publish_run(lake, run)
+    publish_s = time.perf_counter() - t
+    rows = record["rows"]
+    return {"run_id": run, "rows": rows, "parts": len(paths), "upload_s": upload_s, "publish_s": publish_s,
+            "upload_rows_per_s": rows / upload_s, "publish_rows_per_s": rows / publish_s,
+            "end_to_end_rows_per_s": rows / (upload_s + publish_s),
+            "output_bytes": sum(f["bytes"] for f in record["files"]),
+            "bytes_per_row": sum(f["bytes"] for f in record["files"]) / rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--icps", type=int, default=100_000)
+    ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--parts", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="meterlake-runs-bench-", dir=args.workdir))
+    start = dt.date(2018, 6, 1)
+    end = start + dt.timedelta(days=args.days - 1)
+    half = start + dt.timedelta(days=args.days // 2)
+    res: dict = {"icps": args.icps, "days": args.days, "date": dt.datetime.now(dt.UTC).isoformat(),
+                 "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                             "duckdb": duckdb.__version__}}
+
+    lake = Lake.create(work / "lake")
+    t = time.perf_counter()
+    generate(lake, icps=args.icps, days=args.days, start=start, seed=42)
+    res["generate_raw_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    paths = build_parts(lake, work, args.parts, seed=1, start=start, end=end)
+    res["build_parts_s"] = time.perf_counter() - t
+    res["run_1"] = publish(lake, paths, start, end, "1")
+    print(json.dumps(res["run_1"], indent=2), flush=True)
+    for p in paths:
+        p.unlink()
+    paths = build_parts(lake, work, args.parts, seed=2, start=half, end=end)
+    res["run_2"] = publish(lake, paths, half, end, "2")
+    for p in paths:
+        p.unlink()
+
+    icps = [r[0] for r in duckdb.execute(
+        "SELECT DISTINCT icp_id FROM read_parquet($f)", {"f": [str(lake.root / f["path"])
+                                                           for f in runs.get_run(lake, "run-00000001")["files"][:1]]}
+    ).fetchall()]
+    rng = random.Random(7)
+    con = sql.connect()
+    q: dict = {}
+    q["a_day_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
+                                                         granularity="day", limit=None, con=con), args.repeat)
+    q["a_interval_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
+                                                              granularity="interval", limit=None, con=con),
+                                args.repeat)
+    q["a_month_buyer_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
+                                                                 granularity="month", buyer_seller="buyer",
+                                                                 limit=None, con=con), args.repeat)
+
+    def page_two() -> None:
+        icp = rng.choice(icps)
+        _, nxt = output.output_summary(lake, icp, granularity="interval", limit=100, con=con)
+        output.output_summary(lake, icp, granularity="interval", limit=100, cursor=nxt, con=con)
+
+    q["b_first_page_100"] = timed(lambda: output.output_summary(lake, rng.choice(icps), granularity="interval",
+                                                                limit=100, con=con), args.repeat)
+    q["b_first_and_second_page_100"] = timed(page_two, args.repeat)
+
+    pinned = output.resolve_runs(lake, start, end)
+    middle = sorted(icps)[len(icps) // 2]
+
+    def middle_page() -> None:
+        text = cursor.encode(cursor.Cursor({"k": "by_key", "s": start.isoformat(), "e": end.isoformat(),
+                                            "by": ["icp_id", "buyer_seller"], "bs": None, "run": "latest"},
+                                           pinned, [middle, "buyer"]))
+        output.output_by_key(lake, start, end, limit=1000, cursor=text, con=con)
+
+    few = max(3, args.repeat // 6)
+    q["c_by_icp_first_page_1000"] = timed(lambda: output.output_by_key(lake, start, end, limit=1000, con=con), few)
+    q["c_by_icp_middle_page_1000"] = timed(middle_page, few)
+    q["c_by_icp_all_rows"] = timed(lambda: output.output_by_key(lake, start, end, con=con), 3)
+    q["c_by_date_side_all_rows"] = timed(lambda: output.output_by_key(lake, start, end,
+                                                                      by=["read_date", "buyer_seller"], con=con), 3)
+    q["c_by_icp_one_day_all_rows"] = timed(lambda: output.output_by_key(lake, end, end, con=con), 3)
+    res["queries"] = q
+    res["all_rows_groups"] = output.output_by_key(lake, start, end, con=con)[0].num_rows
+
+    out = ROOT / "bench" / "results" / f"runs-{args.icps}x{args.days}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+    print(f"results in {out}; lake in {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+-- The highest value of the leading key that the next page can reach: the $n-th distinct
+-- value from the cursor on. Restricting the page's aggregation to keys up to it lets the
+-- scan skip row groups (files are sorted by icp_id), instead of aggregating every key to
+-- return a page. {lead} and {after} are fixed fragments from an enum (datalake/output.py).
+SELECT max(k)
+FROM (
+    SELECT DISTINCT {lead} AS k
+    FROM read_parquet($files, hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE})
+    WHERE ($buyer_seller IS NULL OR buyer_seller = $buyer_seller)
+      AND {after}
+    ORDER BY k
+    LIMIT $n
+)
