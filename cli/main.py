@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from datalake.errors import MeterlakeError, ValidationError
 
-from . import raw, runs, serve, sql
+from . import maintenance, raw, runs, serve, sql
 
-COMMAND_MODULES = [raw, serve, sql, runs]
+COMMAND_MODULES = [raw, serve, sql, runs, maintenance]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -119,7 +119,7 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     if not ids:
         owned.close()
         return BulkReads(snapshot, 0, 0, iter(()))
-    revised = len({f.read_date for f in files}) < len(files)
+    revised = len({f.read_date for f in files}) < len(files) or not all(f.unique_keys for f in files)
     query = sql.query("raw_bulk_reads" if revised else "raw_bulk_reads_unrevised")
     params = {"files": paths, "as_of": snapshot, "direction": direction}
     batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows)

@@ -21,12 +21,28 @@ from .storage import exclusive_lock, read_json, remove_tree, write_json_atomic
 STAGING_LOCK = ".owner.lock"
 
 
+COMPACTION = "compaction"
+
+
 @dataclass(frozen=True)
 class RawFile:
+    """A committed raw file. ``ingest_id`` is the commit that added it (an ingest, or a
+    compaction); its rows carry the ids of the ingests that delivered them, from
+    ``min_ingest_id`` to ``max_ingest_id``. ``unique_keys`` is false when the file holds more
+    than one revision of a key (a compacted file keeps every revision)."""
+
     read_date: dt.date
     ingest_id: str
     path: Path
     rows: int
+    min_ingest_id: str = ""
+    max_ingest_id: str = ""
+    unique_keys: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("min_ingest_id", "max_ingest_id"):
+            if not getattr(self, name):
+                object.__setattr__(self, name, self.ingest_id)
 
 
 class Lake:
@@ -48,6 +64,7 @@ class Lake:
                 "run `meterlake migrate`")
         self.info = info
         self._ingests: dict[str, dict] = {}
+        self._replayed: tuple[int, list[RawFile]] = (0, [])
         self._lock = threading.Lock()
 
     @classmethod
@@ -71,8 +88,9 @@ class Lake:
 
     # -- the raw snapshot -------------------------------------------------------------
 
-    def ingests(self) -> list[dict]:
-        """Every committed ingest record, oldest first."""
+    def commits(self) -> list[dict]:
+        """Every commit record, oldest first: ingests, and compactions (``"kind":
+        "compaction"``), which share one id sequence so that commits are totally ordered."""
         names = sorted(p.name for p in self.layout.ingests_dir.glob("ing-*.json"))
         with self._lock:
             for name in names:
@@ -80,6 +98,10 @@ class Lake:
                 if key not in self._ingests:
                     self._ingests[key] = read_json(self.layout.ingests_dir / name)
             return [self._ingests[n.removesuffix(".json")] for n in names]
+
+    def ingests(self) -> list[dict]:
+        """Every committed ingest record (not compactions), oldest first."""
+        return [r for r in self.commits() if r.get("kind", "ingest") != COMPACTION]
 
     def ingest(self, ingest: str) -> dict:
         check_ingest_id(ingest, "ingest_id")
@@ -98,14 +120,31 @@ class Lake:
         if as_of is not None:
             check_ingest_id(as_of, "as_of")
             self.ingest(as_of)  # unknown ingest ids are an error, not an empty snapshot
-        files = []
-        for record in self.ingests():
-            if as_of is not None and record["ingest_id"] > as_of:
-                break
+        # The current files only, also for an older as_of: a compacted file keeps every
+        # revision with its ingest_id, and every query filters rows by ingest_id <= as_of.
+        return [f for f in self._current_files()
+                if (start is None or f.read_date >= start) and (end is None or f.read_date <= end)
+                and (as_of is None or f.min_ingest_id <= as_of)]
+
+    def _current_files(self) -> list[RawFile]:
+        """Replay the commits in order: each adds its files, a compaction also removes the
+        files it replaces."""
+        records = self.commits()
+        with self._lock:
+            if self._replayed[0] == len(records):
+                return self._replayed[1]
+        current: dict[str, RawFile] = {}
+        for record in records:
+            for path in record.get("replaces", []):
+                current.pop(path, None)
             for f in record["files"]:
-                day = dt.date.fromisoformat(f["read_date"])
-                if (start is None or day >= start) and (end is None or day <= end):
-                    files.append(RawFile(day, record["ingest_id"], self.layout.root / f["path"], f["rows"]))
+                current[f["path"]] = RawFile(
+                    dt.date.fromisoformat(f["read_date"]), record["ingest_id"], self.layout.root / f["path"],
+                    f["rows"], f.get("min_ingest_id", record["ingest_id"]),
+                    f.get("max_ingest_id", record["ingest_id"]), f.get("unique_keys", True))
+        files = list(current.values())
+        with self._lock:
+            self._replayed = (len(records), files)
         return files
 
     # -- writing ----------------------------------------------------------------------
@@ -133,13 +172,15 @@ class Lake:
             yield
 
     def next_ingest_id(self) -> str:
-        head = self.head_ingest()
-        return ingest_id(ingest_seq(head) + 1 if head else 1)
+        """The id of the next commit (ingest or compaction)."""
+        records = self.commits()
+        return ingest_id(ingest_seq(records[-1]["ingest_id"]) + 1 if records else 1)
 
     def remove_abandoned(self, dry_run: bool = False) -> list[Path]:
         """Files a killed writer left behind: raw files no commit record names, and staging
         folders whose owner is gone. Call only under the write lock."""
-        committed = {self.layout.root / f["path"] for r in self.ingests() for f in r["files"]}
+        # Files a compaction replaced stay until vacuum removes them: readers may hold them.
+        committed = {self.layout.root / f["path"] for r in self.commits() for f in r["files"]}
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
         found += [p for p in self.layout.ingests_dir.glob(".*.tmp")]
         for folder in self.layout.staging_dir.glob("*"):

@@ -13,7 +13,7 @@ from . import schema, sql
 from .errors import RowError, ValidationError
 from .lake import RawFile
 from .parquet import write_parquet
-from .storage import fsync_dir
+from .storage import fsync_dir, sha256_file
 
 KEY = ("icp_id", "trading_period", "buyer_seller")
 MISSING_SAMPLE = 20
@@ -45,7 +45,7 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
                              options=schema.OUTPUT_WRITE_OPTIONS)
         fsync_dir(partition)
         files.append({"read_date": day.isoformat(), "path": path.relative_to(folder).as_posix(), "rows": rows,
-                      "bytes": path.stat().st_size})
+                      "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     if total:
         raise ValidationError(f"{run_id}: nothing published", errors, total)
     fsync_dir(folder)

@@ -51,7 +51,7 @@ _PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
     "output_files": (schema.OUTPUT_FILE_SCHEMA, {"run_id": "VARCHAR", "read_date": "DATE"}),
 }
 # Lists used as values, not as a reader's files.
-_VALUE_LISTS = {"output_runs"}
+_VALUE_LISTS = {"output_runs", "raw_file_paths"}
 
 _READER_RE = re.compile(r"\b(read_parquet|read_json)\s*\(")
 _JSON_COLUMN_RE = re.compile(r"'(\w+)'\s*:\s*'([^']+)'")
@@ -78,22 +78,37 @@ def snapshot(lake: Lake) -> Snapshot:
     readable = [r for r in runs if r["status"] in ("published", "retracted")]
     records = lake.ingests()
     head = records[-1]["ingest_id"] if records else None
-    raw = lake.raw_files(as_of=head) if head else []
-    oldest: dict[dt.date, RawFile] = {}
-    for f in raw:
-        if f.read_date not in oldest or f.ingest_id < oldest[f.read_date].ingest_id:
-            oldest[f.read_date] = f
+    raw = lake.raw_files()
+    base = _base_files(raw)
     return Snapshot(head, {
         "ingest_records": [str(lake.layout.ingest_record(r["ingest_id"])) for r in records],
+        "commit_records": [str(lake.layout.ingest_record(r["ingest_id"])) for r in lake.commits()],
         "raw_files": [str(f.path) for f in raw],
-        # Every raw file but the oldest of its trading date: see queries/view_raw_reads.sql.
-        "raw_overlay_files": [str(f.path) for f in raw if oldest[f.read_date] is not f],
+        "raw_file_paths": [lake.layout.relative(f.path) for f in raw],
+        # Every raw file but the base of its trading date: see queries/view_raw_reads.sql.
+        "raw_overlay_files": [str(f.path) for f in raw if f.path not in base],
         "run_records": [str(lake.layout.run_record(r["run_id"])) for r in runs],
         # Output of the runs published (or since retracted) now; runs published later
         # stay out of every output view, even though their records will say published.
         "output_files": [str(lake.root / f["path"]) for r in readable for f in r["files"]],
         "output_runs": [r["run_id"] for r in readable],
     })
+
+
+def _base_files(raw: list[RawFile]) -> set[Path]:
+    """Per trading date, the file whose rows every other file of the date can only
+    supersede: the oldest, if it holds each key once and all its rows are older than the
+    other files' (always so for plain ingest files; a compacted file qualifies only if no key
+    in it was revised). A date without one has all its files grouped."""
+    by_date: dict[dt.date, list[RawFile]] = {}
+    for f in raw:
+        by_date.setdefault(f.read_date, []).append(f)
+    base = set()
+    for files in by_date.values():
+        first = min(files, key=lambda f: f.min_ingest_id)
+        if first.unique_keys and all(first.max_ingest_id < f.min_ingest_id for f in files if f is not first):
+            base.add(first.path)
+    return base
 
 
 def statements(snap: Snapshot) -> list[str]:

@@ -1,0 +1,171 @@
+"""Verifying a lake: every committed file present and intact, schemas as declared, every
+ingest's rows all there, run records well formed; and finding (or removing) what killed
+writers left behind."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schema, sql
+from .lake import COMPACTION, Lake
+from .layout import INGEST_ID_RE, RUN_ID_RE
+from .runs import STATUSES
+from .storage import exclusive_lock, read_json, sha256_file
+
+
+@dataclass
+class CheckReport:
+    problems: list[str] = field(default_factory=list)   # damage: the lake is not as recorded
+    leftovers: list[str] = field(default_factory=list)  # uncommitted work of writers that died
+    removed: bool = False
+    commits: int = 0
+    raw_files: int = 0
+    runs: int = 0
+    output_files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        lines = [f"checked {self.commits} commits, {self.raw_files} raw files, {self.runs} runs, "
+                 f"{self.output_files} output files: "
+                 + ("ok" if self.ok else f"{len(self.problems)} problem(s)")]
+        lines += [f"  problem: {p}" for p in self.problems]
+        verb = "removed" if self.removed else "left over (remove with --repair)"
+        lines += [f"  {verb}: {p}" for p in self.leftovers]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> CheckReport:
+    """Check ``lake`` and report problems and leftovers; with ``repair``, remove the
+    leftovers. Holds the write lock throughout, so no writer is caught between moving its
+    files into place and writing its record."""
+    report = CheckReport()
+    with exclusive_lock(lake.layout.write_lock):
+        records = _commit_records(lake, report)
+        if records is not None:
+            _check_raw(lake, records, report, checksums)
+        _check_runs(lake, report, checksums)
+        if report.ok:  # what is a leftover follows from the records: only when they are sound
+            found = lake.remove_abandoned(dry_run=not repair)
+            report.leftovers = sorted(lake.layout.relative(p) for p in found)
+            report.removed = repair
+    return report
+
+
+def _commit_records(lake: Lake, report: CheckReport) -> list[dict] | None:
+    records = []
+    for path in sorted(lake.layout.ingests_dir.glob("ing-*.json")):
+        try:
+            record = read_json(path)
+        except (OSError, ValueError) as e:
+            report.problems.append(f"{lake.layout.relative(path)}: unreadable commit record ({e})")
+            return None
+        if record.get("ingest_id") != path.stem or not INGEST_ID_RE.match(path.stem):
+            report.problems.append(f"{lake.layout.relative(path)}: names commit {record.get('ingest_id')!r}")
+        if not isinstance(record.get("files"), list):
+            report.problems.append(f"{lake.layout.relative(path)}: no file list")
+            return None
+        records.append(record)
+    report.commits = len(records)
+    return records
+
+
+def _check_raw(lake: Lake, records: list[dict], report: CheckReport, checksums: bool) -> None:
+    current = lake.raw_files()
+    entries = {f["path"]: f for r in records for f in r["files"]}
+    expected_rows = {r["ingest_id"]: sum(f["rows"] for f in r["files"])
+                     for r in records if r.get("kind", "ingest") != COMPACTION}
+    report.raw_files = len(current)
+    present = []
+    for f in current:
+        relative = lake.layout.relative(f.path)
+        if _check_file(f.path, relative, entries[relative], schema.RAW_FILE_SCHEMA, report, checksums):
+            present.append(str(f.path))
+    if len(present) != len(current) or not present:
+        return
+    # Every ingest fully visible exactly once: its rows in the snapshot equal its record's.
+    con = sql.connect()
+    try:
+        found = dict(con.execute("SELECT ingest_id, count(*) FROM read_parquet($files) GROUP BY 1",
+                                 {"files": present}).fetchall())
+    finally:
+        con.close()
+    for ingest in sorted(set(expected_rows) | set(found)):
+        if found.get(ingest, 0) != expected_rows.get(ingest, 0):
+            report.problems.append(f"ingest {ingest}: {found.get(ingest, 0):,} rows in the raw files, "
+                                   f"its record says {expected_rows.get(ingest, 0):,}")
+
+
+def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:
+    for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
+        where = lake.layout.relative(path)
+        try:
+            record = read_json(path)
+        except (OSError, ValueError) as e:
+            report.problems.append(f"{where}: unreadable run record ({e})")
+            continue
+        report.runs += 1
+        if record.get("run_id") != path.stem or not RUN_ID_RE.match(path.stem):
+            report.problems.append(f"{where}: names run {record.get('run_id')!r}")
+        if record.get("status") not in STATUSES:
+            report.problems.append(f"{where}: status {record.get('status')!r} is not one of {', '.join(STATUSES)}")
+            continue
+        try:
+            window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
+        except (KeyError, TypeError, ValueError):
+            report.problems.append(f"{where}: no valid window start..end")
+            continue
+        if window[1] < window[0]:
+            report.problems.append(f"{where}: window ends before it starts")
+        if record["status"] not in ("published", "retracted"):
+            continue
+        files = record.get("files") or []
+        if sum(f.get("rows", 0) for f in files) != record.get("rows"):
+            report.problems.append(f"{where}: files hold {sum(f.get('rows', 0) for f in files):,} rows, "
+                                   f"the record says {record.get('rows')!r}")
+        for f in files:
+            report.output_files += 1
+            _check_file(lake.root / f["path"], f["path"], f, schema.OUTPUT_FILE_SCHEMA, report, checksums)
+
+
+def _check_file(path: Path, relative: str, entry: dict, expected: pa.Schema, report: CheckReport,
+                checksums: bool) -> bool:
+    """Size, checksum (when recorded), schema and row count of one committed file."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        report.problems.append(f"{relative}: committed file is missing")
+        return False
+    if "bytes" in entry and size != entry["bytes"]:
+        report.problems.append(f"{relative}: {size:,} bytes, recorded {entry['bytes']:,}")
+        return False
+    if checksums and entry.get("sha256") and sha256_file(path) != entry["sha256"]:
+        report.problems.append(f"{relative}: sha256 differs from the record")
+        return False
+    try:
+        meta = pq.read_metadata(path)
+        found = meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as e:
+        report.problems.append(f"{relative}: unreadable Parquet ({e})")
+        return False
+    if not found.remove_metadata().equals(expected.remove_metadata()):
+        report.problems.append(f"{relative}: schema {_describe(found)} is not {_describe(expected)}")
+        return False
+    if meta.num_rows != entry.get("rows"):
+        report.problems.append(f"{relative}: {meta.num_rows:,} rows, recorded {entry.get('rows')!r}")
+        return False
+    return True
+
+
+def _describe(s: pa.Schema) -> str:
+    return json.dumps({f.name: str(f.type) for f in s})
