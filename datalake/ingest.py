@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 
 from . import schema, sql
@@ -19,6 +21,7 @@ from .lake import Lake
 from .parquet import write_parquet
 from .rawtypes import type_batch
 from .sources import Batch, Format, detect_format, read_batches
+from .trading import EPOCH
 from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
 
 OnError = Literal["fail", "quarantine"]
@@ -87,7 +90,7 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
         try:
             _load(con, path, name, fmt, progress, size)
             rejected, conflicting = _collapse_duplicates(con, result)
-            result.rows_read = con.execute("SELECT count(*) FROM valid").fetchone()[0] + rejected - conflicting
+            result.rows_read = con.execute("SELECT count(*) FROM valid").fetchall()[0][0] + rejected - conflicting
             result.rows_rejected = rejected
             if rejected and on_error == "fail":
                 raise _validation_error(con, name, rejected)
@@ -105,16 +108,14 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
                 _find_changes(con, lake, dates)
                 result.rows_new, result.rows_revised, kept = con.execute(
                     "SELECT count(*) FILTER (NOT is_revision), count(*) FILTER (is_revision), count(*) "
-                    "FROM changes").fetchone()
-                keys = con.execute("SELECT count(*) FROM delivery").fetchone()[0]
+                    "FROM changes").fetchall()[0]
+                keys = con.execute("SELECT count(*) FROM delivery").fetchall()[0][0]
                 result.rows_unchanged = keys - kept
                 if kept == 0:
                     result.reason = "every row is already stored with the same value"
                     return done()
                 ingest = lake.next_ingest_id()
-                changed = [r[0] for r in con.execute(
-                    "SELECT DISTINCT read_date FROM changes ORDER BY 1").fetchall()]
-                staged = _write_changes(con, work, ingest, changed)
+                staged = _write_changes(con, work, ingest)
                 commit_ingest(lake, ingest, staged, actor=actor,
                               source={"name": name, "format": fmt, "bytes": size, "sha256": digest},
                               rows={"read": result.rows_read, "new": result.rows_new,
@@ -171,7 +172,7 @@ def _collapse_duplicates(con, result: IngestResult) -> tuple[int, int]:
     """Build ``delivery``: one row per key, conflicting keys left out and their rows added
     to the rejects. Returns (rejected rows, of which conflicting)."""
     con.execute(sql.query("raw_delivery_duplicates"))
-    if con.execute("SELECT count(*) FROM dup_keys").fetchone()[0] == 0:
+    if con.execute("SELECT count(*) FROM dup_keys").fetchall()[0][0] == 0:
         con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM valid")
         conflicting = 0
     else:
@@ -179,8 +180,8 @@ def _collapse_duplicates(con, result: IngestResult) -> tuple[int, int]:
         con.execute(sql.query("raw_delivery_collapsed"))
         conflicting, result.duplicates_collapsed = con.execute(
             "SELECT coalesce(sum(copies) FILTER (n_values > 1), 0), "
-            "coalesce(sum(copies - 1) FILTER (n_values = 1), 0) FROM dup_keys").fetchone()
-    return con.execute("SELECT count(*) FROM rejects").fetchone()[0], conflicting
+            "coalesce(sum(copies - 1) FILTER (n_values = 1), 0) FROM dup_keys").fetchall()[0]
+    return con.execute("SELECT count(*) FROM rejects").fetchall()[0][0], conflicting
 
 
 def _validation_error(con, name: str, total: int) -> ValidationError:
@@ -212,14 +213,28 @@ def _find_changes(con, lake: Lake, dates: list[dt.date]) -> None:
         con.execute("CREATE VIEW changes AS SELECT *, false AS is_revision FROM delivery")
 
 
-def _write_changes(con, work: Path, ingest: str, dates: list[dt.date]) -> list[tuple[dt.date, Path, int]]:
+def _write_changes(con, work: Path, ingest: str) -> list[tuple[dt.date, Path, int]]:
+    """Write the ``changes`` table as one sorted Parquet file per trading date, from a single
+    sorted scan."""
+    reader = con.sql(sql.query("raw_changes_sorted"), params={"ingest_id": ingest}
+                     ).to_arrow_reader(schema.ROW_GROUP_ROWS)
     staged = []
-    for day in dates:
+    for day, batches in itertools.groupby(_split_by_date(reader), key=lambda piece: piece[0]):
         path = work / f"{day.isoformat()}.parquet"
-        reader = con.sql(sql.query("raw_changes_for_date"), params={"ingest_id": ingest, "read_date": day}
-                         ).to_arrow_reader(schema.ROW_GROUP_ROWS)
-        staged.append((day, path, write_parquet(path, schema.RAW_FILE_SCHEMA, reader)))
+        rows = write_parquet(path, schema.RAW_FILE_SCHEMA, (batch for _, batch in batches))
+        staged.append((day, path, rows))
     return staged
+
+
+def _split_by_date(reader: pa.RecordBatchReader) -> Iterator[tuple[dt.date, pa.RecordBatch]]:
+    """Pieces of date-sorted batches, each of one read_date, without that column."""
+    for batch in reader:
+        days = batch.column("read_date").cast(pa.int32()).to_numpy()
+        data = batch.drop_columns(["read_date"])
+        edges = [0, *(np.flatnonzero(np.diff(days)) + 1), len(days)]
+        for lo, hi in itertools.pairwise(edges):
+            if hi > lo:
+                yield EPOCH + dt.timedelta(days=int(days[lo])), data.slice(lo, hi - lo)
 
 
 def commit_ingest(lake: Lake, ingest: str, staged: list[tuple[dt.date, Path, int]], *, source: dict,
