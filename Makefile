@@ -6,7 +6,7 @@ LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo-lake test test-all clean-demo
+.PHONY: install run demo-lake test test-all crash clean-demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest
+
+# Kill writers (ingest, publish, compact, vacuum) at random moments, 200 times, and check the
+# lake after each kill; the result is recorded in docs/reliability.md.
+CRASH_TRIALS ?= 200
+crash: install
+	$(BIN)/python bench/crash_harness.py --trials $(CRASH_TRIALS) --seed 1 --json /tmp/meterlake-crash.json
 
 clean-demo:
 	rm -rf $(LAKE)
