@@ -26,6 +26,7 @@ from . import schema, sql
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
 from .lake import Lake, check_range, parse_date
 from .layout import check_run_id, run_id as make_run_id
+from .outputtypes import type_output_batch
 from .parquet import write_parquet
 from .publication import publish_files, run_stats
 from .sources import ROW, Format, detect_format, read_batches, source_columns
@@ -188,7 +189,8 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
         con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
         try:
             rows, dates = _validate_part(con, path, part, fmt, window)
-            reader = con.sql("SELECT * FROM valid ORDER BY read_date, icp_id, trading_period, buyer_seller, _row"
+            # By date only: publish reads one date at a time and sorts it by icp_id itself.
+            reader = con.sql("SELECT * FROM valid ORDER BY read_date"
                              ).to_arrow_reader(schema.ROW_GROUP_ROWS)
             write_parquet(staged, PART_SCHEMA, reader, options=PART_WRITE_OPTIONS)
         finally:
@@ -228,6 +230,10 @@ def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.dat
         table = pa.table({ROW: batch.table[ROW], **{c: pc.utf8_trim(batch.table[c], ' "') for c in columns}})
         if "trading_period" not in optional:
             table = table.append_column("trading_period", pa.repeat("", table.num_rows).cast(pa.string()))
+        typed = type_output_batch(table, *window)
+        if typed is not None:
+            con.execute("INSERT INTO valid SELECT * EXCLUDE (_row), $part, _row FROM typed", {"part": part})
+            continue
         con.register("batch", table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}", params)
         con.unregister("batch")

@@ -152,3 +152,45 @@ def test_the_briefs_sample_is_accepted(lake: Lake, tmp_path: Path) -> None:
                                   "matched_amount": table.column("matched_amount")[0].as_py(),
                                   "intervals": 1, "runs": [run]}]
     assert days(JUNE, 1) == [JUNE]
+
+
+def _text_batch(rows: list[dict], with_period: bool) -> "pa.Table":
+    import pyarrow as pa
+
+    columns = {"_row": pa.array(range(2, 2 + len(rows)), pa.int64())}
+    for c in ("icp_id", "matched_amount", "read_date", "read_time", "publish_datetime", "buyer_seller"):
+        columns[c] = pa.array([f"{r[c]:.4f}" if c == "matched_amount" else str(r[c]) for r in rows])
+    columns["trading_period"] = pa.array([str(r["trading_period"]) if with_period else "" for r in rows])
+    return pa.table(columns)
+
+
+@pytest.mark.parametrize("with_period", [False, True])
+def test_vectorised_typing_agrees_with_the_sql_validator(with_period: bool) -> None:
+    from datalake import sql
+    from datalake.outputtypes import type_output_batch
+
+    rows = interval_rows(["101", "0000012345TR9A1"], days(JUNE, 2), seed=5)
+    rows[3]["matched_amount"] = rows[3]["matched_amount"].quantize(__import__("decimal").Decimal("0.1"))
+    batch = _text_batch(rows, with_period)
+    fast = type_output_batch(batch, JUNE, JUNE + dt.timedelta(days=1))
+    assert fast is not None
+    con = sql.connect()
+    con.register("batch", batch)
+    slow = con.sql(sql.query("output_validate_batch") + " ORDER BY _row",
+                   params={"start": JUNE, "end": JUNE + dt.timedelta(days=1)}).to_arrow_table()
+    assert slow.column("error_field").null_count == len(rows)
+    assert fast.to_pylist() == slow.select(fast.column_names).cast(fast.schema).to_pylist()
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("matched_amount", "0.12345"), ("matched_amount", "-1"), ("read_date", "2018-06-09"),
+    ("read_time", "00:15:00"), ("buyer_seller", "both"), ("icp_id", "1-1"),
+    ("publish_datetime", "2018-06-27 16:39:36"), ("trading_period", "7"), ("read_date", "2018-04-01")])
+def test_vectorised_typing_leaves_anything_unusual_to_sql(column: str, value: str) -> None:
+    from datalake.outputtypes import type_output_batch
+
+    batch = _text_batch(interval_rows(["101"], [JUNE]), with_period=True)
+    values = batch[column].to_pylist()
+    values[10] = value
+    batch = batch.set_column(batch.schema.get_field_index(column), column, __import__("pyarrow").array(values))
+    assert type_output_batch(batch, JUNE, JUNE + dt.timedelta(days=1)) is None
