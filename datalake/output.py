@@ -20,7 +20,7 @@ from .errors import InvalidArgumentError, MeterlakeError
 from .lake import Lake, check_range, parse_date
 from .layout import check_run_id
 from .reads import check_icp_id
-from .runs import get_run, list_runs, output_files
+from .runs import get_run, output_files, records
 
 Granularity = Literal["interval", "day", "week", "month"]
 PERIOD_SQL: dict[str, str] = {
@@ -54,7 +54,7 @@ def resolve_runs(lake: Lake, start: dt.date | str, end: dt.date | str, run: str 
         output_files(lake, run)  # open and aborted runs have no output to read
         candidates = [record]
     else:
-        candidates = sorted(list_runs(lake, status="published", start=start, end=end),
+        candidates = sorted(records(lake, status="published", start=start, end=end),
                             key=lambda r: r["publish_seq"])
     resolved: dict[dt.date, str] = {}
     for record in candidates:  # later publishes overwrite earlier ones
@@ -181,7 +181,7 @@ def _page_state(lake: Lake, text: str | None, query: dict, key_length: int, star
         start = start or dt.date.fromisoformat(record["start"])
         end = end or dt.date.fromisoformat(record["end"])
     elif start is None or end is None:
-        published = list_runs(lake, status="published")
+        published = records(lake, status="published")
         if not published:
             return {}, None
         start = start or min(dt.date.fromisoformat(r["start"]) for r in published)

@@ -97,12 +97,18 @@ def list_runs(lake: Lake, *, status: str | None = None, start: dt.date | str | N
               end: dt.date | str | None = None) -> list[dict]:
     """Run records, oldest first, optionally only those in ``status`` or whose window
     overlaps ``start``..``end``."""
+    return copy.deepcopy(records(lake, status=status, start=start, end=end))
+
+
+def records(lake: Lake, *, status: str | None = None, start: dt.date | str | None = None,
+            end: dt.date | str | None = None) -> list[dict]:
+    """``list_runs`` without the copies, for readers in the engine that do not modify them."""
     if status is not None and status not in STATUSES:
         raise InvalidArgumentError(f"status must be one of {', '.join(STATUSES)}, got {status!r}",
                                    field="status", value=status)
     start = parse_date(start, "start") if start is not None else None
     end = parse_date(end, "end") if end is not None else None
-    records = []
+    found = []
     for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
         try:
             record = _load(lake, path.stem)
@@ -110,12 +116,12 @@ def list_runs(lake: Lake, *, status: str | None = None, start: dt.date | str | N
             continue
         if status is not None and record["status"] != status:
             continue
-        if start is not None and dt.date.fromisoformat(record["end"]) < start:
+        if start is not None and record["end"] < start.isoformat():
             continue
-        if end is not None and dt.date.fromisoformat(record["start"]) > end:
+        if end is not None and record["start"] > end.isoformat():
             continue
-        records.append(record)
-    return copy.deepcopy(records)
+        found.append(record)
+    return found
 
 
 def output_files(lake: Lake, run_id: str) -> dict[dt.date, list[str]]:
@@ -292,7 +298,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             remove_tree(target)  # a publisher that died before its commit may have left it
             move_into_place(folder, target)
             fsync_dir(target.parent)
-            seq = max((r["publish_seq"] or 0 for r in list_runs(lake)), default=0) + 1
+            seq = max((r["publish_seq"] or 0 for r in records(lake)), default=0) + 1
             for f in files:
                 f["path"] = lake.layout.relative(target / f["path"])
             current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
