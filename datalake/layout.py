@@ -82,6 +82,19 @@ class Layout:
     def write_lock(self) -> Path:
         return self.meta_dir / "write.lock"
 
+    @property
+    def serving_dir(self) -> Path:
+        """Serving copies rebuilt from the lake (never the source of truth)."""
+        return self.root / "_serving"
+
+    @property
+    def serving_lock(self) -> Path:
+        return self.serving_dir / "build.lock"
+
+    def raw_index(self, head: str) -> Path:
+        check_ingest_id(head, "ingest_id")
+        return self.serving_dir / f"raw-{head}"
+
     def raw_partition(self, date: dt.date) -> Path:
         return self.raw_dir / f"read_date={date.isoformat()}"
 

@@ -6,8 +6,9 @@ import re
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from . import schema, sql
+from . import schema, serving, sql
 from .errors import InvalidArgumentError
 from .lake import Lake, check_range, parse_date
 
@@ -41,15 +42,52 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
              direction: str | None = None, as_of: str | None = None,
              con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
     """Raw reads of one ICP for trading dates ``start``..``end`` (inclusive), the latest
-    revision of each (read_timestamp, direction) as of ingest ``as_of`` (default: now)."""
+    revision of each (read_timestamp, direction) as of ingest ``as_of`` (default: now).
+
+    Served from the raw index (``datalake.serving``) plus the files of commits newer than
+    it, when an index is built; from the lake's files alone otherwise."""
     check_icp_id(icp_id)
     check_direction(direction)
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
-    files = [str(f.path) for f in lake.raw_files(start, end, as_of)]
+    snapshot = as_of or lake.head_ingest()
+    files = lake.raw_files(start, end, as_of)
+    index = serving.index_for(lake)
+    if index is None:
+        return _read_files(files, icp_id, direction, snapshot, con)
+    rows = index.rows_of(icp_id, start, end)
+    newer = [str(f.path) for f in files if f.max_ingest_id > index.head]
+    if newer:
+        con = con or sql.connect()
+        overlay = con.sql(sql.query("raw_rows_for_icp"),
+                          params={"files": newer, "icp_id": icp_id, "as_of": snapshot}).to_arrow_table()
+        rows = pa.concat_tables([_plain(rows), overlay.cast(_plain(rows).schema)])
+        rows = rows.take(pc.sort_indices(rows, [("read_timestamp", "ascending"),
+                                                ("energy_flow_direction", "ascending"),
+                                                ("ingest_seq", "ascending")]))
+    latest = serving.latest_revisions(rows, snapshot)
+    if direction is not None:
+        latest = latest.filter(pa.array(serving.direction_codes(latest.column("energy_flow_direction"))
+                                        == schema.DIRECTIONS.index(direction)))
+    return pa.table({
+        "read_timestamp": latest.column("read_timestamp"),
+        "read_date": latest.column("read_date"),
+        "trading_period": latest.column("trading_period"),
+        "interval_read": latest.column("interval_read"),
+        "energy_flow_direction": latest.column("energy_flow_direction").cast(pa.string()),
+        "ingest_id": serving.ingest_ids(latest.column("ingest_seq")),
+    }, schema=ICP_READS_SCHEMA)
+
+
+def _plain(rows: pa.Table) -> pa.Table:
+    return rows.set_column(4, "energy_flow_direction", rows.column("energy_flow_direction").cast(pa.string()))
+
+
+def _read_files(files: list, icp_id: str, direction: str | None, snapshot: str | None,
+                con: duckdb.DuckDBPyConnection | None) -> pa.Table:
     if not files:
         return ICP_READS_SCHEMA.empty_table()
     con = con or sql.connect()
-    params = {"files": files, "icp_id": icp_id, "direction": direction,
-              "as_of": as_of or lake.head_ingest()}
+    params = {"files": [str(f.path) for f in files], "icp_id": icp_id, "direction": direction,
+              "as_of": snapshot}
     return con.sql(sql.query("raw_reads_for_icp"), params=params).to_arrow_table().cast(ICP_READS_SCHEMA)

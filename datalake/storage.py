@@ -66,14 +66,18 @@ def remove_tree(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path``. The kernel releases it if the
-    process dies, so a killed writer never leaves the lake locked."""
+def exclusive_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive advisory lock on ``path``; yields whether it is held (always True
+    when ``blocking``). The kernel releases it if the process dies, so a killed writer never
+    leaves the lake locked."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        os.close(fd)  # closing the descriptor releases the lock

@@ -1,0 +1,226 @@
+"""A serving copy of the raw snapshot: one memory-mapped Arrow file sorted by ICP, for
+fast one-ICP lookups and bulk streams.
+
+The lake stays the only source of truth. An index is built from the committed files of one
+snapshot (named by its head ingest) into ``_serving/raw-<head>/``, made visible by renaming
+its folder into place, and read through a memory map, so that every process on the machine
+shares one copy in the page cache. A reader uses it only together with the commits newer
+than its head (the overlay), so every answer is exactly the lake's at the moment of asking.
+
+Rows keep every revision, ordered by (icp_id, read_timestamp, direction, ingest): the latest
+revision of a key is its last row, and ``as_of`` is a filter on the ingest."""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from . import schema, sql
+from .layout import ingest_id, ingest_seq
+from .storage import exclusive_lock, fsync_dir, remove_tree, write_json_atomic
+
+INDEX_SCHEMA = pa.schema([
+    pa.field("read_timestamp", schema.TIMESTAMP),
+    pa.field("read_date", pa.date32()),
+    pa.field("trading_period", pa.int16()),
+    pa.field("interval_read", schema.READ_DECIMAL),
+    pa.field("energy_flow_direction", pa.dictionary(pa.int8(), pa.string())),
+    pa.field("ingest_seq", pa.int32()),
+])
+DIRECTIONS = pa.array(["I", "X"])
+X = pa.scalar("X")
+SLICE_ROWS = 4_000_000
+EPOCH = dt.date(1970, 1, 1)
+
+
+def build_raw_index(lake, *, slice_rows: int = SLICE_ROWS, wait: bool = True) -> Path | None:
+    """Build the index of the lake's current raw snapshot unless it exists. Returns its
+    folder, or None for an empty lake (or, with ``wait=False``, when another process is
+    building). Older indexes are removed; a process still reading one keeps its mapping."""
+    layout = lake.layout
+    layout.serving_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(layout.serving_lock, blocking=wait) as locked:
+        if not locked:
+            return None
+        head = lake.head_ingest()
+        if head is None:
+            return None
+        target = layout.raw_index(head)
+        if not (target / "manifest.json").exists():
+            _build(lake, head, target, slice_rows)
+        for old in layout.serving_dir.glob("raw-*"):
+            if old != target:
+                remove_tree(old)
+        return target
+
+
+def _build(lake, head: str, target: Path, slice_rows: int) -> None:
+    files = [str(f.path) for f in lake.raw_files(as_of=head)]
+    con = sql.connect()
+    try:
+        ids = con.execute(sql.query("raw_index_icps"), {"files": files}).fetchall()
+        with lake.staging() as work:
+            folder = work / "index"
+            folder.mkdir()
+            rows = 0
+            with ipc.new_file(folder / "reads.arrow", INDEX_SCHEMA) as writer:
+                for lo, hi, expected in _slices(ids, slice_rows):
+                    reader = con.sql(sql.query("raw_index_slice"),
+                                     params={"files": files, "lo": lo, "hi": hi}).to_arrow_reader(1 << 20)
+                    got = 0
+                    for batch in reader:
+                        got += batch.num_rows
+                        writer.write_batch(_to_index_batch(batch))
+                    if got != expected:
+                        raise RuntimeError(f"index slice {lo}..{hi}: {got} rows, expected {expected}")
+                    rows += got
+            icp_ids = [i for i, _ in ids]
+            counts = np.array([n for _, n in ids], dtype=np.int64)
+            stops = np.cumsum(counts)
+            icps = pa.table({"icp_id": pa.array(icp_ids, pa.string()),
+                             "start": pa.array(stops - counts), "stop": pa.array(stops),
+                             "shard_hash": pa.array([_shard_hash(i) for i in icp_ids], pa.uint32())})
+            with ipc.new_file(folder / "icps.arrow", icps.schema) as writer:
+                writer.write_table(icps)
+            write_json_atomic(folder / "manifest.json", {
+                "head": head, "rows": rows, "icps": len(ids),
+                "built_at": dt.datetime.now(dt.UTC).isoformat()})
+            os.replace(folder, target)
+            fsync_dir(target.parent)
+    finally:
+        con.close()
+
+
+def _slices(ids: list[tuple[str, int]], slice_rows: int):
+    start, rows = 0, 0
+    for i, (_, n) in enumerate(ids):
+        rows += n
+        if rows >= slice_rows or i == len(ids) - 1:
+            yield ids[start][0], ids[i][0], rows
+            start, rows = i + 1, 0
+
+
+def _to_index_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    # One fixed dictionary for every batch, as the IPC file format requires.
+    codes = pc.equal(batch.column("energy_flow_direction"), X).cast(pa.int8())
+    direction = pa.DictionaryArray.from_arrays(codes, DIRECTIONS)
+    return pa.RecordBatch.from_arrays([
+        batch.column("read_timestamp").cast(schema.TIMESTAMP),
+        batch.column("read_date"),
+        batch.column("trading_period"),
+        batch.column("interval_read"),
+        direction,
+        batch.column("ingest_seq"),
+    ], schema=INDEX_SCHEMA)
+
+
+def _shard_hash(icp_id: str) -> int:
+    return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16)
+
+
+@dataclass
+class RawIndex:
+    """An opened index: lookups are binary searches and zero-copy slices of the mapping."""
+
+    head: str
+    reads: pa.Table
+    icp_ids: list[str]
+    starts: np.ndarray
+    stops: np.ndarray
+
+    @classmethod
+    def open(cls, folder: Path) -> RawIndex:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        reads = ipc.open_file(pa.memory_map(str(folder / "reads.arrow"))).read_all()
+        icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
+        return cls(manifest["head"], reads, icps["icp_id"].to_pylist(),
+                   icps["start"].to_numpy(), icps["stop"].to_numpy())
+
+    def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:
+        """Every stored row (all revisions) of one ICP with read_date in [start, end]."""
+        i = bisect.bisect_left(self.icp_ids, icp_id)
+        if i == len(self.icp_ids) or self.icp_ids[i] != icp_id:
+            return self.reads.slice(0, 0)
+        lo, hi = int(self.starts[i]), int(self.stops[i])
+        rows = self.reads.slice(lo, hi - lo)
+        days = rows.column("read_date").cast(pa.int32()).to_numpy()
+        a = int(np.searchsorted(days, (start - EPOCH).days, "left"))
+        b = int(np.searchsorted(days, (end - EPOCH).days, "right"))
+        return rows.slice(a, b - a)
+
+
+_caches: dict[Path, RawIndexCache] = {}
+_caches_lock = threading.Lock()
+
+
+def index_for(lake) -> RawIndex | None:
+    """The newest built raw index of ``lake`` in this process, if any."""
+    with _caches_lock:
+        cache = _caches.get(lake.root)
+        if cache is None:
+            cache = _caches[lake.root] = RawIndexCache(lake.layout)
+    return cache.current()
+
+
+class RawIndexCache:
+    """The newest built index of a lake, opened once per process and reopened when a newer
+    one appears. Thread-safe."""
+
+    def __init__(self, layout) -> None:
+        self.layout = layout
+        self._lock = threading.Lock()
+        self._index: RawIndex | None = None
+
+    def current(self) -> RawIndex | None:
+        built = sorted(p for p in self.layout.serving_dir.glob("raw-ing-*") if (p / "manifest.json").exists())
+        if not built:
+            return None
+        newest = built[-1].name.removeprefix("raw-")
+        with self._lock:
+            if self._index is None or self._index.head != newest:
+                try:
+                    self._index = RawIndex.open(built[-1])
+                except (FileNotFoundError, pa.ArrowInvalid):  # replaced while opening
+                    return self._index
+            return self._index
+
+
+def latest_revisions(rows: pa.Table, as_of: str | None) -> pa.Table:
+    """Rows in (time, direction, ingest) order -> the latest revision of each key as of an
+    ingest (None: every ingest)."""
+    if as_of is not None and rows.num_rows:
+        rows = rows.filter(pa.array(rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)))
+    n = rows.num_rows
+    if n > 1:
+        ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()
+        direction = direction_codes(rows.column("energy_flow_direction"))
+        last = np.ones(n, dtype=bool)
+        last[:-1] = (ts[1:] != ts[:-1]) | (direction[1:] != direction[:-1])
+        if not last.all():
+            rows = rows.filter(pa.array(last))
+    return rows
+
+
+def direction_codes(column: pa.ChunkedArray) -> np.ndarray:
+    """0 for I, 1 for X, from a plain or an index (dictionary ``DIRECTIONS``) column."""
+    if pa.types.is_dictionary(column.type):
+        return np.concatenate([c.indices.to_numpy() for c in column.chunks] or [np.zeros(0, np.int8)])
+    return pc.equal(column, X).to_numpy(zero_copy_only=False).astype(np.int8)
+
+
+def ingest_ids(seqs: pa.ChunkedArray) -> pa.Array:
+    """Ingest sequence numbers -> ingest ids, formatting each distinct id once."""
+    values = seqs.to_numpy()
+    distinct, codes = np.unique(values, return_inverse=True)
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                          pa.array([ingest_id(int(s)) for s in distinct])).cast(pa.string())

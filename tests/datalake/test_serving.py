@@ -1,0 +1,85 @@
+"""The raw serving index answers exactly as the lake's files do, before and after newer
+commits, for any as_of, and after compaction."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from datalake import serving, sql
+from datalake.compaction import compact
+from datalake.ingest import ingest_file
+from datalake.lake import Lake
+from datalake.reads import _read_files, read_icp
+from tests.factories.raw import day_rows, write_csv
+
+DAYS = [dt.date(2018, 6, d) for d in (12, 13, 14)]
+
+
+CON = sql.connect()
+
+
+def from_files(lake: Lake, icp: str, start, end, direction=None, as_of=None):
+    return _read_files(lake.raw_files(start, end, as_of), icp, direction, as_of or lake.head_ingest(), CON)
+
+
+def deliver(lake: Lake, tmp_path, name: str, icps: list[str], seed: int, days=DAYS):
+    rows = [r for icp in icps for day in days for d in ("I", "X") for r in day_rows(icp, day, d, seed=seed)]
+    return ingest_file(lake, write_csv(tmp_path / f"{name}.csv", rows)).ingest_id
+
+
+def assert_same_answers(lake: Lake, icps: list[str], ingests: list[str]):
+    for icp in icps:
+        for start, end in ((DAYS[0], DAYS[-1]), (DAYS[1], DAYS[1])):
+            for direction in (None, "X"):
+                for as_of in (None, *ingests):
+                    got = read_icp(lake, icp, start, end, direction=direction, as_of=as_of)
+                    want = from_files(lake, icp, start, end, direction, as_of)
+                    assert got.equals(want), (icp, start, end, direction, as_of)
+
+
+@pytest.fixture
+def revised_lake(lake, tmp_path):
+    icps = [f"ICP{i}" for i in range(6)]
+    first = deliver(lake, tmp_path, "first", icps, seed=1)
+    second = deliver(lake, tmp_path, "second", icps[:3], seed=2)          # revisions of half the ICPs
+    return lake, icps, [first, second]
+
+
+def test_index_matches_files(revised_lake):
+    lake, icps, ingests = revised_lake
+    assert serving.build_raw_index(lake) == lake.layout.raw_index(ingests[-1])
+    assert serving.index_for(lake).head == ingests[-1]
+    assert_same_answers(lake, icps + ["NOBODY"], ingests)
+
+
+def test_commits_after_the_index_are_overlaid(revised_lake, tmp_path):
+    lake, icps, ingests = revised_lake
+    serving.build_raw_index(lake)
+    third = deliver(lake, tmp_path, "third", icps[2:5], seed=3)
+    new_icp = deliver(lake, tmp_path, "new", ["NEW1"], seed=4, days=[dt.date(2018, 6, 15)])
+    assert serving.index_for(lake).head == ingests[-1]                    # the index is stale...
+    assert_same_answers(lake, icps + ["NEW1"], [*ingests, third, new_icp])  # ...yet answers are current
+    serving.build_raw_index(lake)
+    assert serving.index_for(lake).head == new_icp
+    assert [p.name for p in lake.layout.serving_dir.glob("raw-*")] == [f"raw-{new_icp}"]
+    assert_same_answers(lake, icps + ["NEW1"], [*ingests, third, new_icp])
+
+
+def test_index_survives_compaction(revised_lake):
+    lake, icps, ingests = revised_lake
+    serving.build_raw_index(lake)
+    compact(lake, dates=DAYS)
+    assert_same_answers(lake, icps, ingests)
+    serving.build_raw_index(lake)
+    assert_same_answers(lake, icps, ingests)
+
+
+def test_index_on_generated_lake(small_lake, tmp_path):
+    serving.build_raw_index(small_lake)
+    icps = serving.index_for(small_lake).icp_ids
+    for icp in random.Random(3).sample(icps, 10):
+        got = read_icp(small_lake, icp, "2018-06-01", "2018-06-14")
+        assert got.num_rows >= 14 * 48
+        assert got.equals(from_files(small_lake, icp, dt.date(2018, 6, 1), dt.date(2018, 6, 14)))
