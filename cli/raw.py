@@ -5,12 +5,14 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 
 from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
 from datalake.reads import read_icp
+from datalake.serving import build_raw_index
 
 from .progress import ProgressBar
 
@@ -33,6 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first trading date")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_generate)
+
+    p = commands.add_parser("index", help="build the serving index of the raw snapshot "
+                                          "(the service also keeps it current by itself)")
+    p.set_defaults(func=cmd_index)
 
     p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV")
     p.add_argument("icp_id")
@@ -65,6 +71,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lake = Lake.create(args.lake)
     result = generate(lake, icps=args.icps, days=args.days, start=args.start, seed=args.seed, actor="cli")
     print(result.summary())
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    folder = build_raw_index(Lake(args.lake))
+    print(f"raw index {folder.name if folder else 'not built: the lake is empty'} "
+          f"({time.monotonic() - started:.1f} s)")
     return 0
 
 

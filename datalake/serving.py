@@ -15,6 +15,7 @@ import bisect
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ DIRECTIONS = pa.array(["I", "X"])
 X = pa.scalar("X")
 SLICE_ROWS = 4_000_000
 EPOCH = dt.date(1970, 1, 1)
+log = logging.getLogger(__name__)
 
 
 def build_raw_index(lake, *, slice_rows: int = SLICE_ROWS, wait: bool = True) -> Path | None:
@@ -224,3 +226,35 @@ def ingest_ids(seqs: pa.ChunkedArray) -> pa.Array:
     distinct, codes = np.unique(values, return_inverse=True)
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
                                           pa.array([ingest_id(int(s)) for s in distinct])).cast(pa.string())
+
+
+class IndexKeeper:
+    """Keeps a lake's raw index current from a background thread: every ``interval``
+    seconds, if the lake's head has moved past the newest index, it builds a new one. Only
+    one process builds at a time; the others pick the result up."""
+
+    def __init__(self, lake, *, interval: float = 2.0) -> None:
+        self.lake = lake
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="raw-index", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                head = self.lake.head_ingest()
+                index = index_for(self.lake)
+                if head is not None and (index is None or index.head != head):
+                    build_raw_index(self.lake, wait=False)
+            except Exception:  # keep serving from the lake's files; try again later
+                log.exception("building the raw index failed")
+            self._stop.wait(self.interval)

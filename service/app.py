@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from datalake.lake import Lake
+from datalake.serving import IndexKeeper
 
 from .controllers.health import HealthController
 from .controllers.output import OutputController
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     lake = Lake(settings.lake)
     db = Database()
+    keeper = IndexKeeper(lake)
     return Litestar(
         route_handlers=[HealthController, ReadsController, RunsController, OutputController],
         dependencies={
@@ -36,5 +38,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_upload_bytes,
         state=State({"metrics": Metrics(), "settings": settings, "lake": lake}),
-        on_shutdown=[db.close],
+        on_startup=[keeper.start],
+        on_shutdown=[keeper.stop, db.close],
     )
