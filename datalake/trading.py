@@ -70,7 +70,13 @@ def trading_date_and_period(read_ts_us: np.ndarray) -> tuple[np.ndarray, np.ndar
     their half hour, vectorised: the same rule as queries/raw_validate_batch.sql."""
     start = read_ts_us - HALF_HOUR_US
     local_day = (start + utc_offsets(start)) // DAY_US
-    days, inverse = np.unique(local_day, return_inverse=True)
-    midnights = np.array([int(day_bounds(EPOCH + dt.timedelta(days=int(d)))[0].timestamp()) * 10**6
-                          for d in days], dtype=np.int64)
-    return local_day, 1 + (start - midnights[inverse]) // HALF_HOUR_US
+    if len(local_day) == 0:
+        return local_day, local_day
+    first = int(local_day.min())
+    midnights = np.array([_midnight_us(d) for d in range(first, int(local_day.max()) + 1)], dtype=np.int64)
+    return local_day, 1 + (start - midnights[local_day - first]) // HALF_HOUR_US
+
+
+@functools.lru_cache(maxsize=65536)
+def _midnight_us(day: int) -> int:
+    return int(day_bounds(EPOCH + dt.timedelta(days=day))[0].timestamp()) * 10**6
