@@ -1,4 +1,4 @@
-"""Commands that look after the lake: compact, vacuum, check."""
+"""Commands that look after the lake: compact, vacuum, check, migrate."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import json
 from datalake.check import check_lake
 from datalake.compaction import MIN_FILES, compact, parse_duration, vacuum
 from datalake.lake import Lake, parse_date
+from datalake.migrations import migrate
 
 ACTOR = "cli"
 
@@ -33,6 +34,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
 
+    p = commands.add_parser("migrate", help="move the lake's format forward to this meterlake's version")
+    p.add_argument("--from", dest="start", type=int, metavar="N",
+                   help="re-run the steps from version N (at most the lake's own; steps are idempotent)")
+    p.add_argument("--dry-run", action="store_true", help="only list the steps")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_migrate)
+
 
 def cmd_compact(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
@@ -54,3 +62,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_lake(lake, repair=args.repair, checksums=not args.no_checksums)
     print(json.dumps(report.to_dict()) if args.json else report.summary())
     return 0 if report.ok else 3
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    result = migrate(args.lake, start=args.start, dry_run=args.dry_run)
+    print(json.dumps(result.to_dict()) if args.json else result.summary())
+    return 0

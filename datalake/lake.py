@@ -58,10 +58,15 @@ class Lake:
         info = read_json(record)
         if info.get("format") != schema.FORMAT_NAME:
             raise LakeFormatError(f"{record} is not a meterlake lake record")
-        if info.get("version") != schema.FORMAT_VERSION:
+        version = info.get("version", 0)
+        if isinstance(version, int) and version > schema.FORMAT_VERSION:
             raise LakeFormatError(
-                f"lake format version {info.get('version')} is not {schema.FORMAT_VERSION}; "
-                "run `meterlake migrate`")
+                f"lake format version {version} is newer than this meterlake understands "
+                f"(up to {schema.FORMAT_VERSION}): upgrade meterlake")
+        if version != schema.FORMAT_VERSION:
+            raise LakeFormatError(
+                f"lake format version {version} is older than {schema.FORMAT_VERSION}; "
+                f"run `meterlake --lake {root} migrate`")
         self.info = info
         self._ingests: dict[str, dict] = {}
         self._replayed: tuple[int, list[RawFile]] = (0, [])
