@@ -22,6 +22,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     Lake(args.lake)  # fail fast, before forking workers, if there is no lake
     os.environ["METERLAKE_LAKE"] = str(args.lake)
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info",
+                workers=args.workers, log_level="info", http="service.protocol:NoDelayH11Protocol",
                 h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)
     return 0
