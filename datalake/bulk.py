@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from . import schema, sql
+from . import schema, serving, sql
 from .errors import InvalidArgumentError
 from .lake import Lake, check_range, parse_date
 from .reads import check_direction
@@ -109,6 +109,12 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
         shard = parse_shard(shard)
         snapshot = as_of or lake.head_ingest()
         files = lake.raw_files(start, end, as_of)
+        index = serving.index_for(lake)
+        if index is not None and index.covers(files):
+            owned.close()
+            icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
+                                             shard_k=shard.k, shard_n=shard.n, batch_rows=batch_rows)
+            return BulkReads(snapshot, icps, rows, (b.cast(BULK_READS_SCHEMA) for b in batches))
         paths = [str(f.path) for f in files]
         ids = owned.execute(sql.query("raw_bulk_icps"), {
             "files": paths, "as_of": snapshot, "direction": direction,

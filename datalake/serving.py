@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ INDEX_SCHEMA = pa.schema([
 DIRECTIONS = pa.array(["I", "X"])
 X = pa.scalar("X")
 SLICE_ROWS = 4_000_000
+BULK_COLUMNS = ["icp_id", "read_timestamp", "read_date", "trading_period", "interval_read", "energy_flow_direction"]
 EPOCH = dt.date(1970, 1, 1)
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,14 @@ def _to_index_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     ], schema=INDEX_SCHEMA)
 
 
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The row numbers of several [start, start + size) ranges, concatenated."""
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    return np.arange(int(sizes.sum())) + offsets
+
+
 def _shard_hash(icp_id: str) -> int:
+    """The same number as ``bulk.shard_of`` before the modulo: md5's first 8 hex digits."""
     return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16)
 
 
@@ -139,14 +148,74 @@ class RawIndex:
     icp_ids: list[str]
     starts: np.ndarray
     stops: np.ndarray
+    shard_hashes: np.ndarray
 
     @classmethod
     def open(cls, folder: Path) -> RawIndex:
         manifest = json.loads((folder / "manifest.json").read_text())
         reads = ipc.open_file(pa.memory_map(str(folder / "reads.arrow"))).read_all()
         icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
-        return cls(manifest["head"], reads, icps["icp_id"].to_pylist(),
-                   icps["start"].to_numpy(), icps["stop"].to_numpy())
+        return cls(manifest["head"], reads, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
+                   icps["stop"].to_numpy(), icps["shard_hash"].to_numpy().astype(np.int64))
+
+    def covers(self, files) -> bool:
+        """Whether this index holds every row of ``files`` (no commit newer than it)."""
+        return all(f.max_ingest_id <= self.head for f in files)
+
+    def bulk(self, start: dt.date, end: dt.date, *, direction: str | None, as_of: str | None,
+             shard_k: int = 0, shard_n: int = 1, batch_rows: int = 1 << 20
+             ) -> tuple[int, int, Iterator[pa.RecordBatch]]:
+        """Every ICP of one shard (by ``shard_hash % shard_n``), latest revision of each key
+        as of ``as_of``, in icp_id then time order: (ICPs, rows before filtering, batches).
+        Batches are vectorised filters of the mapping, cut at ICP boundaries."""
+        picked = np.flatnonzero(self.shard_hashes % shard_n == shard_k) if shard_n > 1 else np.arange(
+            len(self.icp_ids))
+        counts = self.stops[picked] - self.starts[picked]
+        return len(picked), int(counts.sum()), self._bulk_batches(
+            picked, counts, start, end, direction, as_of, batch_rows)
+
+    def _bulk_batches(self, picked, counts, start, end, direction, as_of, batch_rows):
+        first_day, last_day = (start - EPOCH).days, (end - EPOCH).days
+        max_seq = ingest_seq(as_of) if as_of is not None else None
+        want_dir = None if direction is None else schema.DIRECTIONS.index(direction)
+        ends = np.cumsum(counts)
+        lo = 0
+        while lo < len(picked):
+            hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_rows, "left")) + 1
+            hi = min(max(hi, lo + 1), len(picked))
+            group, sizes = picked[lo:hi], counts[lo:hi]
+            lo = hi
+            contiguous = bool(np.all(self.starts[group[1:]] == self.stops[group[:-1]]))
+            if contiguous:
+                rows = self.reads.slice(int(self.starts[group[0]]), int(sizes.sum()))
+            else:
+                rows = self.reads.take(pa.array(_ranges(self.starts[group], sizes)))
+            owner = np.repeat(np.arange(len(group)), sizes)
+            days = rows.column("read_date").cast(pa.int32()).to_numpy()
+            keep = (days >= first_day) & (days <= last_day)
+            codes = direction_codes(rows.column("energy_flow_direction"))
+            if want_dir is not None:
+                keep &= codes == want_dir
+            if max_seq is not None:
+                keep &= rows.column("ingest_seq").to_numpy() <= max_seq
+            idx = np.flatnonzero(keep)
+            if len(idx) == 0:
+                continue
+            ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()[idx]
+            own, dirs = owner[idx], codes[idx]
+            last = np.ones(len(idx), dtype=bool)
+            last[:-1] = (own[1:] != own[:-1]) | (ts[1:] != ts[:-1]) | (dirs[1:] != dirs[:-1])
+            idx, own = idx[last], own[last]
+            chosen = rows.take(pa.array(idx))
+            ids = pa.array([self.icp_ids[i] for i in group])
+            yield pa.RecordBatch.from_arrays([
+                pa.DictionaryArray.from_arrays(pa.array(own.astype(np.int32)), ids).cast(pa.string()),
+                chosen.column("read_timestamp").combine_chunks(),
+                chosen.column("read_date").combine_chunks(),
+                chosen.column("trading_period").combine_chunks(),
+                chosen.column("interval_read").combine_chunks(),
+                chosen.column("energy_flow_direction").combine_chunks().cast(pa.string()),
+            ], names=BULK_COLUMNS)
 
     def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:
         """Every stored row (all revisions) of one ICP with read_date in [start, end]."""
