@@ -209,6 +209,8 @@ class Lake:
         found = [d for d in self.layout.output_dir.glob("run_id=*")
                  if status.get(d.name.removeprefix("run_id=")) not in ("published", "retracted")]
         found += [d for d in self.layout.run_parts_root.glob("*") if status.get(d.name) != "open"]
+        found += [f for f in self.layout.runs_dir.glob("run-*.icps.parquet")
+                  if status.get(f.name.split(".")[0]) not in ("published", "retracted")]
         found += list(self.layout.runs_dir.glob(".*.tmp"))
         return found
 

@@ -110,6 +110,11 @@ class Layout:
         check_run_id(run)
         return self.runs_dir / f"{run}.json"
 
+    def run_icp_index(self, run: str) -> Path:
+        """The sorted distinct icp_ids of a published run, for paging by icp_id."""
+        check_run_id(run)
+        return self.runs_dir / f"{run}.icps.parquet"
+
     def run_dir(self, run: str) -> Path:
         check_run_id(run)
         return self.output_dir / f"run_id={run}"

@@ -7,12 +7,16 @@ time), ``day`` ``YYYY-MM-DD``, ``week`` the ISO week ``YYYY-Www``, ``month`` ``Y
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from . import cursor as cursors
 from . import schema, sql
@@ -125,21 +129,65 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     if not files:
         return out_schema.empty_table(), None
     con = con or sql.connect()
-    if limit is not None:
-        # limit + 2 distinct leading keys hold at least limit + 1 groups after the cursor
-        # (the first may have been used up by earlier pages).
-        text = sql.query("output_by_key_bound").replace("{lead}", lead).replace("{after}", after_lead)
-        bound_params = {"files": files, "buyer_seller": buyer_seller, "n": limit + 2}
-        if after:
-            bound_params["after_0"] = params["after_0"]
-        bound = con.sql(text, params=bound_params).fetchall()[0][0]
+    text = sql.query("output_by_key").replace("{keys}", keys)
+    if limit is None:
+        return _query(con, text.replace("{after}", predicate), params, files, None, out_schema), None
+    # A page aggregates only the keys up to a bound: limit + 2 distinct leading keys from
+    # the cursor on hold at least limit + 1 groups (the first may be used up) unless keys
+    # are sparse (an ICP absent on the pinned dates, or lacking the side asked for), in
+    # which case the bound is widened until the page is full or reaches the last key.
+    n = limit + 2
+    while True:
+        bound = _bound(lake, con, pinned, files, lead, after_lead, params, buyer_seller, n)
         if bound is None:
             return out_schema.empty_table(), None
-        predicate += f" AND {lead} <= $bound"
-        params["bound"] = bound
-    text = sql.query("output_by_key").replace("{keys}", keys).replace("{after}", predicate)
-    table = _query(con, text, params, files, limit, out_schema)
-    return _with_cursor(table, limit, query, pinned, by)
+        value, last = bound
+        page_params = params if last else {**params, "bound": value}
+        page_predicate = predicate if last else f"{predicate} AND {lead} <= $bound"
+        table = _query(con, text.replace("{after}", page_predicate), page_params, files, limit, out_schema)
+        if last or table.num_rows > limit:
+            return _with_cursor(table, limit, query, pinned, by)
+        n *= 4
+
+
+def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: str, after_lead: str,
+           params: dict, buyer_seller: str | None, n: int) -> tuple[object, bool] | None:
+    """The n-th distinct leading key from the cursor on, and whether it is the last one;
+    None when there is none. By icp_id it comes from the runs' ICP indexes, without a scan."""
+    after = params.get("after_0")
+    keys = _icp_keys(lake, tuple(sorted(set(pinned.values())))) if lead == "icp_id" else None
+    if keys is not None:
+        start = bisect.bisect_left(keys, after) if after is not None else 0
+        if start >= len(keys):
+            return None
+        at = min(start + n - 1, len(keys) - 1)
+        return keys[at], at == len(keys) - 1
+    text = sql.query("output_by_key_bound").replace("{lead}", lead).replace("{after}", after_lead)
+    bound_params = {"files": files, "buyer_seller": buyer_seller, "n": n}
+    if after is not None:
+        bound_params["after_0"] = after
+    value, count = con.sql(text, params=bound_params).fetchall()[0]
+    return None if count == 0 else (value, count < n)
+
+
+@functools.lru_cache(maxsize=16)
+def _icp_keys_cached(paths: tuple[tuple[str, int], ...]) -> list[str]:
+    tables = [pq.read_table(p, columns=["icp_id"]) for p, _ in paths]
+    keys = pc.unique(pa.chunked_array([t["icp_id"].combine_chunks() for t in tables]))
+    return sorted(keys.to_pylist())
+
+
+def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
+    """The sorted union of the runs' ICP indexes (immutable once published), or None if a
+    run has none (published before indexes existed)."""
+    paths = []
+    for run in run_ids:
+        index = get_run(lake, run).get("icp_index")
+        if not index:
+            return None
+        path = lake.root / index
+        paths.append((str(path), path.stat().st_mtime_ns))
+    return _icp_keys_cached(tuple(paths))
 
 
 # -- helpers --------------------------------------------------------------------------------

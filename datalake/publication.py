@@ -8,12 +8,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from . import schema, sql
 from .errors import RowError, ValidationError
 from .lake import RawFile
 from .parquet import write_parquet
-from .storage import fsync_dir, sha256_file
+from .storage import fsync_dir, fsync_file, sha256_file
 
 KEY = ("icp_id", "trading_period", "buyer_seller")
 MISSING_SAMPLE = 20
@@ -92,3 +93,12 @@ def run_stats(con: duckdb.DuckDBPyConnection, files: list[str], raw_files: list[
                                             {"files": files, "sample": MISSING_SAMPLE}).fetchall()[0]
     return {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, "icps": icps, "missing_icps": missing,
             "missing_icps_sample": sample}
+
+
+def write_icp_index(con: duckdb.DuckDBPyConnection, files: list[str], path: Path) -> None:
+    """The run's sorted distinct icp_ids, so that a by-icp page finds its last key without
+    scanning the output."""
+    table = con.sql(sql.query("output_run_icps"), params={"files": files}).to_arrow_table()
+    pq.write_table(table.cast(pa.schema([pa.field("icp_id", pa.string(), nullable=False)])), path,
+                   compression="zstd")
+    fsync_file(path)

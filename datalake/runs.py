@@ -28,7 +28,7 @@ from .lake import Lake, check_range, parse_date
 from .layout import check_run_id, run_id as make_run_id
 from .outputtypes import type_output_batch
 from .parquet import write_parquet
-from .publication import publish_files, run_stats
+from .publication import publish_files, run_stats, write_icp_index
 from .sources import ROW, Format, detect_format, read_batches, source_columns
 from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
 
@@ -170,7 +170,7 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
             "published_at": None, "published_by": None, "publish_seq": None,
             "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
             "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
-            "missing_icps_sample": [], "dates": [], "files": [],
+            "missing_icps_sample": [], "dates": [], "files": [], "icp_index": None,
         }
         _save(lake, record, new=True)
     return copy.deepcopy(record)
@@ -274,6 +274,8 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             folder = work / "run"
             files = publish_files(con, parts, folder, run_id)
             written = [str(folder / f["path"]) for f in files]
+            index = work / "icps.parquet"
+            write_icp_index(con, written, index)
             stats = run_stats(con, written, lake.raw_files(dt.date.fromisoformat(record["start"]),
                                                            dt.date.fromisoformat(record["end"]),
                                                            record["raw_as_of"]) if record["raw_as_of"] else [],
@@ -298,11 +300,14 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             remove_tree(target)  # a publisher that died before its commit may have left it
             move_into_place(folder, target)
             fsync_dir(target.parent)
+            move_into_place(index, lake.layout.run_icp_index(run_id))
+            fsync_dir(lake.layout.runs_dir)
             seq = max((r["publish_seq"] or 0 for r in records(lake)), default=0) + 1
             for f in files:
                 f["path"] = lake.layout.relative(target / f["path"])
             current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
-                           files=files, dates=[f["read_date"] for f in files], **stats)
+                           files=files, dates=[f["read_date"] for f in files],
+                           icp_index=lake.layout.relative(lake.layout.run_icp_index(run_id)), **stats)
             _save(lake, current)
     remove_tree(lake.layout.run_parts_dir(run_id))
     return copy.deepcopy(current)

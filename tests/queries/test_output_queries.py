@@ -170,3 +170,28 @@ def test_pinning_an_open_run_is_a_conflict(lake: Lake, tmp_path: Path) -> None:
             output.output_by_key(lake, D, D, run=run)
     finally:
         runs.abort_run(lake, run)
+
+
+def test_by_icp_pages_stay_complete_when_keys_are_sparse(tmp_path: Path) -> None:
+    """The ICP index bounds a page by icp_id; ICPs without the side asked for, or absent on
+    the dates a run answers for, must not end the paging early."""
+    lake = Lake.create(tmp_path / "lake")
+    icps = [f"ICP{i:03d}" for i in range(16)]
+    rows = [r for r in interval_rows(icps, [D, D + dt.timedelta(days=1)])
+            if r["buyer_seller"] == "buyer" or icps.index(r["icp_id"]) % 5 == 0]
+    publish_rows(lake, tmp_path, rows, D, D + dt.timedelta(days=1))
+    # A later run answers for the second date with only a few ICPs.
+    publish_rows(lake, tmp_path, interval_rows(icps[12:], [D + dt.timedelta(days=1)], seed=9),
+                 D + dt.timedelta(days=1), D + dt.timedelta(days=1))
+    for side, days_ in ((None, 2), ("seller", 2), ("buyer", 1)):
+        start = D + dt.timedelta(days=2 - days_)
+        whole, _ = output.output_by_key(lake, start, D + dt.timedelta(days=1), buyer_seller=side)
+        for limit in (1, 3):
+            pages, cursor = [], None
+            while True:
+                page, cursor = output.output_by_key(lake, start, D + dt.timedelta(days=1), buyer_seller=side,
+                                                    limit=limit, cursor=cursor)
+                pages += page.to_pylist()
+                if cursor is None:
+                    break
+            assert pages == whole.to_pylist() and pages, (side, limit)
