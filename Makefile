@@ -6,7 +6,7 @@ LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo-lake test test-all crash clean-demo
+.PHONY: install run demo-lake test test-all test-spark crash clean-demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest
+
+# PySpark in local mode on a generated lake, against DuckDB's views (docs/spark.md).
+# Installs the spark extra (pyspark carries its jars; Java 17 must be on the PATH).
+test-spark: install
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pytest -m spark tests/spark
 
 # Kill writers (ingest, publish, compact, vacuum) at random moments, 200 times, and check the
 # lake after each kill; the result is recorded in docs/reliability.md.
