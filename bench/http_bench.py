@@ -16,7 +16,9 @@ the server's resident memory is sampled. Writes JSON to bench/results/ and print
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import platform
 import random
 import socket
@@ -28,9 +30,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from datalake.lake import Lake
+from service.client import _Body
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +63,17 @@ class RssSampler(threading.Thread):
             time.sleep(0.1)
 
 
+def warm_page_cache(root: Path) -> int:
+    """Read every data file once, so the figures are for a warm OS page cache (as on a
+    serving machine), not for whatever the last writer evicted."""
+    total = 0
+    for path in sorted(root.glob("raw/**/*.parquet")) + sorted(root.glob("output/**/*.parquet")):
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 24):
+                total += len(chunk)
+    return total
+
+
 def timed(client: httpx.Client, urls: list[tuple[str, dict, dict]], warmup: int = 3) -> dict:
     for path, params, headers in urls[:warmup]:
         client.get(path, params=params, headers=headers).raise_for_status()
@@ -77,10 +92,6 @@ def timed(client: httpx.Client, urls: list[tuple[str, dict, dict]], warmup: int 
 
 
 def stream_rows(client: httpx.Client, params: dict, pid: int) -> dict:
-    import pyarrow.ipc as ipc
-
-    from service.client import _Body
-    import io
 
     sampler = RssSampler(pid)
     sampler.start()
@@ -114,11 +125,14 @@ def main() -> int:
     start, end = min(f.read_date for f in files), max(f.read_date for f in files)
     icps = pq.read_table(files[0].path, columns=["icp_id"])["icp_id"].unique().to_pylist()
     rng = random.Random(args.seed)
+    warmed = warm_page_cache(args.lake)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(args.lake), "serve", "--port",
                                str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict = {"lake": str(args.lake), "window": [str(start), str(end)], "icps": len(icps),
-                     "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
+                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "load_average_before": os.getloadavg()},
+                     "page_cache_warmed_mib": warmed >> 20}
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=600) as client:
@@ -159,6 +173,7 @@ def main() -> int:
                 results["bulk_shard_0_of_4_arrow"] = stream_rows(client, {**window, "shard": "0/4"}, server.pid)
                 print("bulk shard", results["bulk_shard_0_of_4_arrow"], flush=True)
             results["server_peak_rss_mib"] = round(rss_kib(server.pid, "VmHWM") / 1024, 1)
+            results["machine"]["load_average_after"] = os.getloadavg()
     finally:
         server.terminate()
         server.wait(timeout=30)

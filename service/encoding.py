@@ -72,13 +72,36 @@ def _render_column(col: pa.ChunkedArray | pa.Array, flat: bool) -> pa.ChunkedArr
     if flat and (pa.types.is_list(t) or pa.types.is_large_list(t)):
         return pc.binary_join(col, " ")
     if pa.types.is_timestamp(t):
-        local = pc.strftime(col.cast(pa.timestamp("us", tz=t.tz or "UTC")).cast(pa.timestamp("us", tz=MARKET_TZ)),
-                            format="%Y-%m-%dT%H:%M:%S%z")
-        local = pc.replace_substring_regex(local, r"\.000000([+-])", r"\1")
-        return pc.replace_substring_regex(local, r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2")
+        return _instants(col)
     if pa.types.is_decimal(t) or pa.types.is_date(t):
         return pc.cast(col, pa.string())
     return col
+
+
+def _instants(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """ISO 8601 in market time with the offset, e.g. 2018-06-14T00:30:00+12:00. Built from
+    casts (pyarrow's strftime with a time zone costs ~10 us a value)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    utc = col.cast(pa.timestamp("us", tz=col.type.tz or "UTC"))
+    local = pc.local_timestamp(utc.cast(pa.timestamp("us", tz=MARKET_TZ)))
+    offset_us = pc.subtract(local.cast(pa.int64()), utc.cast(pa.int64()))
+    micros = local.drop_null().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    whole = not (micros % 1_000_000).any()
+    text = pc.cast(local.cast(pa.timestamp("s")) if whole else local, pa.string())
+    text = pc.replace_substring(text, " ", "T", max_replacements=1)
+    offsets = pc.unique(offset_us)
+    labels = pa.array([_offset_label(o) for o in offsets.to_pylist()], pa.string())
+    suffix = labels.take(pc.index_in(offset_us, value_set=offsets))
+    return pc.binary_join_element_wise(text, suffix, "")
+
+
+def _offset_label(offset_us: int | None) -> str:
+    if offset_us is None:
+        return ""
+    sign = "-" if offset_us < 0 else "+"
+    minutes = abs(offset_us) // 60_000_000
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def render(table: pa.Table | pa.RecordBatch, *, flat: bool = False) -> pa.Table:
