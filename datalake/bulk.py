@@ -101,7 +101,6 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     latest revision of each key as of ingest ``as_of`` (default: the newest). Arguments are
     checked and the ICPs listed now; rows are read as ``batches`` is iterated. The stream
     owns ``con`` (a fresh connection when None) and closes it when done."""
-    owned = con or sql.connect()
     try:
         check_direction(direction)
         start, end = parse_date(start, "start"), parse_date(end, "end")
@@ -110,11 +109,18 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
         snapshot = as_of or lake.head_ingest()
         files = lake.raw_files(start, end, as_of)
         index = serving.index_for(lake)
-        if index is not None and index.covers(files):
-            owned.close()
-            icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
-                                             shard_k=shard.k, shard_n=shard.n, batch_rows=batch_rows)
-            return BulkReads(snapshot, icps, rows, (b.cast(BULK_READS_SCHEMA) for b in batches))
+    except BaseException:
+        if con is not None:
+            con.close()
+        raise
+    if index is not None and index.covers(files):
+        if con is not None:
+            con.close()
+        icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
+                                         shard_k=shard.k, shard_n=shard.n, batch_rows=batch_rows)
+        return BulkReads(snapshot, icps, rows, (b.cast(BULK_READS_SCHEMA) for b in batches))
+    owned = con or sql.connect()
+    try:
         paths = [str(f.path) for f in files]
         ids = owned.execute(sql.query("raw_bulk_icps"), {
             "files": paths, "as_of": snapshot, "direction": direction,

@@ -206,7 +206,7 @@ class RawIndex:
             last = np.ones(len(idx), dtype=bool)
             last[:-1] = (own[1:] != own[:-1]) | (ts[1:] != ts[:-1]) | (dirs[1:] != dirs[:-1])
             idx, own = idx[last], own[last]
-            chosen = rows.take(pa.array(idx))
+            chosen = rows if len(idx) == rows.num_rows else rows.take(pa.array(idx))
             ids = pa.array([self.icp_ids[i] for i in group])
             yield pa.RecordBatch.from_arrays([
                 pa.DictionaryArray.from_arrays(pa.array(own.astype(np.int32)), ids).cast(pa.string()),
