@@ -134,7 +134,7 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     revised = len({f.read_date for f in files}) < len(files) or not all(f.unique_keys for f in files)
     query = sql.query("raw_bulk_reads" if revised else "raw_bulk_reads_unrevised")
     params = {"files": paths, "as_of": snapshot, "direction": direction}
-    batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows)
+    batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows, sharded=shard != ALL)
     return BulkReads(snapshot, len(ids), sum(n for _, n in ids), batches)
 
 
@@ -152,10 +152,11 @@ def _slices(ids: list[tuple[str, int]], chunk_rows: int) -> Iterator[list[str]]:
 
 
 def _stream(con: duckdb.DuckDBPyConnection, query: str, params: dict, slices: Iterator[list[str]],
-            batch_rows: int) -> Iterator[pa.RecordBatch]:
+            batch_rows: int, *, sharded: bool) -> Iterator[pa.RecordBatch]:
     try:
         for icp_ids in slices:
-            reader = con.sql(query, params={**params, "icp_ids": icp_ids, "lo": icp_ids[0],
+            # Unsharded, the id range alone selects the slice; the id list would only add a join.
+            reader = con.sql(query, params={**params, "icp_ids": icp_ids if sharded else None, "lo": icp_ids[0],
                                             "hi": icp_ids[-1]}).to_arrow_reader(batch_rows)
             for batch in reader:
                 if batch.num_rows:

@@ -9,7 +9,7 @@ SELECT
     energy_flow_direction
 FROM read_parquet($files, hive_partitioning = true, hive_types = {'read_date': DATE})
 WHERE icp_id BETWEEN $lo AND $hi
-  AND icp_id IN (SELECT unnest($icp_ids))
+  AND ($icp_ids IS NULL OR icp_id IN (SELECT unnest($icp_ids)))
   AND ingest_id <= $as_of
   AND ($direction IS NULL OR energy_flow_direction = $direction)
 ORDER BY icp_id, read_timestamp, energy_flow_direction
