@@ -6,7 +6,7 @@ LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo-lake test test-all test-spark crash clean-demo
+.PHONY: install run demo-lake test test-all test-spark bench bench-smoke crash clean-demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,19 @@ test-all: install
 test-spark: install
 	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	$(BIN)/python -m pytest -m spark tests/spark
+
+# The speed targets of issue 5: 100k ICPs x 14 days with PostgreSQL 15 side by side, then query 1
+# and the bulk stream at 500k ICPs (over an hour on 2 cores, ~40 GB of temporary disk); writes
+# bench/results/ and the table in docs/performance.md. BENCH_ARGS passes options (--large-icps 0,
+# --postgres skip, --icps ...). bench-smoke runs every step at a tiny scale in about a minute.
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py --docs docs/performance.md $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py --smoke --out /tmp/meterlake-bench-smoke.json
 
 # Kill writers (ingest, publish, compact, vacuum) at random moments, 200 times, and check the
 # lake after each kill; the result is recorded in docs/reliability.md.

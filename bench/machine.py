@@ -34,6 +34,9 @@ def _version(name: str) -> str | None:
 def describe() -> dict:
     root = Path(__file__).resolve().parent.parent
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                           text=True)
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _mem_gib(), "kernel": platform.release(),
             "python": platform.python_version(), "commit": commit.stdout.strip() or None,
+            "uncommitted": [line[3:] for line in dirty.stdout.splitlines()],
             "packages": {name: _version(name) for name in PACKAGES}}

@@ -89,6 +89,21 @@ Q4_SCHEMA = pa.schema([("icp_id", pa.string()), ("buyer_seller", pa.string()),
 _json = msgspec.json.Encoder(decimal_format="string")
 
 
+def ensure_installed() -> bool:
+    """PostgreSQL 15's server binaries, installed from Debian when missing and we are root.
+    The package's own cluster (which Debian may start) is stopped: the bench uses a private one."""
+    if (PG_BIN / "initdb").exists():
+        return True
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update"], env=env, check=False, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "postgresql-15"], env=env, check=False, capture_output=True)
+    if shutil.which("pg_ctlcluster"):
+        subprocess.run(["pg_ctlcluster", "15", "main", "stop"], check=False, capture_output=True)
+    return (PG_BIN / "initdb").exists()
+
+
 class PgCluster:
     """initdb + pg_ctl in ``folder`` (a private, empty folder the cluster then owns), run as
     the ``postgres`` user when we are root; ``stop`` removes the folder."""

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import checks  # noqa: E402
 import httpside  # noqa: E402
 import machine  # noqa: E402
+import pgside  # noqa: E402
 from datalake import sql  # noqa: E402
 from datalake.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
@@ -164,8 +165,6 @@ def query_latencies(http: httpx.Client, icps: list[tuple[str, str]], start: dt.d
 
 def postgres_side(work: Path, lake: Lake, csv: Path, runs: dict[dt.date, str], icps: list[tuple[str, str]],
                   start: dt.date, end: dt.date, n: int) -> dict:
-    import pgside
-
     res: dict = {}
     latest = sorted(set(runs.values()))
     out_csv = work / "output.csv"
@@ -253,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--postgres", choices=["auto", "skip"], default="auto")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--docs", type=Path, default=None, help="put the table of targets in this page")
     ap.add_argument("--keep-lake", type=Path, default=None, help="move the main lake here afterwards (to profile it)")
     ap.add_argument("--smoke", action="store_true", help="300 ICPs x 3 days, 1,000-ICP larger lake, short runs")
     args = ap.parse_args(argv)
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
         serve_and_measure(lake, work, args, res, full=True)
         icps, runs = res.pop("_icps"), res.pop("_runs")
         res["load_average"]["after_queries"] = os.getloadavg()
-        if args.postgres == "auto" and Path("/usr/lib/postgresql/15/bin/initdb").exists():
+        if args.postgres == "auto" and pgside.ensure_installed():
             res["postgres"] = postgres_side(work, lake, csv, runs, icps, START, START + dt.timedelta(days=args.days - 1),
                                             args.requests)
             res["load_average"]["after_postgres"] = os.getloadavg()
@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
     import report
 
     print(report.table(res))
+    if args.docs:
+        report.update_docs(args.docs, report.table(res) + "\n\n" + report.details(res), report.HEADING)
     return res
 
 

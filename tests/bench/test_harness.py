@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-HAS_POSTGRES = Path("/usr/lib/postgresql/15/bin/initdb").exists()
+HAS_POSTGRES = Path("/usr/lib/postgresql/15/bin/initdb").exists() and importlib.util.find_spec("psycopg") is not None
 
 
 def load_harness():
