@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from datalake.errors import MeterlakeError, ValidationError
 
-from . import maintenance, raw, runs, serve, sql
+from . import maintenance, raw, runs, serve, sql, tokens
 
-COMMAND_MODULES = [raw, serve, sql, runs, maintenance]
+COMMAND_MODULES = [raw, serve, sql, runs, maintenance, tokens]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,13 +3,14 @@ metrics and the controllers together. Everything HTTP-specific lives in ``servic
 engine is ``datalake``."""
 from __future__ import annotations
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
 from datalake.lake import Lake
 from datalake.serving import IndexKeeper
 
+from .auth import actor_of, audit, check_scope
 from .controllers.health import HealthController
 from .controllers.output import OutputController
 from .controllers.reads import ReadsController
@@ -24,7 +25,7 @@ from .settings import Settings
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     lake = Lake(settings.lake)
-    db = Database()
+    db = Database(settings.query_timeout)
     keeper = IndexKeeper(lake)
     return Litestar(
         route_handlers=[HealthController, ReadsController, RunsController, OutputController],
@@ -32,7 +33,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "lake": Provide(lambda: lake, use_cache=True, sync_to_thread=False),
             "db": Provide(lambda: db, use_cache=True, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=False),
         },
+        guards=[check_scope],
+        before_send=[audit],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics_middleware],
         openapi_config=openapi_config(),
@@ -41,3 +45,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[keeper.start],
         on_shutdown=[keeper.stop, db.close],
     )
+
+
+def provide_actor(request: Request) -> str:
+    """The caller's name for the records and the log: the token's name (see ``service.auth``)."""
+    return actor_of(request.scope)

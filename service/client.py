@@ -36,8 +36,11 @@ class ApiError(Exception):
 
 
 class MeterlakeClient:
-    def __init__(self, base_url: str, *, timeout: float = 300.0, http: httpx.Client | None = None) -> None:
-        self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 300.0,
+                 http: httpx.Client | None = None) -> None:
+        """``token``: a bearer token (``meterlake token create``), needed when the server has tokens."""
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self.http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
 
     def __enter__(self) -> MeterlakeClient:
         return self

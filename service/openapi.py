@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar import Router
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
+from .auth import SECURITY_SCHEMES, requires
 from .encoding import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE
 
 ARROW_CONTENT = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary",
@@ -58,8 +60,12 @@ def openapi_config() -> OpenAPIConfig:
         title="meterlake", version="1.0.0", path="/schema",
         description="Half-hourly meter reads and matching-algorithm output. Dates are trading dates "
                     "(start and end inclusive); decimals are strings with their fixed scale; instants are "
-                    "ISO 8601 with their offset. Errors are RFC 9457 problem details with a stable `code`.",
-        components=Components(),
+                    "ISO 8601 with their offset. Errors are RFC 9457 problem details with a stable `code`. "
+                    "Each operation names the token scope it needs (bearer: read, write or admin; admin implies "
+                    "write implies read); a server without tokens serves loopback clients only.",
+        components=Components(security_schemes=SECURITY_SCHEMES),
+        # The OpenAPI document and its viewers are public: they describe the API, not the data.
+        openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, **requires("public")),
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         use_handler_docstrings=True,
     )

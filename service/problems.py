@@ -6,9 +6,12 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | InvalidArgumentError, bad parameter    | 400    | invalid_argument (etc.)   |
 | NotFoundError, unknown route           | 404    | not_found                 |
 | ConflictError                          | 409    | conflict                  |
+| no or invalid bearer token             | 401    | unauthorized              |
+| token without the route's scope        | 403    | forbidden                 |
 | body over the upload cap               | 413    | payload_too_large         |
 | ValidationError (bad rows in a body)   | 422    | validation_failed         |
 | no lake / lake of another format       | 503    | lake_not_found, lake_format |
+| queries past the query timeout         | 504    | query_timeout             |
 | anything else                          | 500    | internal                  |
 
 Engine errors keep their own ``code`` (a subclass may refine it); the status comes from
@@ -39,8 +42,19 @@ class NotAcceptableError(MeterlakeError):
     code = "not_acceptable"
 
 
+class QueryTimeoutError(MeterlakeError):
+    """The request's queries ran past the service's query timeout and were interrupted."""
+
+    code = "query_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the query ran longer than the service's limit of {seconds:g} s and was stopped; "
+                         "ask for a shorter date range or a smaller page")
+
+
 ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
     (NotAcceptableError, 406),
+    (QueryTimeoutError, 504),
     (ValidationError, 422),
     (InvalidArgumentError, 400),
     (NotFoundError, 404),
@@ -48,7 +62,8 @@ ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
     (LakeNotFoundError, 503),
     (LakeFormatError, 503),
 ]
-HTTP_CODES = {400: "invalid_argument", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+HTTP_CODES = {400: "invalid_argument", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable",
               413: "payload_too_large", 415: "unsupported_media_type", 503: "lake_unavailable"}
 
 
@@ -140,17 +155,21 @@ EXCEPTION_HANDLERS = {MeterlakeError: engine_error, HTTPException: http_error, E
 
 DESCRIPTIONS = {
     400: "Invalid argument (problem details; `field` and `value` name it)",
+    401: "No bearer token, or not a valid one (problem details; WWW-Authenticate: Bearer)",
+    403: "The token lacks the scope this operation needs (problem details)",
     404: "Not found (problem details)",
     406: "No acceptable representation (problem details)",
     409: "The state does not allow this transition (problem details)",
     413: "Body larger than the upload cap (problem details)",
     422: "The body failed validation: `errors` lists the first bad rows (problem details)",
     503: "The lake is not readable (problem details)",
+    504: "The queries ran past the service's query timeout and were stopped (problem details)",
 }
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error statuses a handler can return (400 is always listed)."""
+def problem_responses(*statuses: int, auth: bool = True) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses a handler can return (400 is always listed;
+    401 and 403 unless the route is public)."""
     return {s: ResponseSpec(data_container=Problem, media_type=PROBLEM_MEDIA_TYPE,
                             description=DESCRIPTIONS.get(s, HTTPStatus(s).phrase), generate_examples=False)
-            for s in sorted({400, *statuses})}
+            for s in sorted({400, *statuses, *((401, 403) if auth else ())})}

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .auth import TokenStore
 
 
 @dataclass(frozen=True)
@@ -11,19 +13,32 @@ class Settings:
     max_upload_bytes: int = 2 << 30     # POST /v1/reads and run parts: 413 beyond this
     page_limit_default: int = 100
     page_limit_max: int = 10_000
+    tokens: TokenStore = field(default_factory=TokenStore)  # empty: no authentication, loopback only
+    query_timeout: float | None = 30.0  # seconds of query work per request (per slice of a stream); 504 beyond
+    max_icp_days: int = 731             # one ICP's raw reads: dates per request
+    max_bulk_days: int = 92             # the bulk stream of every ICP: dates per request
+    max_output_days: int = 366          # output by key (query 4), and a run's window
 
     @classmethod
     def from_env(cls) -> Settings:
         lake = os.environ.get("METERLAKE_LAKE")
         if not lake:
             raise RuntimeError("METERLAKE_LAKE is not set")
-        kwargs: dict = {"lake": lake}
-        if value := os.environ.get("METERLAKE_MAX_UPLOAD_BYTES"):
-            kwargs["max_upload_bytes"] = int(value)
-        if value := os.environ.get("METERLAKE_PAGE_LIMIT_MAX"):
-            kwargs["page_limit_max"] = int(value)
+        kwargs: dict = {"lake": lake, "tokens": TokenStore.from_env(os.environ)}
+        for name, key, kind in _ENV:
+            if value := os.environ.get(name):
+                kwargs[key] = kind(value)
+        if kwargs.get("query_timeout") == 0:
+            kwargs["query_timeout"] = None
         return cls(**kwargs)
 
+
+_ENV = [("METERLAKE_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
+        ("METERLAKE_PAGE_LIMIT_MAX", "page_limit_max", int),
+        ("METERLAKE_QUERY_TIMEOUT", "query_timeout", float),   # 0 turns it off
+        ("METERLAKE_MAX_ICP_DAYS", "max_icp_days", int),
+        ("METERLAKE_MAX_BULK_DAYS", "max_bulk_days", int),
+        ("METERLAKE_MAX_OUTPUT_DAYS", "max_output_days", int)]
 
 # uvicorn's h11 limit on a request's head (request line and headers). Its default, 16 KiB,
 # answers longer query strings (a long cursor) with a bare text/plain 400 from below the app.

@@ -5,6 +5,7 @@ from litestar import Controller, Request, Response, get
 
 from datalake.lake import Lake
 
+from ..auth import requires
 from ..metrics import CONTENT_TYPE, Metrics
 from ..problems import problem_responses
 from ..structs import Health, Ready
@@ -14,18 +15,20 @@ from .params import SettingsDep
 class HealthController(Controller):
     tags = ["operations"]
 
-    @get("/healthz", sync_to_thread=False)
+    @get("/healthz", sync_to_thread=False, **requires("public"))
     def healthz(self) -> Health:
         """Liveness: the process answers."""
         return Health(status="ok")
 
-    @get("/readyz", sync_to_thread=True, responses=problem_responses(503))
+    @get("/readyz", sync_to_thread=True, responses=problem_responses(503, auth=False), **requires("public"))
     def readyz(self, settings: SettingsDep) -> Ready:
         """Readiness: the lake's record and its ingest records can be read now."""
         lake = Lake(settings.lake)
         return Ready(status="ready", format_version=lake.info["version"], head_ingest=lake.head_ingest())
 
-    @get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE)
+    # Metrics name routes and volumes, not data, but still need a read token (Prometheus can send one).
+    @get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE, **requires("read"),
+         responses={s: spec for s, spec in problem_responses().items() if s != 400})
     def metrics(self, request: Request) -> Response[str]:
         """Prometheus metrics: requests and latency by route, rows served by route and format."""
         metrics: Metrics = request.app.state.metrics

@@ -11,12 +11,13 @@ from litestar.params import Parameter
 from datalake.errors import InvalidArgumentError
 from datalake.output import KEY_SQL, output_by_key, output_summary
 
+from ..auth import requires
 from ..encoding import etag, negotiate, not_modified, stream_response, table_response
 from ..openapi import TabularOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import KeyPage, Summary
 from .params import (BuyerSeller, Cursor, DbDep, End, FormatParam, IcpId, LakeDep, Limit, OptEnd, OptStart,
-                     RunSelector, SettingsDep, Start, check_limit)
+                     RunSelector, SettingsDep, Start, check_limit, check_span)
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 NEXT_CURSOR_DOC = ResponseHeader(name=NEXT_CURSOR_HEADER, required=False, documentation_only=True,
@@ -37,8 +38,8 @@ class OutputController(Controller):
     tags = ["output"]
 
     @get("/v1/icps/{icp_id:str}/output/summary", operation_class=TabularOperation, sync_to_thread=True,
-         responses={**not_modified_response(), **problem_responses(404, 406, 409)},
-         response_headers=[NEXT_CURSOR_DOC])
+         responses={**not_modified_response(), **problem_responses(404, 406, 409, 504)},
+         response_headers=[NEXT_CURSOR_DOC], **requires("read"))
     def summary(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, icp_id: IcpId,
                 start: OptStart = None, end: OptEnd = None, buyer_seller: BuyerSeller = None,
                 granularity: Granularity = "day", run: RunSelector = "latest", limit: Limit = 100,
@@ -53,25 +54,27 @@ class OutputController(Controller):
                          run=run, cursor=cursor)
         if cached := not_modified(request, tag):
             return cached
-        table, next_cursor = output_summary(lake, icp_id, start=start, end=end, buyer_seller=buyer_seller,
-                                            granularity=granularity, run=run, limit=limit, cursor=cursor,
-                                            con=db.cursor())
+        with db.bounded_cursor() as con:
+            table, next_cursor = output_summary(lake, icp_id, start=start, end=end, buyer_seller=buyer_seller,
+                                                granularity=granularity, run=run, limit=limit, cursor=cursor,
+                                                con=con)
         return table_response(
             request, table, fmt,
             lambda items: Summary(icp_id=icp_id, granularity=granularity, items=items, next_cursor=next_cursor),
             headers={NEXT_CURSOR_HEADER: next_cursor} if next_cursor else None, tag=tag)
 
     @get("/v1/output", operation_class=TabularOperation, sync_to_thread=True,
-         responses={**not_modified_response(), **problem_responses(404, 406, 409)},
-         response_headers=[NEXT_CURSOR_DOC])
+         responses={**not_modified_response(), **problem_responses(404, 406, 409, 504)},
+         response_headers=[NEXT_CURSOR_DOC], **requires("read"))
     def by_key(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
                by: By = "icp_id,buyer_seller", run: RunSelector = "latest", buyer_seller: BuyerSeller = None,
                limit: Limit = 100, cursor: Cursor = None, format: FormatParam = None) -> Response[KeyPage]:
         """Output for trading dates start..end grouped by key (`by`: icp_id, buyer_seller,
         read_date, in the order given): exact sums, interval counts and runs, in key order.
         JSON is paginated by key (`limit`, `cursor`); CSV and Arrow stream every row and
-        ignore `limit` and `cursor`."""
+        ignore `limit` and `cursor`. At most `max_output_days` dates (366 by default)."""
         fmt = negotiate(request, format)
+        check_span(start, end, settings.max_output_days, "output queries")
         keys = by.split(",")
         if any(k not in KEY_SQL for k in keys):
             raise InvalidArgumentError(f"by must name keys from {', '.join(KEY_SQL)}, got {by!r}",
@@ -83,9 +86,10 @@ class OutputController(Controller):
                          cursor=cursor if paged else None)
         if cached := not_modified(request, tag):
             return cached
-        table, next_cursor = output_by_key(lake, start, end, by=keys, run=run, buyer_seller=buyer_seller,
-                                           limit=limit if paged else None, cursor=cursor if paged else None,
-                                           con=db.cursor())
+        with db.bounded_cursor() as con:
+            table, next_cursor = output_by_key(lake, start, end, by=keys, run=run, buyer_seller=buyer_seller,
+                                               limit=limit if paged else None, cursor=cursor if paged else None,
+                                               con=con)
         if not paged:
             headers = {"ETag": tag} if tag else None
             return stream_response(request, table.schema, iter(table.to_batches(max_chunksize=65_536)), fmt,

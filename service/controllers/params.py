@@ -34,6 +34,7 @@ RunId = Annotated[str, Parameter(description="run id, e.g. run-00000001", patter
 LakeDep = NamedDependency[Lake]
 DbDep = NamedDependency[Database]
 SettingsDep = NamedDependency[Settings]
+ActorDep = NamedDependency[str]  # who is asking: recorded on ingest and run records (service.auth)
 
 Limit = Annotated[int, Parameter(description="page size, 1 up to the service's cap (10,000 by default)", ge=1)]
 Cursor = Annotated[str | None, Parameter(description="opaque cursor from the previous page's next_cursor",
@@ -42,6 +43,14 @@ RunSelector = Annotated[str, Parameter(description="latest: for each date the mo
                                            "run covering it; or a run id to pin that run",
                                pattern=r"^(latest|run-[0-9]{8})$")]
 BuyerSeller = Annotated[Literal["buyer", "seller"] | None, Parameter(description="only this side; default both")]
+
+
+def check_span(start: dt.date | None, end: dt.date | None, max_days: int, what: str) -> None:
+    """Refuse a date range longer than the service's cap for this kind of query (the engine
+    reports an end before the start)."""
+    if start is not None and end is not None and (days := (end - start).days + 1) > max_days:
+        raise InvalidArgumentError(f"{what} cover at most {max_days} days per request; {start}..{end} is {days} "
+                                   "days: split the range", field="end", value=end)
 
 
 def check_limit(limit: int, settings: Settings) -> None:

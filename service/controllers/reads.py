@@ -14,12 +14,14 @@ from datalake.bulk import read_bulk
 from datalake.ingest import ingest_file
 from datalake.reads import read_icp
 
+from ..auth import requires
 from ..encoding import STREAMED, etag, negotiate, not_modified, stream_response, table_response
 from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
-from .params import AsOf, DbDep, LakeDep, Direction, End, FormatParam, IcpId, Shard, Start
+from .params import (ActorDep, AsOf, DbDep, Direction, End, FormatParam, IcpId, LakeDep, SettingsDep, Shard, Start,
+                     check_span)
 
 SNAPSHOT_HEADER = "X-Raw-Snapshot"
 SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentation_only=True,
@@ -30,19 +32,23 @@ class ReadsController(Controller):
     tags = ["raw reads"]
 
     @get("/v1/icps/{icp_id:str}/reads", operation_class=TabularOperation, sync_to_thread=True,
-         responses={**not_modified_response(), **problem_responses(404, 406)},
-         response_headers=[SNAPSHOT_DOC])
-    def icp_reads(self, request: Request, lake: LakeDep, db: DbDep, icp_id: IcpId, start: Start, end: End,
+         responses={**not_modified_response(), **problem_responses(404, 406, 504)},
+         response_headers=[SNAPSHOT_DOC], **requires("read"))
+    def icp_reads(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, icp_id: IcpId,
+                  start: Start, end: End,
                   direction: Direction = None, as_of: AsOf = None, format: FormatParam = None) -> Response[IcpReads]:
         """Raw reads of one ICP for trading dates start..end, in time order: the latest
         revision of each read as of ingest `as_of`. An ICP with no data is an empty list.
-        The result is fixed by its snapshot, so it carries a strong ETag."""
+        The result is fixed by its snapshot, so it carries a strong ETag. At most
+        `max_icp_days` dates (731 by default) per request."""
         fmt = negotiate(request, format)
+        check_span(start, end, settings.max_icp_days, "one ICP's reads")
         snapshot = as_of or lake.head_ingest()
         tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt) if snapshot else None
         if cached := not_modified(request, tag):
             return cached
-        table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, con=db.cursor())
+        with db.bounded_cursor() as con:
+            table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, con=con)
         return table_response(
             request, table.drop_columns(["ingest_id"]), fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
@@ -50,23 +56,34 @@ class ReadsController(Controller):
             headers={SNAPSHOT_HEADER: snapshot} if snapshot else None, tag=tag)
 
     @get("/v1/reads", operation_class=StreamOperation, sync_to_thread=True,
-         responses=problem_responses(404, 406), response_headers=[SNAPSHOT_DOC])
-    def bulk_reads(self, request: Request, lake: LakeDep, db: DbDep, start: Start, end: End,
+         responses=problem_responses(404, 406, 504), response_headers=[SNAPSHOT_DOC], **requires("read"))
+    def bulk_reads(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
                    direction: Direction = None, as_of: AsOf = None, shard: Shard = None,
                    format: FormatParam = None) -> Stream:
         """Raw reads of every ICP for trading dates start..end, for the algorithm: streamed
         batch by batch as Arrow IPC (the default) or CSV, ordered by icp_id then time.
         `shard=k/n` keeps the ICPs of shard k, so n workers with k = 0..n-1 together get
-        every row exactly once. JSON is not offered (406)."""
+        every row exactly once. JSON is not offered (406). At most `max_bulk_days` dates
+        (92 by default) per request; each slice of the stream must be read within the
+        query timeout, or the stream is cut short."""
         fmt = negotiate(request, format, STREAMED)
-        bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=db.private_cursor())
-        return stream_response(request, bulk.schema, bulk.batches, fmt,
+        check_span(start, end, settings.max_bulk_days, "the bulk stream")
+        con = db.private_cursor()
+        bulk = None
+        try:
+            with db.deadline(con):
+                bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=con)
+        except BaseException:
+            if bulk is not None:  # read, but past the deadline
+                bulk.close()
+            raise
+        return stream_response(request, bulk.schema, db.bounded(bulk.batches, con), fmt,
                                headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None)
 
     @post("/v1/reads", operation_class=UploadOperation, status_code=201,
           responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),
-                     **problem_responses(413, 422)})
-    async def ingest(self, request: Request, lake: LakeDep,
+                     **problem_responses(413, 422)}, **requires("write"))
+    async def ingest(self, request: Request, lake: LakeDep, actor: ActorDep,
                      on_error: Annotated[Literal["fail", "quarantine"], Parameter(
                          description="fail: any bad row and nothing is written (422); quarantine: ingest the "
                                      "good rows and write the bad ones to a rejects file")] = "fail",
@@ -77,6 +94,6 @@ class ReadsController(Controller):
         the same rules as the CLI: 201 with the ingest record, 200 for a no-op re-delivery,
         422 with row-level errors (nothing written)."""
         async with received_file(request, lake) as (path, fmt):
-            result = await sync_to_thread(ingest_file, lake, path, on_error=on_error, fmt=fmt, actor="http",
+            result = await sync_to_thread(ingest_file, lake, path, on_error=on_error, fmt=fmt, actor=actor,
                                           source_name=source_name or "upload")
         return Response(Ingest(**result.to_dict()), status_code=201 if result.status == "committed" else 200)

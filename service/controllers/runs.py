@@ -1,6 +1,8 @@
 """Algorithm runs: open, upload output parts, publish, retract, abort, list."""
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from typing import Annotated, Literal
 
 import msgspec
@@ -12,11 +14,12 @@ from datalake import cursor as cursors
 from datalake import runs
 from datalake.errors import InvalidArgumentError
 
+from ..auth import requires
 from ..openapi import UploadOperation
 from ..problems import problem_responses
 from ..structs import NewRun, Run, RunPage, RunPart
 from ..uploads import received_file
-from .params import Cursor, LakeDep, Limit, OptEnd, OptStart, RunId, SettingsDep, check_limit
+from .params import ActorDep, Cursor, LakeDep, Limit, OptEnd, OptStart, RunId, SettingsDep, check_limit, check_span
 
 PartNumber = Annotated[int, Parameter(description="part number, 1-based; uploading a number again replaces it",
                                       ge=1, le=99_999)]
@@ -30,16 +33,20 @@ class RunsController(Controller):
     path = "/v1/runs"
     tags = ["runs"]
 
-    @post("/", sync_to_thread=True, status_code=201, responses=problem_responses(404))
-    def create(self, lake: LakeDep, data: JSONBody[NewRun]) -> Run:
+    @post("/", sync_to_thread=True, status_code=201, responses=problem_responses(404), **requires("write"))
+    def create(self, lake: LakeDep, settings: SettingsDep, actor: ActorDep, data: JSONBody[NewRun]) -> Run:
         """Open a run over trading dates start..end for an algorithm version. `raw_as_of`
         names the raw snapshot (ingest id) the algorithm read; default the newest. Invalid
-        fields are a 400 naming the field (body fields included)."""
+        fields are a 400 naming the field (body fields included). A window spans at most
+        `max_output_days` dates (366 by default)."""
+        with contextlib.suppress(ValueError):  # the engine reports unparseable dates
+            check_span(dt.date.fromisoformat(data.start), dt.date.fromisoformat(data.end), settings.max_output_days,
+                       "runs")
         return as_run(runs.create_run(lake, start=data.start, end=data.end, algorithm=data.algorithm,
                                       version=data.version, params=data.params, raw_as_of=data.raw_as_of,
-                                      actor="http"))
+                                      actor=actor))
 
-    @get("/", sync_to_thread=True, responses=problem_responses())
+    @get("/", sync_to_thread=True, responses=problem_responses(), **requires("read"))
     def list(self, lake: LakeDep, settings: SettingsDep, status: Annotated[
                  Literal["open", "published", "retracted", "aborted"] | None,
                  Parameter(description="only runs in this state")] = None,
@@ -57,39 +64,42 @@ class RunsController(Controller):
         next_cursor = cursors.encode(cursors.Cursor(query, {}, [page[-1]["run_id"]])) if more else None
         return RunPage(items=[as_run(r) for r in page], next_cursor=next_cursor)
 
-    @get("/{run_id:str}", sync_to_thread=True, responses=problem_responses(404))
+    @get("/{run_id:str}", sync_to_thread=True, responses=problem_responses(404), **requires("read"))
     def get(self, lake: LakeDep, run_id: RunId) -> Run:
         """One run record: status, window, lineage, parts, row counts and totals."""
         return as_run(runs.get_run(lake, run_id))
 
     @put("/{run_id:str}/parts/{part:int}", operation_class=UploadOperation,
-         responses=problem_responses(404, 409, 413, 422))
-    async def upload(self, request: Request, lake: LakeDep, run_id: RunId, part: PartNumber,
+         responses=problem_responses(404, 409, 413, 422), **requires("write"))
+    async def upload(self, request: Request, lake: LakeDep, actor: ActorDep, run_id: RunId, part: PartNumber,
                      source_name: Annotated[str | None, Parameter(description="name recorded for the part",
                                                                   max_length=200)] = None) -> RunPart:
         """Upload one part of an open run's output: CSV in the brief's format (optionally
         with trading_period), Parquet or Arrow IPC. Every row is validated: any bad row is a
         422 listing the first ones, and the run is left as it was. 409 if the run is not open."""
         async with received_file(request, lake) as (path, fmt):
-            entry = await sync_to_thread(runs.upload_part, lake, run_id, part, path, fmt=fmt, actor="http",
+            entry = await sync_to_thread(runs.upload_part, lake, run_id, part, path, fmt=fmt, actor=actor,
                                          source_name=source_name or f"part {part}")
         return msgspec.convert(entry, RunPart, strict=False)
 
-    @post("/{run_id:str}/publish", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409, 422))
-    def publish(self, lake: LakeDep, run_id: RunId) -> Run:
+    @post("/{run_id:str}/publish", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409, 422),
+          **requires("write"))
+    def publish(self, lake: LakeDep, actor: ActorDep, run_id: RunId) -> Run:
         """Check the whole run (no key twice across parts) and make it visible at once: it
         becomes "latest" for the dates of its window. 409 unless the run is open; 422 with
         the duplicate rows when the check fails (nothing is published)."""
-        return as_run(runs.publish_run(lake, run_id, actor="http"))
+        return as_run(runs.publish_run(lake, run_id, actor=actor))
 
-    @post("/{run_id:str}/retract", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409))
-    def retract(self, lake: LakeDep, run_id: RunId) -> Run:
+    @post("/{run_id:str}/retract", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),
+          **requires("admin"))
+    def retract(self, lake: LakeDep, actor: ActorDep, run_id: RunId) -> Run:
         """Withdraw a published run from "latest"; its output stays readable by run id.
         409 unless the run is published."""
-        return as_run(runs.retract_run(lake, run_id, actor="http"))
+        return as_run(runs.retract_run(lake, run_id, actor=actor))
 
-    @delete("/{run_id:str}", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409))
-    def abort(self, lake: LakeDep, run_id: RunId) -> Run:
+    @delete("/{run_id:str}", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),
+            **requires("write"))
+    def abort(self, lake: LakeDep, actor: ActorDep, run_id: RunId) -> Run:
         """Abort an open run: it will never publish and its parts are removed. 409 unless
         the run is open."""
-        return as_run(runs.abort_run(lake, run_id, actor="http"))
+        return as_run(runs.abort_run(lake, run_id, actor=actor))
