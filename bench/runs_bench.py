@@ -95,6 +95,54 @@ def publish(lake: Lake, paths: list[Path], start: dt.date, end: dt.date, version
             "bytes_per_row": sum(f["bytes"] for f in record["files"]) / rows}
 
 
+def measure_queries(lake: Lake, start: dt.date, end: dt.date, repeat: int) -> dict:
+    icps = [r[0] for r in duckdb.execute(
+        "SELECT DISTINCT icp_id FROM read_parquet($f)", {"f": [str(lake.root / f["path"])
+                                                           for f in runs.get_run(lake, "run-00000001")["files"][:1]]}
+    ).fetchall()]
+    rng = random.Random(7)
+    con = sql.connect()
+    q: dict = {}
+    q["a_day_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
+                                                         granularity="day", limit=None, con=con), repeat)
+    q["a_interval_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
+                                                              granularity="interval", limit=None, con=con),
+                                repeat)
+    q["a_month_buyer_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
+                                                                 granularity="month", buyer_seller="buyer",
+                                                                 limit=None, con=con), repeat)
+
+    def page_two() -> None:
+        icp = rng.choice(icps)
+        _, nxt = output.output_summary(lake, icp, granularity="interval", limit=100, con=con)
+        output.output_summary(lake, icp, granularity="interval", limit=100, cursor=nxt, con=con)
+
+    q["b_first_page_100"] = timed(lambda: output.output_summary(lake, rng.choice(icps), granularity="interval",
+                                                                limit=100, con=con), repeat)
+    q["b_first_and_second_page_100"] = timed(page_two, repeat)
+
+    pinned = output.resolve_runs(lake, start, end)
+    middle = sorted(icps)[len(icps) // 2]
+
+    def middle_page() -> None:
+        text = cursor.encode(cursor.Cursor({"k": "by_key", "s": start.isoformat(), "e": end.isoformat(),
+                                            "by": ["icp_id", "buyer_seller"], "bs": None, "run": "latest"},
+                                           pinned, [middle, "buyer"]))
+        output.output_by_key(lake, start, end, limit=1000, cursor=text, con=con)
+
+    few = max(3, repeat // 6)
+    q["c_by_icp_first_page_1000"] = timed(lambda: output.output_by_key(lake, start, end, limit=1000, con=con), few)
+    q["c_by_icp_middle_page_1000"] = timed(middle_page, few)
+    q["c_by_icp_all_rows"] = timed(lambda: output.output_by_key(lake, start, end, con=con), 3)
+    q["c_by_date_side_all_rows"] = timed(lambda: output.output_by_key(lake, start, end,
+                                                                      by=["read_date", "buyer_seller"], con=con), 3)
+    q["c_by_icp_one_day_all_rows"] = timed(lambda: output.output_by_key(lake, end, end, con=con), 3)
+    first_half = start + dt.timedelta(days=(end - start).days // 2 - 1)  # dates run 2 does not cover
+    q["c_by_icp_all_rows_one_run_7d"] = timed(lambda: output.output_by_key(lake, start, first_half, con=con), 3)
+    q["all_rows_groups"] = output.output_by_key(lake, start, end, con=con)[0].num_rows
+    return q
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--icps", type=int, default=100_000)
@@ -102,7 +150,19 @@ def main() -> None:
     ap.add_argument("--parts", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--queries-only", type=Path, metavar="LAKE",
+                    help="only time the queries, on a lake an earlier run of this bench left")
     args = ap.parse_args()
+    out = ROOT / "bench" / "results" / f"runs-{args.icps}x{args.days}.json"
+    if args.queries_only:
+        start = dt.date(2018, 6, 1)
+        res = json.loads(out.read_text())
+        res["queries"] = measure_queries(Lake(args.queries_only), start, start + dt.timedelta(days=args.days - 1),
+                                         args.repeat)
+        res["queries_date"] = dt.datetime.now(dt.UTC).isoformat()
+        out.write_text(json.dumps(res, indent=2) + "\n")
+        print(json.dumps(res["queries"], indent=2))
+        return
     work = Path(tempfile.mkdtemp(prefix="meterlake-runs-bench-", dir=args.workdir))
     start = dt.date(2018, 6, 1)
     end = start + dt.timedelta(days=args.days - 1)
@@ -128,51 +188,7 @@ def main() -> None:
     for p in paths:
         p.unlink()
 
-    icps = [r[0] for r in duckdb.execute(
-        "SELECT DISTINCT icp_id FROM read_parquet($f)", {"f": [str(lake.root / f["path"])
-                                                           for f in runs.get_run(lake, "run-00000001")["files"][:1]]}
-    ).fetchall()]
-    rng = random.Random(7)
-    con = sql.connect()
-    q: dict = {}
-    q["a_day_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
-                                                         granularity="day", limit=None, con=con), args.repeat)
-    q["a_interval_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
-                                                              granularity="interval", limit=None, con=con),
-                                args.repeat)
-    q["a_month_buyer_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
-                                                                 granularity="month", buyer_seller="buyer",
-                                                                 limit=None, con=con), args.repeat)
-
-    def page_two() -> None:
-        icp = rng.choice(icps)
-        _, nxt = output.output_summary(lake, icp, granularity="interval", limit=100, con=con)
-        output.output_summary(lake, icp, granularity="interval", limit=100, cursor=nxt, con=con)
-
-    q["b_first_page_100"] = timed(lambda: output.output_summary(lake, rng.choice(icps), granularity="interval",
-                                                                limit=100, con=con), args.repeat)
-    q["b_first_and_second_page_100"] = timed(page_two, args.repeat)
-
-    pinned = output.resolve_runs(lake, start, end)
-    middle = sorted(icps)[len(icps) // 2]
-
-    def middle_page() -> None:
-        text = cursor.encode(cursor.Cursor({"k": "by_key", "s": start.isoformat(), "e": end.isoformat(),
-                                            "by": ["icp_id", "buyer_seller"], "bs": None, "run": "latest"},
-                                           pinned, [middle, "buyer"]))
-        output.output_by_key(lake, start, end, limit=1000, cursor=text, con=con)
-
-    few = max(3, args.repeat // 6)
-    q["c_by_icp_first_page_1000"] = timed(lambda: output.output_by_key(lake, start, end, limit=1000, con=con), few)
-    q["c_by_icp_middle_page_1000"] = timed(middle_page, few)
-    q["c_by_icp_all_rows"] = timed(lambda: output.output_by_key(lake, start, end, con=con), 3)
-    q["c_by_date_side_all_rows"] = timed(lambda: output.output_by_key(lake, start, end,
-                                                                      by=["read_date", "buyer_seller"], con=con), 3)
-    q["c_by_icp_one_day_all_rows"] = timed(lambda: output.output_by_key(lake, end, end, con=con), 3)
-    res["queries"] = q
-    res["all_rows_groups"] = output.output_by_key(lake, start, end, con=con)[0].num_rows
-
-    out = ROOT / "bench" / "results" / f"runs-{args.icps}x{args.days}.json"
+    res["queries"] = measure_queries(lake, start, end, args.repeat)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

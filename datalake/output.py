@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -129,7 +130,10 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     if not files:
         return out_schema.empty_table(), None
     con = con or sql.connect()
-    text = sql.query("output_by_key").replace("{keys}", keys)
+    runs = sorted(set(pinned.values()))
+    text = sql.query("output_by_key" if len(runs) > 1 else "output_by_key_one_run").replace("{keys}", keys)
+    if len(runs) == 1:
+        out_schema = _OneRun(out_schema, runs[0])
     if limit is None:
         return _query(con, text.replace("{after}", predicate), params, files, None, out_schema), None
     # A page aggregates only the keys up to a bound: limit + 2 distinct leading keys from
@@ -263,10 +267,26 @@ def _files(lake: Lake, pinned: dict[dt.date, str]) -> list[str]:
     return files
 
 
+class _OneRun:
+    """The output schema of a query over one run's files: the query leaves the runs column
+    out, and it is filled in with that run."""
+
+    def __init__(self, out_schema: pa.Schema, run: str) -> None:
+        self.schema, self.run = out_schema, run
+
+    def empty_table(self) -> pa.Table:
+        return self.schema.empty_table()
+
+    def complete(self, table: pa.Table) -> pa.Table:
+        runs = pa.array([[self.run]], pa.list_(pa.string())).take(pa.array(np.zeros(table.num_rows, np.int32)))
+        return table.append_column("runs", runs).cast(self.schema)
+
+
 def _query(con: duckdb.DuckDBPyConnection, text: str, params: dict, files: list[str], limit: int | None,
-           out_schema: pa.Schema) -> pa.Table:
+           out_schema: pa.Schema | _OneRun) -> pa.Table:
     params = {**params, "files": files, "limit": None if limit is None else limit + 1}
-    return con.sql(text, params=params).to_arrow_table().cast(out_schema)
+    table = con.sql(text, params=params).to_arrow_table()
+    return out_schema.complete(table) if isinstance(out_schema, _OneRun) else table.cast(out_schema)
 
 
 def _with_cursor(table: pa.Table, limit: int | None, query: dict, pinned: dict[dt.date, str],
