@@ -19,6 +19,7 @@ from .layout import RUN_ID_RE
 
 VERSION = 1
 MAX_CURSOR_CHARS = 64_000
+MAX_PINNED_DAYS = 100_000  # a forged run map must not expand into millions of dates
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,13 @@ def _expand(segments: object) -> dict[dt.date, str]:
     if not isinstance(segments, list):
         raise ValueError("bad run map")
     runs: dict[dt.date, str] = {}
+    total = 0
     for seg in segments:
         if not isinstance(seg, list) or len(seg) != 3 or not all(isinstance(s, str) for s in seg):
             raise ValueError("bad run map")
         first, last = dt.date.fromisoformat(seg[0]), dt.date.fromisoformat(seg[1])
-        if not RUN_ID_RE.match(seg[2]) or last < first or (last - first).days > 100_000:
+        total += (last - first).days + 1
+        if not RUN_ID_RE.match(seg[2]) or last < first or total > MAX_PINNED_DAYS:
             raise ValueError("bad run map")
         for i in range((last - first).days + 1):
             runs[first + dt.timedelta(days=i)] = seg[2]

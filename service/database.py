@@ -121,8 +121,10 @@ class Watchdog:
             return self._next_id
 
     def _unwatch(self, key: int) -> bool:
+        """Stop watching; True if the time ran out (whether or not the thread noticed yet)."""
         with self._cond:
-            return self._watched.pop(key)[2]
+            due, _, expired = self._watched.pop(key)
+            return expired or time.monotonic() >= due
 
     def _run(self) -> None:
         with self._cond:

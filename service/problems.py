@@ -8,7 +8,8 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | ConflictError                          | 409    | conflict                  |
 | no or invalid bearer token             | 401    | unauthorized              |
 | token without the route's scope        | 403    | forbidden                 |
-| body over the upload cap               | 413    | payload_too_large         |
+| body over the upload cap, or a Parquet body declaring far more rows than its size | 413 | payload_too_large |
+| a JSON body that is not JSON           | 415    | unsupported_media_type    |
 | ValidationError (bad rows in a body)   | 422    | validation_failed         |
 | no lake / lake of another format       | 503    | lake_not_found, lake_format |
 | queries past the query timeout         | 504    | query_timeout             |
@@ -42,6 +43,12 @@ class NotAcceptableError(MeterlakeError):
     code = "not_acceptable"
 
 
+class PayloadTooLargeError(MeterlakeError):
+    """A body that is, or would decompress to, more than the service accepts."""
+
+    code = "payload_too_large"
+
+
 class QueryTimeoutError(MeterlakeError):
     """The request's queries ran past the service's query timeout and were interrupted."""
 
@@ -55,6 +62,7 @@ class QueryTimeoutError(MeterlakeError):
 ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
     (NotAcceptableError, 406),
     (QueryTimeoutError, 504),
+    (PayloadTooLargeError, 413),
     (ValidationError, 422),
     (InvalidArgumentError, 400),
     (NotFoundError, 404),
@@ -127,11 +135,19 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         value = _raw_value(request, first.get("source"), field)
     elif isinstance(exc, ValidationException) and (m := _MISSING.search(detail)):
         field, detail = m[1], f"{m[1]}: missing required parameter"
+    elif status == 404 and detail == "Not Found":  # no route matched
+        detail = f"no resource at {request.url.path}"
     return problem_response(request, status, code, detail, field=field, value=value, headers=exc.headers)
 
 
 _BODY_FIELD = re.compile(r"field `([^`]+)`|at `\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"Missing required \w+ parameter '([^']+)'")
+
+
+def undecodable_request(request: Request, exc: UnicodeDecodeError) -> Response:
+    """Text in the request (a JSON body) that is not UTF-8: the caller's fault, not a 500."""
+    return problem_response(request, 400, "invalid_argument",
+                            f"the request is not valid UTF-8 (byte {exc.start}: {exc.reason})")
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -151,7 +167,8 @@ def _raw_value(request: Request, source: str | None, field: str | None) -> str |
     return None
 
 
-EXCEPTION_HANDLERS = {MeterlakeError: engine_error, HTTPException: http_error, Exception: unexpected_error}
+EXCEPTION_HANDLERS = {MeterlakeError: engine_error, HTTPException: http_error, UnicodeDecodeError: undecodable_request,
+                      Exception: unexpected_error}
 
 DESCRIPTIONS = {
     400: "Invalid argument (problem details; `field` and `value` name it)",

@@ -4,7 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
 from datalake.errors import InvalidArgumentError
@@ -51,6 +54,13 @@ def check_span(start: dt.date | None, end: dt.date | None, max_days: int, what: 
     if start is not None and end is not None and (days := (end - start).days + 1) > max_days:
         raise InvalidArgumentError(f"{what} cover at most {max_days} days per request; {start}..{end} is {days} "
                                    "days: split the range", field="end", value=end)
+
+
+def json_body(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard of a route with a JSON body: the body must be declared JSON (415 otherwise)."""
+    media = connection.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPException(status_code=415, detail=f"the body must be application/json, not {media or 'untyped'}")
 
 
 def check_limit(limit: int, settings: Settings) -> None:

@@ -19,7 +19,8 @@ from ..openapi import UploadOperation
 from ..problems import problem_responses
 from ..structs import NewRun, Run, RunPage, RunPart
 from ..uploads import received_file
-from .params import ActorDep, Cursor, LakeDep, Limit, OptEnd, OptStart, RunId, SettingsDep, check_limit, check_span
+from .params import (ActorDep, Cursor, LakeDep, Limit, OptEnd, OptStart, RunId, SettingsDep, check_limit, check_span,
+                     json_body)
 
 PartNumber = Annotated[int, Parameter(description="part number, 1-based; uploading a number again replaces it",
                                       ge=1, le=99_999)]
@@ -33,7 +34,8 @@ class RunsController(Controller):
     path = "/v1/runs"
     tags = ["runs"]
 
-    @post("/", sync_to_thread=True, status_code=201, responses=problem_responses(404), **requires("write"))
+    @post("/", sync_to_thread=True, status_code=201, responses=problem_responses(404, 415), guards=[json_body],
+          **requires("write"))
     def create(self, lake: LakeDep, settings: SettingsDep, actor: ActorDep, data: JSONBody[NewRun]) -> Run:
         """Open a run over trading dates start..end for an algorithm version. `raw_as_of`
         names the raw snapshot (ingest id) the algorithm read; default the newest. Invalid
