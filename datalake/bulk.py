@@ -117,7 +117,7 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
         if con is not None:
             con.close()
         icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
-                                         shard_k=shard.k, shard_n=shard.n, batch_rows=batch_rows)
+                                         shard_k=shard.k, shard_n=shard.n)
         return BulkReads(snapshot, icps, rows, (b.cast(BULK_READS_SCHEMA) for b in batches))
     owned = con or sql.connect()
     try:

@@ -47,7 +47,8 @@ EPOCH = dt.date(1970, 1, 1)
 log = logging.getLogger(__name__)
 
 
-def build_raw_index(lake, *, slice_rows: int = SLICE_ROWS, wait: bool = True) -> Path | None:
+def build_raw_index(lake, *, slice_rows: int = SLICE_ROWS, batch_rows: int = 1 << 20,
+                    wait: bool = True) -> Path | None:
     """Build the index of the lake's current raw snapshot unless it exists. Returns its
     folder, or None for an empty lake (or, with ``wait=False``, when another process is
     building). Older indexes are removed; a process still reading one keeps its mapping."""
@@ -61,14 +62,14 @@ def build_raw_index(lake, *, slice_rows: int = SLICE_ROWS, wait: bool = True) ->
             return None
         target = layout.raw_index(head)
         if not (target / "manifest.json").exists():
-            _build(lake, head, target, slice_rows)
+            _build(lake, head, target, slice_rows, batch_rows)
         for old in layout.serving_dir.glob("raw-*"):
             if old != target:
                 remove_tree(old)
         return target
 
 
-def _build(lake, head: str, target: Path, slice_rows: int) -> None:
+def _build(lake, head: str, target: Path, slice_rows: int, batch_rows: int) -> None:
     files = [str(f.path) for f in lake.raw_files(as_of=head)]
     con = sql.connect()
     try:
@@ -80,7 +81,7 @@ def _build(lake, head: str, target: Path, slice_rows: int) -> None:
             with ipc.new_file(folder / "reads.arrow", INDEX_SCHEMA) as writer:
                 for lo, hi, expected in _slices(ids, slice_rows):
                     reader = con.sql(sql.query("raw_index_slice"),
-                                     params={"files": files, "lo": lo, "hi": hi}).to_arrow_reader(1 << 20)
+                                     params={"files": files, "lo": lo, "hi": hi}).to_arrow_reader(batch_rows)
                     got = 0
                     for batch in reader:
                         got += batch.num_rows
@@ -128,12 +129,6 @@ def _to_index_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     ], schema=INDEX_SCHEMA)
 
 
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The row numbers of several [start, start + size) ranges, concatenated."""
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-    return np.arange(int(sizes.sum())) + offsets
-
-
 def _shard_hash(icp_id: str) -> int:
     """The same number as ``bulk.shard_of`` before the modulo: md5's first 8 hex digits."""
     return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16)
@@ -144,6 +139,7 @@ class RawIndex:
     """An opened index: lookups are binary searches and zero-copy slices of the mapping."""
 
     head: str
+    folder: Path
     reads: pa.Table
     icp_ids: list[str]
     starts: np.ndarray
@@ -155,7 +151,7 @@ class RawIndex:
         manifest = json.loads((folder / "manifest.json").read_text())
         reads = ipc.open_file(pa.memory_map(str(folder / "reads.arrow"))).read_all()
         icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
-        return cls(manifest["head"], reads, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
+        return cls(manifest["head"], folder, reads, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
                    icps["stop"].to_numpy(), icps["shard_hash"].to_numpy().astype(np.int64))
 
     def covers(self, files) -> bool:
@@ -163,59 +159,73 @@ class RawIndex:
         return all(f.max_ingest_id <= self.head for f in files)
 
     def bulk(self, start: dt.date, end: dt.date, *, direction: str | None, as_of: str | None,
-             shard_k: int = 0, shard_n: int = 1, batch_rows: int = 1 << 20
-             ) -> tuple[int, int, Iterator[pa.RecordBatch]]:
+             shard_k: int = 0, shard_n: int = 1) -> tuple[int, int, Iterator[pa.RecordBatch]]:
         """Every ICP of one shard (by ``shard_hash % shard_n``), latest revision of each key
         as of ``as_of``, in icp_id then time order: (ICPs, rows before filtering, batches).
-        Batches are vectorised filters of the mapping, cut at ICP boundaries."""
-        picked = np.flatnonzero(self.shard_hashes % shard_n == shard_k) if shard_n > 1 else np.arange(
-            len(self.icp_ids))
-        counts = self.stops[picked] - self.starts[picked]
-        return len(picked), int(counts.sum()), self._bulk_batches(
-            picked, counts, start, end, direction, as_of, batch_rows)
 
-    def _bulk_batches(self, picked, counts, start, end, direction, as_of, batch_rows):
-        first_day, last_day = (start - EPOCH).days, (end - EPOCH).days
-        max_seq = ingest_seq(as_of) if as_of is not None else None
-        want_dir = None if direction is None else schema.DIRECTIONS.index(direction)
-        ends = np.cumsum(counts)
-        lo = 0
-        while lo < len(picked):
-            hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + batch_rows, "left")) + 1
-            hi = min(max(hi, lo + 1), len(picked))
-            group, sizes = picked[lo:hi], counts[lo:hi]
-            lo = hi
-            contiguous = bool(np.all(self.starts[group[1:]] == self.stops[group[:-1]]))
-            if contiguous:
-                rows = self.reads.slice(int(self.starts[group[0]]), int(sizes.sum()))
-            else:
-                rows = self.reads.take(pa.array(_ranges(self.starts[group], sizes)))
-            owner = np.repeat(np.arange(len(group)), sizes)
-            days = rows.column("read_date").cast(pa.int32()).to_numpy()
-            keep = (days >= first_day) & (days <= last_day)
-            codes = direction_codes(rows.column("energy_flow_direction"))
-            if want_dir is not None:
-                keep &= codes == want_dir
-            if max_seq is not None:
-                keep &= rows.column("ingest_seq").to_numpy() <= max_seq
-            idx = np.flatnonzero(keep)
-            if len(idx) == 0:
-                continue
-            ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()[idx]
-            own, dirs = owner[idx], codes[idx]
-            last = np.ones(len(idx), dtype=bool)
-            last[:-1] = (own[1:] != own[:-1]) | (ts[1:] != ts[:-1]) | (dirs[1:] != dirs[:-1])
-            idx, own = idx[last], own[last]
-            chosen = rows if len(idx) == rows.num_rows else rows.take(pa.array(idx))
-            ids = pa.array([self.icp_ids[i] for i in group])
-            yield pa.RecordBatch.from_arrays([
-                pa.DictionaryArray.from_arrays(pa.array(own.astype(np.int32)), ids).cast(pa.string()),
-                chosen.column("read_timestamp").combine_chunks(),
-                chosen.column("read_date").combine_chunks(),
-                chosen.column("trading_period").combine_chunks(),
-                chosen.column("interval_read").combine_chunks(),
-                chosen.column("energy_flow_direction").combine_chunks().cast(pa.string()),
-            ], names=BULK_COLUMNS)
+        The stream reads the index file record batch by record batch, not through the
+        memory map, so the process holds only the batch in hand."""
+        in_shard = self.shard_hashes % shard_n == shard_k
+        counts = self.stops - self.starts
+        batches = self._bulk_batches(in_shard, start, end, direction, as_of)
+        return int(in_shard.sum()), int(counts[in_shard].sum()), batches
+
+    def _bulk_batches(self, in_shard: np.ndarray, start: dt.date, end: dt.date, direction: str | None,
+                      as_of: str | None) -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(str(self.folder / "reads.arrow")) as source:
+            reader = ipc.open_file(source)
+            carry: pa.RecordBatch | None = None
+            pos = 0  # index row number of the first row in `carry` + the next batch
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                if carry is not None and carry.num_rows:
+                    batch = pa.Table.from_batches([carry, batch]).combine_chunks().to_batches()[0]
+                stop = pos + batch.num_rows
+                if i < reader.num_record_batches - 1:
+                    # Cut at the last ICP start in the batch: a key's revisions stay together.
+                    stop = int(self.starts[np.searchsorted(self.starts, stop, "right") - 1])
+                carry = batch.slice(stop - pos)
+                if stop > pos:
+                    out = self._filter(batch.slice(0, stop - pos), pos, stop, in_shard, start, end,
+                                       direction, as_of)
+                    if out is not None:
+                        yield out
+                pos = stop
+
+    def _filter(self, rows: pa.RecordBatch, pos: int, stop: int, in_shard: np.ndarray, start: dt.date,
+                end: dt.date, direction: str | None, as_of: str | None) -> pa.RecordBatch | None:
+        first = int(np.searchsorted(self.starts, pos, "left"))
+        last = int(np.searchsorted(self.starts, stop, "left"))
+        owner = np.repeat(np.arange(first, last), self.stops[first:last] - self.starts[first:last])
+        days = rows.column("read_date").cast(pa.int32()).to_numpy()
+        codes = direction_codes(rows.column("energy_flow_direction"))
+        keep = in_shard[owner] & (days >= (start - EPOCH).days) & (days <= (end - EPOCH).days)
+        if direction is not None:
+            keep &= codes == schema.DIRECTIONS.index(direction)
+        if as_of is not None:
+            keep &= rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)
+        # The latest revision of a key is its last kept row (rows are in key, ingest order).
+        idx = np.flatnonzero(keep)
+        if len(idx) == 0:
+            return None
+        ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()[idx]
+        own, dirs = owner[idx], codes[idx]
+        latest = np.ones(len(idx), dtype=bool)
+        latest[:-1] = (own[1:] != own[:-1]) | (ts[1:] != ts[:-1]) | (dirs[1:] != dirs[:-1])
+        idx, own = idx[latest], own[latest]
+        if len(idx) < rows.num_rows:
+            mask = np.zeros(rows.num_rows, dtype=bool)
+            mask[idx] = True
+            rows = rows.filter(pa.array(mask))
+        ids = pa.array(self.icp_ids[first:last])
+        return pa.RecordBatch.from_arrays([
+            pa.DictionaryArray.from_arrays(pa.array((own - first).astype(np.int32)), ids).cast(pa.string()),
+            rows.column("read_timestamp"),
+            rows.column("read_date"),
+            rows.column("trading_period"),
+            rows.column("interval_read"),
+            rows.column("energy_flow_direction").cast(pa.string()),
+        ], names=BULK_COLUMNS)
 
     def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:
         """Every stored row (all revisions) of one ICP with read_date in [start, end]."""
@@ -282,10 +292,11 @@ def latest_revisions(rows: pa.Table, as_of: str | None) -> pa.Table:
     return rows
 
 
-def direction_codes(column: pa.ChunkedArray) -> np.ndarray:
+def direction_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """0 for I, 1 for X, from a plain or an index (dictionary ``DIRECTIONS``) column."""
     if pa.types.is_dictionary(column.type):
-        return np.concatenate([c.indices.to_numpy() for c in column.chunks] or [np.zeros(0, np.int8)])
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        return np.concatenate([c.indices.to_numpy() for c in chunks] or [np.zeros(0, np.int8)])
     return pc.equal(column, X).to_numpy(zero_copy_only=False).astype(np.int8)
 
 

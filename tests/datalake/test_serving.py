@@ -6,11 +6,13 @@ import datetime as dt
 import random
 
 import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pytest
 
 from datalake import serving, sql
 from datalake.bulk import read_bulk
 from datalake.compaction import compact
+from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake
 from datalake.reads import _read_files, read_icp
@@ -100,7 +102,9 @@ def test_bulk_stream_from_index_equals_files(revised_lake, tmp_path):
     lake, icps, ingests = revised_lake
     cases = BULK_CASES + [dict(as_of=ingests[0])]
     expected = [bulk_table(lake, **case) for case in cases]             # no index yet: from the files
-    serving.build_raw_index(lake)
+    # Small slices and batches: index batches end inside ICPs and inside a key's revisions.
+    serving.build_raw_index(lake, slice_rows=500, batch_rows=97)
+    assert lake.layout.raw_index(ingests[-1]).joinpath("reads.arrow").stat().st_size > 0
     for case, want in zip(cases, expected):
         got = bulk_table(lake, **case)
         assert got.num_rows > 0 and got.equals(want), case
@@ -110,3 +114,15 @@ def test_bulk_stream_from_index_equals_files(revised_lake, tmp_path):
     deliver(lake, tmp_path, "third", icps[:2], seed=9)
     assert bulk_table(lake).num_rows == expected[0].num_rows
     assert not bulk_table(lake).equals(expected[0])
+
+
+def test_bulk_stream_across_many_index_batches(small_lake, tmp_path):
+    """Index batches that end inside an ICP: the stream carries the rest into the next batch."""
+    lake = Lake.create(tmp_path / "lake")
+    generate(lake, icps=300, days=3, start=dt.date(2018, 6, 1), seed=5)
+    cases = [dict(), dict(shard="1/3"), dict(direction="I")]
+    expected = [read_bulk(lake, "2018-06-01", "2018-06-03", **c).reader().read_all() for c in cases]
+    folder = serving.build_raw_index(lake, slice_rows=5000, batch_rows=3000)
+    assert pa.ipc.open_file(pa.OSFile(str(folder / "reads.arrow"))).num_record_batches > 10
+    for case, want in zip(cases, expected):
+        assert read_bulk(lake, "2018-06-01", "2018-06-03", **case).reader().read_all().equals(want), case
