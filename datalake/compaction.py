@@ -110,7 +110,8 @@ def compact_date(lake: Lake, day: dt.date, *, min_files: int = MIN_FILES,
                                                            {"files": paths}).fetchall()[0]
             reader = con.sql(sql.query("raw_compact_date"), params={"files": paths}
                              ).to_arrow_reader(schema.ROW_GROUP_ROWS)
-            written = write_parquet(staged, schema.RAW_FILE_SCHEMA, reader)
+            written = write_parquet(staged, schema.RAW_FILE_SCHEMA, reader,
+                                    options=schema.RAW_WRITE_OPTIONS)
         finally:
             con.close()
         if written != rows or rows != sum(f.rows for f in files):

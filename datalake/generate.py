@@ -53,7 +53,9 @@ def generate(lake: Lake, *, icps: int, days: int, start: dt.date, seed: int = 42
             path = work / f"{day.isoformat()}.parquet"
             table = _day_table(day, icp_array, base, evening, solar_peak,
                                np.random.default_rng([seed, 3, day.toordinal()]), ingest)
-            staged.append((day, path, write_parquet(path, schema.RAW_FILE_SCHEMA, table.to_batches())))
+            rows = write_parquet(path, schema.RAW_FILE_SCHEMA, table.to_batches(),
+                                 options=schema.RAW_WRITE_OPTIONS)
+            staged.append((day, path, rows))
         rows = sum(r for _, _, r in staged)
         commit_ingest(lake, ingest, staged, actor=actor,
                       source={"name": name, "format": "generated", "bytes": None, "sha256": digest},

@@ -221,7 +221,8 @@ def _write_changes(con, work: Path, ingest: str) -> list[tuple[dt.date, Path, in
     staged = []
     for day, batches in itertools.groupby(_split_by_date(reader), key=lambda piece: piece[0]):
         path = work / f"{day.isoformat()}.parquet"
-        rows = write_parquet(path, schema.RAW_FILE_SCHEMA, (batch for _, batch in batches))
+        rows = write_parquet(path, schema.RAW_FILE_SCHEMA, (batch for _, batch in batches),
+                             options=schema.RAW_WRITE_OPTIONS)
         staged.append((day, path, rows))
     return staged
 

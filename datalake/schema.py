@@ -37,6 +37,10 @@ PARQUET_WRITE_OPTIONS = dict(
     use_dictionary=["icp_id", "energy_flow_direction", "ingest_id"],
     coerce_timestamps="us",
 )
+# interval_read is stored as INT64 with delta encoding rather than fixed-length bytes: DuckDB
+# decodes it several times faster and the files are smaller (every Parquet reader knows both).
+RAW_WRITE_OPTIONS = dict(PARQUET_WRITE_OPTIONS, store_decimal_as_integer=True,
+                         column_encoding={"interval_read": "DELTA_BINARY_PACKED"})
 
 # Algorithm output. Columns of an upload, in the order of the brief's CSV header, then the
 # optional trading_period (needed only on the day daylight saving ends).
