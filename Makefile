@@ -27,10 +27,12 @@ demo-lake: $(LAKE)/lake.json
 run: demo-lake
 	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT)
 
+# The Spark suite needs the `spark` extra: it runs in `make test-spark`, not here.
 test: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --ignore=tests/spark
 
 test-all: install
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	$(BIN)/python -m pytest
 
 # PySpark in local mode on a generated lake, against DuckDB's views (docs/spark.md).

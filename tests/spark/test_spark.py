@@ -11,18 +11,16 @@ from decimal import Decimal
 
 import pytest
 
-pyspark = pytest.importorskip("pyspark")
+from pyspark.sql import SparkSession, functions as F
 
-from pyspark.sql import SparkSession, functions as F  # noqa: E402
-
-from datalake import runs, sql, views  # noqa: E402
-from datalake.compaction import compact  # noqa: E402
-from datalake.generate import generate  # noqa: E402
-from datalake.ingest import ingest_file  # noqa: E402
-from datalake.lake import Lake  # noqa: E402
-from jobs import spark_latest_output as job  # noqa: E402
-from tests.factories import output  # noqa: E402
-from tests.factories.raw import day_rows, write_csv  # noqa: E402
+from datalake import runs, sql, views
+from datalake.compaction import compact
+from datalake.generate import generate
+from datalake.ingest import ingest_file
+from datalake.lake import Lake
+from jobs import spark_latest_output as job
+from tests.factories import output
+from tests.factories.raw import day_rows, write_csv
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
