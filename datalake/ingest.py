@@ -20,7 +20,7 @@ from .errors import InvalidArgumentError, RowError, ValidationError
 from .lake import Lake
 from .parquet import write_parquet
 from .rawtypes import type_batch
-from .sources import Batch, Format, detect_format, read_batches
+from .sources import Batch, Format, detect_format, insert_bad_rows, read_batches
 from .trading import EPOCH
 from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
 
@@ -152,13 +152,12 @@ def _load(con, path: Path, name: str, fmt: Format, progress: Progress | None, si
 
 
 def _load_batch(con, batch: Batch, validate: str) -> None:
-    if batch.bad_rows:
-        bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
-                                     "reason": e.reason} for e in batch.bad_rows])
-        con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
+    insert_bad_rows(con, batch)
     typed = type_batch(batch.table)
     if typed is not None:
+        con.register("typed", typed)
         con.execute("INSERT INTO valid SELECT * FROM typed")
+        con.unregister("typed")
         return
     con.register("batch", batch.table)
     con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}")

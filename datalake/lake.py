@@ -154,20 +154,9 @@ class Lake:
 
     # -- writing ----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def staging(self) -> Iterator[Path]:
-        """A private work folder, removed afterwards. A lock held inside it marks it as in
-        use, so clean-up after a crash never removes another live writer's work."""
-        self.layout.staging_dir.mkdir(parents=True, exist_ok=True)
-        path = self.layout.staging(uuid.uuid4().hex)
-        path.mkdir()
-        fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield path
-        finally:
-            remove_tree(path)
-            os.close(fd)
+    def staging(self) -> contextlib.AbstractContextManager[Path]:
+        """A private work folder, removed afterwards (see ``staging_folder``)."""
+        return staging_folder(self.layout)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -213,6 +202,22 @@ class Lake:
                   if status.get(f.name.split(".")[0]) not in ("published", "retracted")]
         found += list(self.layout.runs_dir.glob(".*.tmp"))
         return found
+
+
+@contextlib.contextmanager
+def staging_folder(layout: Layout) -> Iterator[Path]:
+    """A private work folder under ``_staging``, removed afterwards. A lock held inside it
+    marks it as in use, so clean-up after a crash never removes another live writer's work."""
+    layout.staging_dir.mkdir(parents=True, exist_ok=True)
+    path = layout.staging(uuid.uuid4().hex)
+    path.mkdir()
+    fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield path
+    finally:
+        remove_tree(path)
+        os.close(fd)
 
 
 def _abandoned(folder: Path) -> bool:

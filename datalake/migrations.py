@@ -24,13 +24,10 @@ early lakes say ``"version": 1``; ``migrate(..., start=0)`` re-runs the 0 -> 1 s
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,10 +36,10 @@ import pyarrow.parquet as pq
 
 from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError
+from .lake import staging_folder
 from .layout import INGEST_ID_RE, RUN_ID_RE, Layout
-from .storage import exclusive_lock, fsync_dir, read_json, remove_tree, sha256_file, write_json_atomic
+from .storage import exclusive_lock, fsync_dir, read_json, sha256_file, write_json_atomic
 
-STAGING_LOCK = ".owner.lock"  # as in lake.py: marks a staging folder as in use
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ def migrate(root: str | os.PathLike[str], *, start: int | None = None, dry_run: 
             step = STEPS[version]
             result.steps.append(f"{version} -> {version + 1}: {step.summary}")
             if not dry_run:
-                with _staging(layout) as work:
+                with staging_folder(layout) as work:
                     result.records_rewritten += step.apply(layout, work)
                 _commit_version(layout, version + 1)
             version += 1
@@ -131,20 +128,6 @@ def _commit_version(layout: Layout, version: int) -> None:
     history.append({"from": info.get("version", 0), "to": version, "at": dt.datetime.now(dt.UTC).isoformat()})
     info.update(version=version, migrations=history)
     write_json_atomic(layout.lake_record, info)
-
-
-@contextlib.contextmanager
-def _staging(layout: Layout) -> Iterator[Path]:
-    layout.staging_dir.mkdir(parents=True, exist_ok=True)
-    path = layout.staging(uuid.uuid4().hex)
-    path.mkdir()
-    fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield path
-    finally:
-        remove_tree(path)
-        os.close(fd)
 
 
 # -- 0 -> 1 -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .layout import check_run_id, run_id as make_run_id
 from .outputtypes import type_output_batch
 from .parquet import write_parquet
 from .publication import publish_files, run_stats, write_icp_index
-from .sources import ROW, Format, detect_format, read_batches, source_columns
+from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns
 from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
 
 STATUSES = ("open", "published", "retracted", "aborted")
@@ -228,17 +228,16 @@ def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.dat
     validate = sql.query("output_validate_batch")
     params = {"start": window[0], "end": window[1]}
     for batch in read_batches(path, columns, name=source, fmt=fmt):
-        if batch.bad_rows:
-            bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value,
-                                         "reason": e.reason} for e in batch.bad_rows])
-            con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad")
+        insert_bad_rows(con, batch)
         # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL trim.
         table = pa.table({ROW: batch.table[ROW], **{c: pc.utf8_trim(batch.table[c], ' "') for c in columns}})
         if "trading_period" not in optional:
             table = table.append_column("trading_period", pa.repeat("", table.num_rows).cast(pa.string()))
         typed = type_output_batch(table, *window)
         if typed is not None:
+            con.register("typed", typed)
             con.execute("INSERT INTO valid SELECT * EXCLUDE (_row), $part, _row FROM typed", {"part": part})
+            con.unregister("typed")
             continue
         con.register("batch", table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}", params)

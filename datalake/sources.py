@@ -32,6 +32,20 @@ class Batch:
     bytes_done: int
 
 
+def insert_bad_rows(con, batch: Batch) -> None:
+    """Append the batch's rows that could not be split into fields to the ``rejects`` table
+    (row, field, value, reason) of a validation connection."""
+    if not batch.bad_rows:
+        return
+    bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value, "reason": e.reason}
+                                for e in batch.bad_rows],
+                               schema=pa.schema([("row", pa.int64()), ("field", pa.string()),
+                                                 ("value", pa.string()), ("reason", pa.string())]))
+    con.register("bad_rows", bad)
+    con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad_rows")
+    con.unregister("bad_rows")
+
+
 def detect_format(path: Path) -> Format:
     with open(path, "rb") as f:
         head = f.read(8)

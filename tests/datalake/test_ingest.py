@@ -5,7 +5,6 @@ import datetime as dt
 import random
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from datalake import output, runs
@@ -154,9 +155,7 @@ def test_the_briefs_sample_is_accepted(lake: Lake, tmp_path: Path) -> None:
     assert days(JUNE, 1) == [JUNE]
 
 
-def _text_batch(rows: list[dict], with_period: bool) -> "pa.Table":
-    import pyarrow as pa
-
+def _text_batch(rows: list[dict], with_period: bool) -> pa.Table:
     columns = {"_row": pa.array(range(2, 2 + len(rows)), pa.int64())}
     for c in ("icp_id", "matched_amount", "read_date", "read_time", "publish_datetime", "buyer_seller"):
         columns[c] = pa.array([f"{r[c]:.4f}" if c == "matched_amount" else str(r[c]) for r in rows])
