@@ -18,9 +18,13 @@ install: $(BIN)/.installed
 
 # A small lake to try things on: 1,000 ICPs x 14 days, and two published algorithm runs
 # over the same window with different outputs; built once.
+# Built aside and moved into place, so an interrupted build is never taken for a ready lake.
 $(LAKE)/lake.json: | install
-	$(BIN)/meterlake --lake $(LAKE) generate --icps 1000 --days 14 --start 2018-06-01 --seed 42
-	$(BIN)/meterlake --lake $(LAKE) runs demo --count 2 --seed 42
+	rm -rf $(LAKE).tmp
+	$(BIN)/meterlake --lake $(LAKE).tmp generate --icps 1000 --days 14 --start 2018-06-01 --seed 42
+	$(BIN)/meterlake --lake $(LAKE).tmp runs demo --count 2 --seed 42
+	$(BIN)/meterlake --lake $(LAKE).tmp index
+	mv $(LAKE).tmp $(LAKE)
 
 demo-lake: $(LAKE)/lake.json
 
