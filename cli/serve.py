@@ -22,8 +22,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from datalake.lake import Lake
     from service.auth import TokenConfigError, TokenStore, is_loopback
-    from service.settings import MAX_REQUEST_HEAD_BYTES
-
     Lake(args.lake)  # fail fast, before forking workers, if there is no lake
     if args.tokens_file:
         os.environ["METERLAKE_TOKENS_FILE"] = args.tokens_file
@@ -39,8 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     os.environ["METERLAKE_LAKE"] = str(args.lake)
     uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info", http="service.protocol:NoDelayH11Protocol",
-                h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES, log_config=log_config())
+                workers=args.workers, log_level="info", http="service.protocol:NoDelayHttpToolsProtocol",
+                log_config=log_config())
     return 0
 
 

@@ -38,6 +38,13 @@ def check_direction(value: str | None) -> str | None:
     return value
 
 
+def served_by_index(lake: Lake, start: dt.date, end: dt.date, as_of: str | None = None) -> bool:
+    """Whether ``read_icp`` answers from the raw index alone, without a DuckDB query (about a
+    millisecond): lets a caller decide where to run it."""
+    index = serving.index_for(lake)
+    return index is not None and index.covers(lake.raw_files(start, end, as_of))
+
+
 def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, *,
              direction: str | None = None, as_of: str | None = None,
              con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:

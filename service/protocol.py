@@ -13,6 +13,7 @@ import contextlib
 import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -23,6 +24,15 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 class NoDelayH11Protocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        set_nodelay(transport)
+        super().connection_made(transport)
+
+
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """The same with uvicorn's httptools (C) parser, which the service uses: it parses
+    requests in a fraction of h11's time."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
         super().connection_made(transport)

@@ -40,6 +40,3 @@ _ENV = [("METERLAKE_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
         ("METERLAKE_MAX_BULK_DAYS", "max_bulk_days", int),
         ("METERLAKE_MAX_OUTPUT_DAYS", "max_output_days", int)]
 
-# uvicorn's h11 limit on a request's head (request line and headers). Its default, 16 KiB,
-# answers longer query strings (a long cursor) with a bare text/plain 400 from below the app.
-MAX_REQUEST_HEAD_BYTES = 1 << 20

@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from service.app import create_app
-from service.settings import MAX_REQUEST_HEAD_BYTES, Settings
+from service.settings import Settings
 
 
 @contextlib.contextmanager
@@ -19,7 +19,7 @@ def serve(lake: Path, **settings: object) -> Iterator[str]:
     app = create_app(Settings(lake=str(lake), **settings))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                            lifespan="on", access_log=False,
-                                           h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES))
+                                           http="service.protocol:NoDelayHttpToolsProtocol"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
