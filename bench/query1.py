@@ -1,0 +1,50 @@
+"""Query 1 alone against an existing lake: one ICP's 14-day raw reads over HTTP, one at a
+time (median, p99) and under 16 concurrent clients (req/s), with the service's 2 workers.
+A quick check between full `make bench` runs.
+
+    .venv/bin/python bench/query1.py LAKE [--start 2018-06-01 --end 2018-06-14]"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+from httpside import Service, getter, throughput, timed  # noqa: E402
+
+from datalake.lake import Lake  # noqa: E402
+from datalake.serving import build_raw_index, index_for  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("lake", type=Path)
+    ap.add_argument("--start", default="2018-06-01")
+    ap.add_argument("--end", default="2018-06-14")
+    ap.add_argument("--requests", type=int, default=400)
+    args = ap.parse_args()
+    lake = Lake(args.lake)
+    build_raw_index(lake)
+    icps = random.Random(7).sample(index_for(lake).icp_ids, args.requests)
+    paths = [f"/v1/icps/{icp}/reads?start={args.start}&end={args.end}" for icp in icps]
+    work = Path(tempfile.mkdtemp(prefix="meterlake-q1-"))
+    service = Service(args.lake, workers=2, log=work / "service.log")
+    try:
+        service.wait_ready()
+        with httpx.Client(base_url=service.url) as http:
+            window = {"start": args.start, "end": args.end}
+            calls = iter([getter(http, p.split("?")[0], window, {}) for p in paths] * 2)
+            result = {"sequential": timed(lambda: next(calls)(), len(paths)),
+                      "clients_16": throughput(service.port, paths, work, 16, 10, 100_000)}
+    finally:
+        service.stop()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
