@@ -95,6 +95,10 @@ class Layout:
         check_ingest_id(head, "ingest_id")
         return self.serving_dir / f"raw-{head}"
 
+    def output_index(self, run: str) -> Path:
+        check_run_id(run)
+        return self.serving_dir / f"output-{run}"
+
     def raw_partition(self, date: dt.date) -> Path:
         return self.raw_dir / f"read_date={date.isoformat()}"
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import cursor as cursors
-from . import schema, sql
+from . import schema, serving, sql
 from .errors import InvalidArgumentError, MeterlakeError
 from .lake import Lake, check_range, parse_date
 from .layout import check_run_id
@@ -89,13 +89,21 @@ def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = Non
              "g": granularity, "run": run}
     pinned, after = _page_state(lake, cursor, query, 2, start, end, run)
     text = sql.query("output_summary_for_icp").replace("{period}", PERIOD_SQL[granularity])
-    params = {"icp_id": icp_id, "buyer_seller": buyer_seller,
+    params = {"buyer_seller": buyer_seller, "limit": None if limit is None else limit + 1,
               "after_period": after[0] if after else None, "after_side": after[1] if after else None}
-    files = _files(lake, pinned)
-    if not files:
-        return SUMMARY_SCHEMA.empty_table(), None
-    table = _query(con or sql.connect(), text, params, files, limit, SUMMARY_SCHEMA)
-    return _with_cursor(table, limit, query, pinned, ["period", "buyer_seller"])
+    rows = serving.output_rows(lake, icp_id, pinned)  # from the run indexes, when built
+    con = con or sql.connect()
+    if rows is None:
+        files = _files(lake, pinned)
+        if not files:
+            return SUMMARY_SCHEMA.empty_table(), None
+        rows = con.sql(sql.query("output_rows_for_icp"), params={"files": files, "icp_id": icp_id}).to_arrow_table()
+    con.register("icp_output", rows)
+    try:
+        table = con.sql(text, params=params).to_arrow_table()
+    finally:
+        con.unregister("icp_output")
+    return _with_cursor(table.cast(SUMMARY_SCHEMA), limit, query, pinned, ["period", "buyer_seller"])
 
 
 def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,

@@ -89,14 +89,7 @@ def _build(lake, head: str, target: Path, slice_rows: int, batch_rows: int) -> N
                     if got != expected:
                         raise RuntimeError(f"index slice {lo}..{hi}: {got} rows, expected {expected}")
                     rows += got
-            icp_ids = [i for i, _ in ids]
-            counts = np.array([n for _, n in ids], dtype=np.int64)
-            stops = np.cumsum(counts)
-            icps = pa.table({"icp_id": pa.array(icp_ids, pa.string()),
-                             "start": pa.array(stops - counts), "stop": pa.array(stops),
-                             "shard_hash": pa.array([_shard_hash(i) for i in icp_ids], pa.uint32())})
-            with ipc.new_file(folder / "icps.arrow", icps.schema) as writer:
-                writer.write_table(icps)
+            _write_icps(folder, ids)
             write_json_atomic(folder / "manifest.json", {
                 "head": head, "rows": rows, "icps": len(ids),
                 "built_at": dt.datetime.now(dt.UTC).isoformat()})
@@ -104,6 +97,18 @@ def _build(lake, head: str, target: Path, slice_rows: int, batch_rows: int) -> N
             fsync_dir(target.parent)
     finally:
         con.close()
+
+
+def _write_icps(folder: Path, ids: list[tuple[str, int]]) -> None:
+    """The ICPs of an index, in order, with the rows [start, stop) each one owns."""
+    icp_ids = [i for i, _ in ids]
+    counts = np.array([n for _, n in ids], dtype=np.int64)
+    stops = np.cumsum(counts)
+    icps = pa.table({"icp_id": pa.array(icp_ids, pa.string()),
+                     "start": pa.array(stops - counts), "stop": pa.array(stops),
+                     "shard_hash": pa.array([_shard_hash(i) for i in icp_ids], pa.uint32())})
+    with ipc.new_file(folder / "icps.arrow", icps.schema) as writer:
+        writer.write_table(icps)
 
 
 def _slices(ids: list[tuple[str, int]], slice_rows: int):
@@ -308,6 +313,100 @@ def ingest_ids(seqs: pa.ChunkedArray) -> pa.Array:
                                           pa.array([ingest_id(int(s)) for s in distinct])).cast(pa.string())
 
 
+# -- output of published runs ------------------------------------------------------------
+
+OUTPUT_INDEX_SCHEMA = pa.schema([
+    pa.field("read_date", pa.date32()),
+    pa.field("trading_period", pa.int16()),
+    pa.field("buyer_seller", pa.string()),
+    pa.field("matched_amount", schema.AMOUNT_DECIMAL),
+])
+
+
+def build_output_index(lake, run_id: str, *, slice_rows: int = SLICE_ROWS) -> Path:
+    """Index one published run's output by ICP (a run never changes once published, so its
+    index never goes stale). Returns its folder."""
+    from .runs import output_files  # runs -> lake; serving is imported by readers of both
+
+    target = lake.layout.output_index(run_id)
+    if (target / "manifest.json").exists():
+        return target
+    files = [f for day_files in output_files(lake, run_id).values() for f in day_files]
+    con = sql.connect()
+    try:
+        ids = con.execute(sql.query("raw_index_icps"), {"files": files}).fetchall()
+        with lake.staging() as work:
+            folder = work / "index"
+            folder.mkdir()
+            with ipc.new_file(folder / "rows.arrow", OUTPUT_INDEX_SCHEMA) as writer:
+                for lo, hi, expected in _slices(ids, slice_rows):
+                    table = con.sql(sql.query("output_index_slice"),
+                                    params={"files": files, "lo": lo, "hi": hi}).to_arrow_table()
+                    if table.num_rows != expected:
+                        raise RuntimeError(f"output index slice {lo}..{hi}: {table.num_rows} rows, expected {expected}")
+                    writer.write_table(table.drop_columns(["icp_id"]).cast(OUTPUT_INDEX_SCHEMA))
+            _write_icps(folder, ids)
+            write_json_atomic(folder / "manifest.json", {"run_id": run_id, "icps": len(ids),
+                                                         "built_at": dt.datetime.now(dt.UTC).isoformat()})
+            lake.layout.serving_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(folder, target)
+            fsync_dir(target.parent)
+    finally:
+        con.close()
+    return target
+
+
+@dataclass
+class OutputIndex:
+    run_id: str
+    rows: pa.Table
+    icp_ids: list[str]
+    starts: np.ndarray
+    stops: np.ndarray
+
+    @classmethod
+    def open(cls, folder: Path) -> OutputIndex:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        rows = ipc.open_file(pa.memory_map(str(folder / "rows.arrow"))).read_all()
+        icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
+        return cls(manifest["run_id"], rows, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
+                   icps["stop"].to_numpy())
+
+    def rows_of(self, icp_id: str) -> pa.Table:
+        i = bisect.bisect_left(self.icp_ids, icp_id)
+        if i == len(self.icp_ids) or self.icp_ids[i] != icp_id:
+            return self.rows.slice(0, 0)
+        return self.rows.slice(int(self.starts[i]), int(self.stops[i] - self.starts[i]))
+
+
+_output_indexes: dict[Path, OutputIndex] = {}
+
+
+def output_rows(lake, icp_id: str, pinned: dict[dt.date, str]) -> pa.Table | None:
+    """One ICP's output rows for each date from the run pinned to it (read_date,
+    trading_period, buyer_seller, matched_amount, run_id), from the run indexes; None when
+    a pinned run has no index yet."""
+    tables = []
+    for run_id in sorted(set(pinned.values())):
+        folder = lake.layout.output_index(run_id)
+        with _caches_lock:
+            index = _output_indexes.get(folder)
+        if index is None:
+            if not (folder / "manifest.json").exists():
+                return None
+            index = OutputIndex.open(folder)
+            with _caches_lock:
+                _output_indexes[folder] = index
+        rows = index.rows_of(icp_id)
+        days = rows.column("read_date").cast(pa.int32()).to_numpy()
+        wanted = np.array(sorted((d - EPOCH).days for d, r in pinned.items() if r == run_id), dtype=np.int32)
+        rows = rows.filter(pa.array(np.isin(days, wanted)))
+        tables.append(rows.append_column("run_id", pa.array([run_id] * rows.num_rows, pa.string())))
+    if not tables:
+        return None
+    return pa.concat_tables(tables)
+
+
 class IndexKeeper:
     """Keeps a lake's raw index current from a background thread: every ``interval``
     seconds, if the lake's head has moved past the newest index, it builds a new one. Only
@@ -335,6 +434,18 @@ class IndexKeeper:
                 index = index_for(self.lake)
                 if head is not None and (index is None or index.head != head):
                     build_raw_index(self.lake, wait=False)
+                self._index_published_runs()
             except Exception:  # keep serving from the lake's files; try again later
                 log.exception("building the raw index failed")
             self._stop.wait(self.interval)
+
+    def _index_published_runs(self) -> None:
+        from .runs import list_runs
+
+        for record in list_runs(self.lake, status="published"):
+            if self._stop.is_set():
+                return
+            if not (self.lake.layout.output_index(record["run_id"]) / "manifest.json").exists():
+                with exclusive_lock(self.lake.layout.serving_lock, blocking=False) as locked:
+                    if locked:
+                        build_output_index(self.lake, record["run_id"])

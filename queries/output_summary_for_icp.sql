@@ -1,16 +1,16 @@
 -- One ICP's output aggregated by period: exact sum of matched_amount, interval count and
 -- the runs that contributed, in key order (period, buyer_seller), one page at a time.
--- $files are the output files of the runs resolved for each date. {period} is replaced by
--- a fixed fragment chosen from an enum (see datalake/output.py), never by request text.
+-- `icp_output` holds the ICP's rows of the runs resolved for each date (read_date,
+-- trading_period, buyer_seller, matched_amount, run_id). {period} is replaced by a fixed
+-- fragment chosen from an enum (see datalake/output.py), never by request text.
 WITH rows AS (
     SELECT
         {period} AS period,
         buyer_seller,
         matched_amount,
         run_id
-    FROM read_parquet($files, hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE})
-    WHERE icp_id = $icp_id
-      AND ($buyer_seller IS NULL OR buyer_seller = $buyer_seller)
+    FROM icp_output
+    WHERE $buyer_seller IS NULL OR buyer_seller = $buyer_seller
 )
 SELECT
     period,
