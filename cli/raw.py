@@ -12,7 +12,8 @@ from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
 from datalake.reads import read_icp
-from datalake.serving import build_raw_index
+from datalake.runs import list_runs
+from datalake.serving import build_output_index, build_raw_index
 
 from .progress import ProgressBar
 
@@ -36,8 +37,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_generate)
 
-    p = commands.add_parser("index", help="build the serving index of the raw snapshot "
-                                          "(the service also keeps it current by itself)")
+    p = commands.add_parser("index", help="build the serving indexes of the raw snapshot and of the "
+                                          "published runs (the service also keeps them current by itself)")
     p.set_defaults(func=cmd_index)
 
     p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV")
@@ -76,9 +77,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    folder = build_raw_index(Lake(args.lake))
+    lake = Lake(args.lake)
+    folder = build_raw_index(lake)
     print(f"raw index {folder.name if folder else 'not built: the lake is empty'} "
           f"({time.monotonic() - started:.1f} s)")
+    for record in list_runs(lake, status="published"):
+        started = time.monotonic()
+        folder = build_output_index(lake, record["run_id"])
+        print(f"output index {folder.name} ({time.monotonic() - started:.1f} s)")
     return 0
 
 
