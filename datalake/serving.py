@@ -134,6 +134,22 @@ def _to_index_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     ], schema=INDEX_SCHEMA)
 
 
+def _open_mapped(folder: Path, rows_file: str) -> tuple[dict, pa.Table, pa.Table]:
+    """An index folder's manifest, its rows and its ICP table, memory-mapped."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    rows = ipc.open_file(pa.memory_map(str(folder / rows_file))).read_all()
+    icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
+    return manifest, rows, icps
+
+
+def _icp_rows(icp_ids: list[str], starts: np.ndarray, stops: np.ndarray, icp_id: str) -> tuple[int, int]:
+    """The rows [lo, hi) of one ICP in an index (empty when it has none)."""
+    i = bisect.bisect_left(icp_ids, icp_id)
+    if i == len(icp_ids) or icp_ids[i] != icp_id:
+        return 0, 0
+    return int(starts[i]), int(stops[i])
+
+
 def _shard_hash(icp_id: str) -> int:
     """The same number as ``bulk.shard_of`` before the modulo: md5's first 8 hex digits."""
     return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16)
@@ -153,9 +169,7 @@ class RawIndex:
 
     @classmethod
     def open(cls, folder: Path) -> RawIndex:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        reads = ipc.open_file(pa.memory_map(str(folder / "reads.arrow"))).read_all()
-        icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
+        manifest, reads, icps = _open_mapped(folder, "reads.arrow")
         return cls(manifest["head"], folder, reads, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
                    icps["stop"].to_numpy(), icps["shard_hash"].to_numpy().astype(np.int64))
 
@@ -234,10 +248,7 @@ class RawIndex:
 
     def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:
         """Every stored row (all revisions) of one ICP with read_date in [start, end]."""
-        i = bisect.bisect_left(self.icp_ids, icp_id)
-        if i == len(self.icp_ids) or self.icp_ids[i] != icp_id:
-            return self.reads.slice(0, 0)
-        lo, hi = int(self.starts[i]), int(self.stops[i])
+        lo, hi = _icp_rows(self.icp_ids, self.starts, self.stops, icp_id)
         rows = self.reads.slice(lo, hi - lo)
         days = rows.column("read_date").cast(pa.int32()).to_numpy()
         a = int(np.searchsorted(days, (start - EPOCH).days, "left"))
@@ -366,17 +377,13 @@ class OutputIndex:
 
     @classmethod
     def open(cls, folder: Path) -> OutputIndex:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        rows = ipc.open_file(pa.memory_map(str(folder / "rows.arrow"))).read_all()
-        icps = ipc.open_file(pa.memory_map(str(folder / "icps.arrow"))).read_all()
+        manifest, rows, icps = _open_mapped(folder, "rows.arrow")
         return cls(manifest["run_id"], rows, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
                    icps["stop"].to_numpy())
 
     def rows_of(self, icp_id: str) -> pa.Table:
-        i = bisect.bisect_left(self.icp_ids, icp_id)
-        if i == len(self.icp_ids) or self.icp_ids[i] != icp_id:
-            return self.rows.slice(0, 0)
-        return self.rows.slice(int(self.starts[i]), int(self.stops[i] - self.starts[i]))
+        lo, hi = _icp_rows(self.icp_ids, self.starts, self.stops, icp_id)
+        return self.rows.slice(lo, hi - lo)
 
 
 _output_indexes: dict[Path, OutputIndex] = {}
