@@ -153,7 +153,8 @@ def _check_file(path: Path, relative: str, entry: dict, expected: pa.Schema, rep
         report.problems.append(f"{relative}: sha256 differs from the record")
         return False
     try:
-        meta = pq.read_metadata(path)
+        with path.open("rb") as f:
+            meta = pq.read_metadata(f)
         found = meta.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as e:
         report.problems.append(f"{relative}: unreadable Parquet ({e})")

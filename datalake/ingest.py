@@ -192,14 +192,14 @@ def _validation_error(con, name: str, total: int) -> ValidationError:
 
 def _write_rejects(lake: Lake, con, name: str, digest: str) -> str:
     target = lake.layout.rejects_file(digest[:16])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
+    lake.layout.staging_dir.mkdir(parents=True, exist_ok=True)
+    tmp = lake.layout.staging_dir / f".{target.name}.{os.getpid()}.tmp"
     with open(tmp, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["source", "row", "field", "value", "reason"])
         for row in con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row").fetchall():
             out.writerow([name, *row])
-    os.replace(tmp, target)
+    move_into_place(tmp, target)
     return lake.layout.relative(target)
 
 

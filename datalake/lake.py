@@ -1,4 +1,4 @@
-"""A lake on a local folder: its format record, the committed ingests (the raw snapshot),
+"""A lake on a local folder or an object store (see ``location``): its format record, the committed ingests (the raw snapshot),
 and the write transaction every change goes through."""
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from pathlib import Path
 from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
 from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
-from .storage import exclusive_lock, read_json, remove_tree, write_json_atomic
+from .storage import exclusive_lock, modified_within, read_json, remove_tree, write_json_atomic
 
 STAGING_LOCK = ".owner.lock"
 
 
 COMPACTION = "compaction"
+REMOTE_LEFTOVER_GRACE_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Lake:
     immutable once committed and the cache only grows)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.layout = Layout(Path(root).resolve())
+        self.layout = Layout.at(root)
         record = self.layout.lake_record
         if not record.exists():
             raise LakeNotFoundError(f"no lake at {self.layout.root} (missing lake.json); "
@@ -75,7 +76,7 @@ class Lake:
     @classmethod
     def create(cls, root: str | os.PathLike[str]) -> Lake:
         """Create an empty lake at ``root`` (or open it if it already is one)."""
-        layout = Layout(Path(root).resolve())
+        layout = Layout.at(root)
         if not layout.lake_record.exists():
             for d in (layout.raw_dir, layout.output_dir, layout.ingests_dir, layout.runs_dir,
                       layout.staging_dir):
@@ -181,6 +182,9 @@ class Lake:
             if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
                 found.append(folder)
         found += self._abandoned_run_files()
+        # On an object store the write lock is only this host's: a writer on another host may
+        # have uploaded files it has not committed yet, so only old leftovers are removed there.
+        found = [p for p in found if not modified_within(p, REMOTE_LEFTOVER_GRACE_S)]
         if not dry_run:
             for p in found:
                 if p.is_dir():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from .errors import InvalidArgumentError
+from .location import is_local, lake_root, local_side
 
 INGEST_ID_RE = re.compile(r"^ing-[0-9]{8}$")
 RUN_ID_RE = re.compile(r"^run-[0-9]{8}$")
@@ -44,7 +45,20 @@ def check_run_id(value: str, field: str = "run_id") -> str:
 
 @dataclass(frozen=True)
 class Layout:
+    """``root`` holds the lake (a local folder or an object-store prefix); ``local`` holds
+    this host's part: private staging, the write lock and the serving indexes. For a local
+    lake they are the same folder."""
+
     root: Path
+    local: Path = field(default=None, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.local is None:
+            object.__setattr__(self, "local", local_side(self.root))
+
+    @classmethod
+    def at(cls, location) -> Layout:
+        return cls(lake_root(location))
 
     @property
     def lake_record(self) -> Path:
@@ -72,7 +86,8 @@ class Layout:
 
     @property
     def staging_dir(self) -> Path:
-        return self.root / "_staging"
+        """Private work folders (see ``lake.staging_folder``); always local."""
+        return self.local / "_staging"
 
     @property
     def rejects_dir(self) -> Path:
@@ -80,12 +95,12 @@ class Layout:
 
     @property
     def write_lock(self) -> Path:
-        return self.meta_dir / "write.lock"
+        return self.local / "_meta" / "write.lock"
 
     @property
     def serving_dir(self) -> Path:
         """Serving copies rebuilt from the lake (never the source of truth)."""
-        return self.root / "_serving"
+        return self.local / "_serving"
 
     @property
     def serving_lock(self) -> Path:
@@ -132,8 +147,9 @@ class Layout:
     @property
     def run_parts_root(self) -> Path:
         """Uploaded parts of open runs. Not a private staging folder: it outlives the
-        process that uploaded, and the lake removes it once the run leaves ``open``."""
-        return self.staging_dir / "runs"
+        process that uploaded, and the lake removes it once the run leaves ``open``. In the
+        lake itself, so that any host can publish the run."""
+        return self.root / "_staging" / "runs"
 
     def run_parts_dir(self, run: str) -> Path:
         check_run_id(run)
@@ -156,10 +172,18 @@ class Layout:
         return self.rejects_dir / f"{key}.csv"
 
     def relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        if is_local(path):
+            return path.relative_to(self.root).as_posix()
+        root = str(self.root).rstrip("/") + "/"
+        if not str(path).startswith(root):
+            raise ValueError(f"{path} is not in the lake {self.root}")
+        return str(path)[len(root):]
 
     def absolute(self, relative: str) -> Path:
-        path = (self.root / relative).resolve()
-        if self.root.resolve() not in path.parents:
+        parts = PurePosixPath(relative).parts
+        if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
+            raise InvalidArgumentError(f"path {relative!r} escapes the lake")
+        path = self.root.joinpath(*parts)
+        if is_local(path) and self.root.resolve() not in path.resolve().parents:
             raise InvalidArgumentError(f"path {relative!r} escapes the lake")
         return path

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from typing import Literal
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -26,6 +27,7 @@ from .lake import Lake, check_range, parse_date
 from .layout import check_run_id
 from .reads import check_icp_id
 from .runs import get_run, output_files, records
+from .storage import version
 
 Granularity = Literal["interval", "day", "week", "month"]
 PERIOD_SQL: dict[str, str] = {
@@ -183,8 +185,11 @@ def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: 
 
 
 @functools.lru_cache(maxsize=16)
-def _icp_keys_cached(paths: tuple[tuple[str, int], ...]) -> list[str]:
-    tables = [pq.read_table(p, columns=["icp_id"]) for p, _ in paths]
+def _icp_keys_cached(paths: tuple[tuple[Path, tuple], ...]) -> list[str]:
+    tables = []
+    for path, _ in paths:
+        with path.open("rb") as f:
+            tables.append(pq.read_table(f, columns=["icp_id"]))
     keys = pc.unique(pa.chunked_array([t["icp_id"].combine_chunks() for t in tables]))
     return sorted(keys.to_pylist())
 
@@ -198,7 +203,7 @@ def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
         if not index:
             return None
         path = lake.root / index
-        paths.append((str(path), path.stat().st_mtime_ns))
+        paths.append((path, version(path)))
     return _icp_keys_cached(tuple(paths))
 
 

@@ -30,7 +30,7 @@ from .outputtypes import type_output_batch
 from .parquet import write_parquet
 from .publication import publish_files, run_stats, write_icp_index
 from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns
-from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
+from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, version, write_json_atomic
 
 STATUSES = ("open", "published", "retracted", "aborted")
 MEMORY_LIMIT = "2GB"
@@ -61,13 +61,12 @@ def _now() -> str:
 
 def _load(lake: Lake, run: str) -> dict:
     """The run's record, re-read only when the file changed (records are replaced, never
-    edited in place, so (inode, mtime) identifies a version)."""
+    edited in place, so ``storage.version`` identifies one)."""
     path = lake.layout.run_record(run)
     try:
-        st = os.stat(path)
+        key = version(path)
     except FileNotFoundError:
         raise NotFoundError(f"no run {run}", field="run_id", value=run) from None
-    key = (st.st_ino, st.st_mtime_ns)
     with _cache_lock:
         hit = _cache.get(path)
     if hit is None or hit[0] != key:

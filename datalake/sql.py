@@ -6,6 +6,8 @@ from importlib import resources
 
 import duckdb
 
+from . import location
+
 
 @functools.cache
 def query(name: str) -> str:
@@ -38,5 +40,7 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    for fs in location.filesystems():  # object-store lakes are read through fsspec
+        con.register_filesystem(fs)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET parquet_metadata_cache = true")

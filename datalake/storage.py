@@ -1,4 +1,9 @@
-"""Durable, atomic file operations on a local file system, and the lake's write lock."""
+"""Durable, atomic file operations, and the lake's write lock.
+
+Lake paths are local ``Path``s, or ``UPath``s on an object store (see ``location``). On a store
+a PUT is atomic by itself, so what a rename gives on a local disk comes free, and an exclusive
+create is a conditional PUT (``If-None-Match: *``). Temporary files and locks are always local.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +16,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from .location import is_local
+
 
 def fsync_dir(path: Path) -> None:
+    if not is_local(path):
+        return  # an object store has no directories to make durable
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -46,23 +55,72 @@ def write_json_atomic(path: Path, data: object, *, exclusive: bool = False) -> N
     fsync_dir(path.parent)
 
 
+def _put_object(path, body: bytes, *, exclusive: bool) -> None:
+    if not exclusive:
+        path.fs.pipe_file(path.path, body)
+        return
+    bucket, _, key = path.path.partition("/")
+    try:
+        path.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+    except OSError as e:
+        if "PreconditionFailed" in repr(e.__cause__) or "pre-condition" in str(e):
+            raise FileExistsError(str(path)) from e
+        raise
+
+
 def read_json(path: Path) -> dict:
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(path.read_text())
 
 
 def sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def version(path: Path) -> tuple:
+    """What identifies the current content of a record that is replaced, never edited in
+    place: (inode, mtime) on a local disk, the ETag on a store. FileNotFoundError if absent."""
+    if is_local(path):
+        st = os.stat(path)
+        return (st.st_ino, st.st_mtime_ns)
+    return (path.fs.info(path.path)["ETag"],)
+
+
 def move_into_place(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dst)
+    """Move the local file or folder ``src`` to ``dst`` (a rename on a local lake; an upload
+    of every file, then removal of ``src``, on a store)."""
+    if is_local(dst):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+        return
+    files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+    for f in files:
+        target = dst if f == src else dst.joinpath(*f.relative_to(src).parts)
+        dst.fs.put_file(str(f), target.path)
+    if src.is_file():
+        src.unlink()
+    else:
+        remove_tree(src)
 
 
 def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    if is_local(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        path.fs.rm(path.path, recursive=True)
+
+
+def modified_within(path: Path, seconds: float) -> bool:
+    """Whether an object-store file, or any file under an object-store folder, was written
+    in the last ``seconds`` (a writer on another host may still be about to commit it)."""
+    if is_local(path):
+        return False
+    import datetime as dt
+
+    limit = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    found = path.fs.find(path.path, detail=True, withdirs=False)
+    return any(info.get("LastModified") and info["LastModified"] > limit for info in found.values())
 
 
 @contextlib.contextmanager
