@@ -40,7 +40,11 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
-    for fs in location.filesystems():  # object-store lakes are read through fsspec
-        con.register_filesystem(fs)
+    remote = location.filesystems()  # object-store lakes are read through fsspec
+    if remote:
+        registered = set(con.list_filesystems())  # a cursor shares its database's
+        for fs in remote:
+            if not registered.intersection(fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+                con.register_filesystem(fs)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET parquet_metadata_cache = true")
