@@ -97,7 +97,7 @@ def migrate(root: str | os.PathLike[str], *, start: int | None = None, dry_run: 
     lake as that (earlier or equal) version and re-runs the steps from there: safe, since
     steps are idempotent, and the way to complete records of lakes that declare a version
     their records do not fully have."""
-    layout = Layout(Path(root).resolve())
+    layout = Layout.at(root)
     with exclusive_lock(layout.write_lock):
         found = lake_version(layout)
         check_supported(found)

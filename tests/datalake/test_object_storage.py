@@ -223,3 +223,23 @@ def test_serving_index_is_local_and_answers_the_same(lakes: tuple[Lake, Lake]) -
     assert reads.served_by_index(Lake(str(remote.root)), D, end)
     assert reads.read_icp(Lake(str(remote.root)), ICPS[2], D, end) == expected
     assert json.loads((Path(folder) / "manifest.json").read_text())["head"] == remote.head_ingest()
+
+
+def test_compaction_and_vacuum_on_the_store(s3: SeaweedServer, tmp_path: Path) -> None:
+    location = s3.url("lakes/compact")
+    assert cli("--lake", location, "init") == 0
+    for seed in (1, 2):
+        rows = [r for icp in ICPS for r in day_rows(icp, D, seed=seed)]
+        assert cli("--lake", location, "ingest", write_csv(tmp_path / f"d{seed}.csv", rows)) == 0
+    lake = Lake(location)
+    replaced = [f.path for f in lake.raw_files()]
+    expected = {icp: reads.read_icp(lake, icp, D, D) for icp in ICPS}
+    history = reads.read_icp(lake, ICPS[0], D, D, as_of="ing-00000001")
+    assert cli("--lake", location, "compact", "--min-files", "2") == 0
+    lake = Lake(location)
+    assert len(lake.raw_files()) == 1 and all(p.exists() for p in replaced)
+    assert {icp: reads.read_icp(lake, icp, D, D) for icp in ICPS} == expected
+    assert reads.read_icp(lake, ICPS[0], D, D, as_of="ing-00000001") == history
+    assert cli("--lake", location, "vacuum", "--older-than", "0s") == 0
+    assert not any(p.exists() for p in replaced)
+    assert cli("--lake", location, "check") == 0
