@@ -141,6 +141,7 @@ def compact_date(lake: Lake, day: dt.date, *, min_files: int = MIN_FILES,
                 "files": [entry],
             }
             write_json_atomic(lake.layout.ingest_record(commit), record, exclusive=True)
+            lake.forget_listings()
     result.status, result.commit_id, result.path, result.rows = "committed", commit, entry["path"], written
     result.seconds = time.monotonic() - started
     return result

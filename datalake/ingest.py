@@ -261,4 +261,5 @@ def commit_ingest(lake: Lake, ingest: str, staged: list[tuple[dt.date, Path, int
         "rejects_file": rejects_file,
     }
     write_json_atomic(lake.layout.ingest_record(ingest), record, exclusive=True)
+    lake.forget_listings()
     return record

@@ -8,6 +8,7 @@ import errno
 import fcntl
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
+from .location import is_local
 from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
 from .storage import exclusive_lock, modified_within, read_json, remove_tree, write_json_atomic
 
@@ -23,6 +25,7 @@ STAGING_LOCK = ".owner.lock"
 
 COMPACTION = "compaction"
 REMOTE_LEFTOVER_GRACE_S = 6 * 3600
+STORE_POLL_S = float(os.environ.get("METERLAKE_STORE_POLL_S", "1"))
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Lake:
         self.info = info
         self._ingests: dict[str, dict] = {}
         self._replayed: tuple[int, list[RawFile]] = (0, [])
+        self._listings: dict[tuple[str, str], tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -94,10 +98,32 @@ class Lake:
 
     # -- the raw snapshot -------------------------------------------------------------
 
-    def commits(self) -> list[dict]:
+    def names(self, folder: Path, pattern: str, *, fresh: bool = False) -> list[str]:
+        """Sorted names of the files in ``folder`` matching ``pattern``. On an object store a
+        listing is a request, so one is reused for up to ``STORE_POLL_S`` seconds unless
+        ``fresh`` (writers, under the write lock); commits made through this handle show at
+        once."""
+        if is_local(folder) or fresh:
+            return sorted(p.name for p in folder.glob(pattern))
+        key = (str(folder), pattern)
+        with self._lock:
+            hit = self._listings.get(key)
+        if hit is not None and time.monotonic() - hit[0] < STORE_POLL_S:
+            return hit[1]
+        names = sorted(p.name for p in folder.glob(pattern))
+        with self._lock:
+            self._listings[key] = (time.monotonic(), names)
+        return names
+
+    def forget_listings(self) -> None:
+        """Drop reused store listings (after this handle commits)."""
+        with self._lock:
+            self._listings.clear()
+
+    def commits(self, *, fresh: bool = False) -> list[dict]:
         """Every commit record, oldest first: ingests, and compactions (``"kind":
         "compaction"``), which share one id sequence so that commits are totally ordered."""
-        names = sorted(p.name for p in self.layout.ingests_dir.glob("ing-*.json"))
+        names = self.names(self.layout.ingests_dir, "ing-*.json", fresh=fresh)
         with self._lock:
             for name in names:
                 key = name.removesuffix(".json")
@@ -168,7 +194,7 @@ class Lake:
 
     def next_ingest_id(self) -> str:
         """The id of the next commit (ingest or compaction)."""
-        records = self.commits()
+        records = self.commits(fresh=True)
         return ingest_id(ingest_seq(records[-1]["ingest_id"]) + 1 if records else 1)
 
     def remove_abandoned(self, dry_run: bool = False) -> list[Path]:

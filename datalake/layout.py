@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidArgumentError
@@ -60,49 +61,49 @@ class Layout:
     def at(cls, location) -> Layout:
         return cls(lake_root(location))
 
-    @property
+    @cached_property
     def lake_record(self) -> Path:
         return self.root / "lake.json"
 
-    @property
+    @cached_property
     def raw_dir(self) -> Path:
         return self.root / "raw"
 
-    @property
+    @cached_property
     def output_dir(self) -> Path:
         return self.root / "output"
 
-    @property
+    @cached_property
     def meta_dir(self) -> Path:
         return self.root / "_meta"
 
-    @property
+    @cached_property
     def ingests_dir(self) -> Path:
         return self.meta_dir / "ingests"
 
-    @property
+    @cached_property
     def runs_dir(self) -> Path:
         return self.meta_dir / "runs"
 
-    @property
+    @cached_property
     def staging_dir(self) -> Path:
         """Private work folders (see ``lake.staging_folder``); always local."""
         return self.local / "_staging"
 
-    @property
+    @cached_property
     def rejects_dir(self) -> Path:
         return self.root / "_rejects"
 
-    @property
+    @cached_property
     def write_lock(self) -> Path:
         return self.local / "_meta" / "write.lock"
 
-    @property
+    @cached_property
     def serving_dir(self) -> Path:
         """Serving copies rebuilt from the lake (never the source of truth)."""
         return self.local / "_serving"
 
-    @property
+    @cached_property
     def serving_lock(self) -> Path:
         return self.serving_dir / "build.lock"
 
@@ -144,7 +145,7 @@ class Layout:
     def output_file(self, run: str, date: dt.date, index: int = 0) -> Path:
         return self.output_partition(run, date) / f"part-{int(index):05d}.parquet"
 
-    @property
+    @cached_property
     def run_parts_root(self) -> Path:
         """Uploaded parts of open runs. Not a private staging folder: it outlives the
         process that uploaded, and the lake removes it once the run leaves ``open``. In the

@@ -22,7 +22,7 @@ from .errors import InvalidArgumentError
 REMOTE_SCHEMES = ("s3://",)
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
-_filesystems: dict[tuple, Any] = {}
+_filesystems: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
@@ -50,7 +50,7 @@ def lake_root(location: str | os.PathLike[str]):
     options = _s3_options()
     root = UPath(url, **options)
     with _lock:
-        key = tuple(sorted(options.items()))
+        key = repr(sorted(options.items()))
         _filesystems.setdefault(key, root.fs)
     return root
 

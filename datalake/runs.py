@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -24,7 +25,8 @@ import pyarrow.compute as pc
 
 from . import schema, sql
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
-from .lake import Lake, check_range, parse_date
+from .lake import STORE_POLL_S, Lake, check_range, parse_date
+from .location import is_local
 from .layout import check_run_id, run_id as make_run_id
 from .outputtypes import type_output_batch
 from .parquet import write_parquet
@@ -59,25 +61,32 @@ def _now() -> str:
 
 # -- records ----------------------------------------------------------------------------
 
-def _load(lake: Lake, run: str) -> dict:
+def _load(lake: Lake, run: str, *, fresh: bool = False) -> dict:
     """The run's record, re-read only when the file changed (records are replaced, never
-    edited in place, so ``storage.version`` identifies one)."""
+    edited in place, so ``storage.version`` identifies one). On an object store, where
+    asking is a request, a record checked less than ``STORE_POLL_S`` ago is reused unless
+    ``fresh`` (writers, under the write lock)."""
     path = lake.layout.run_record(run)
+    with _cache_lock:
+        hit = _cache.get(path)
+    if (hit is not None and not fresh and not is_local(path)
+            and time.monotonic() - hit[2] < STORE_POLL_S):
+        return hit[1]
     try:
         key = version(path)
     except FileNotFoundError:
         raise NotFoundError(f"no run {run}", field="run_id", value=run) from None
+    hit = (key, read_json(path) if hit is None or hit[0] != key else hit[1], time.monotonic())
     with _cache_lock:
-        hit = _cache.get(path)
-    if hit is None or hit[0] != key:
-        hit = (key, read_json(path))
-        with _cache_lock:
-            _cache[path] = hit
+        _cache[path] = hit
     return hit[1]
 
 
 def _save(lake: Lake, record: dict, *, new: bool = False) -> None:
     write_json_atomic(lake.layout.run_record(record["run_id"]), record, exclusive=new)
+    lake.forget_listings()
+    with _cache_lock:
+        _cache.pop(lake.layout.run_record(record["run_id"]), None)
 
 
 def _require(record: dict, status: str, action: str) -> None:
@@ -100,7 +109,7 @@ def list_runs(lake: Lake, *, status: str | None = None, start: dt.date | str | N
 
 
 def records(lake: Lake, *, status: str | None = None, start: dt.date | str | None = None,
-            end: dt.date | str | None = None) -> list[dict]:
+            end: dt.date | str | None = None, fresh: bool = False) -> list[dict]:
     """``list_runs`` without the copies, for readers in the engine that do not modify them."""
     if status is not None and status not in STATUSES:
         raise InvalidArgumentError(f"status must be one of {', '.join(STATUSES)}, got {status!r}",
@@ -108,9 +117,9 @@ def records(lake: Lake, *, status: str | None = None, start: dt.date | str | Non
     start = parse_date(start, "start") if start is not None else None
     end = parse_date(end, "end") if end is not None else None
     found = []
-    for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
+    for name in lake.names(lake.layout.runs_dir, "run-*.json", fresh=fresh):
         try:
-            record = _load(lake, path.stem)
+            record = _load(lake, name.removesuffix(".json"), fresh=fresh)
         except NotFoundError:
             continue
         if status is not None and record["status"] != status:
@@ -159,7 +168,7 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
         lake.ingest(raw_as_of)
     with lake.write_lock():
         raw_as_of = raw_as_of or lake.head_ingest()
-        seqs = [int(p.stem[4:]) for p in lake.layout.runs_dir.glob("run-*.json")]
+        seqs = [int(n[4:12]) for n in lake.names(lake.layout.runs_dir, "run-*.json", fresh=True)]
         record = {
             "run_id": make_run_id(max(seqs, default=0) + 1),
             "status": "open",
@@ -204,7 +213,7 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
                  "format": fmt, "bytes": path.stat().st_size, "sha256": sha256_file(path),
                  "uploaded_at": _now(), "uploaded_by": actor}
         with lake.write_lock():
-            current = copy.deepcopy(_load(lake, run_id))
+            current = copy.deepcopy(_load(lake, run_id, fresh=True))
             _require(current, "open", "upload to")
             move_into_place(staged, target)
             fsync_dir(target.parent)
@@ -280,7 +289,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
                               record["raw_as_of"])
         except (duckdb.Error, OSError):
             # Parts vanish when a racing publish wins or the run is aborted: report that.
-            current = _load(lake, run_id)
+            current = _load(lake, run_id, fresh=True)
             _require(current, "open", "publish")
             if current["parts"] != record["parts"]:
                 raise ConflictError(f"run {run_id} changed while it was being published; publish it again",
@@ -289,7 +298,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
         finally:
             con.close()
         with lake.write_lock():
-            current = copy.deepcopy(_load(lake, run_id))
+            current = copy.deepcopy(_load(lake, run_id, fresh=True))
             _require(current, "open", "publish")
             if current["parts"] != record["parts"]:
                 raise ConflictError(f"run {run_id} changed while it was being published; publish it again",
@@ -300,7 +309,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             fsync_dir(target.parent)
             move_into_place(index, lake.layout.run_icp_index(run_id))
             fsync_dir(lake.layout.runs_dir)
-            seq = max((r["publish_seq"] or 0 for r in records(lake)), default=0) + 1
+            seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
             for f in files:
                 f["path"] = lake.layout.relative(target / f["path"])
             current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
@@ -326,7 +335,7 @@ def retract_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
 def _transition(lake: Lake, run_id: str, before: str, after: str, action: str, actor: str | None) -> dict:
     get_run(lake, run_id)
     with lake.write_lock():
-        record = copy.deepcopy(_load(lake, run_id))
+        record = copy.deepcopy(_load(lake, run_id, fresh=True))
         _require(record, before, action)
         record.update({"status": after, f"{after}_at": _now(), f"{after}_by": actor})
         _save(lake, record)

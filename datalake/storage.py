@@ -37,6 +37,10 @@ def fsync_file(path: Path) -> None:
 def write_json_atomic(path: Path, data: object, *, exclusive: bool = False) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a
     part. With ``exclusive`` the write fails (FileExistsError) if ``path`` exists."""
+    if not is_local(path):
+        _put_object(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode(),
+                    exclusive=exclusive)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "w") as f:
