@@ -243,3 +243,21 @@ def test_compaction_and_vacuum_on_the_store(s3: SeaweedServer, tmp_path: Path) -
     assert cli("--lake", location, "vacuum", "--older-than", "0s") == 0
     assert not any(p.exists() for p in replaced)
     assert cli("--lake", location, "check") == 0
+
+
+def test_polars_reads_the_store_with_the_recorded_file_list(lakes: tuple[Lake, Lake]) -> None:
+    import polars as pl
+
+    local, remote = lakes
+    options = {"aws_endpoint_url": os.environ["AWS_ENDPOINT_URL"], "aws_allow_http": "true",
+               "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+               "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"], "aws_region": "us-east-1"}
+    totals = []
+    for lake, storage_options in ((local, None), (remote, options)):
+        files = [str(f.path) for f in lake.raw_files()]
+        frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={"read_date": pl.Date},
+                                storage_options=storage_options)
+        key = ["icp_id", "read_timestamp", "energy_flow_direction"]
+        latest = frame.filter(pl.col("ingest_id") == pl.col("ingest_id").max().over(key))
+        totals.append(latest.select(pl.len(), pl.col("interval_read").sum()).collect().row(0))
+    assert totals[0] == totals[1] and totals[1][0] == len(ICPS) * N_DAYS * 48
