@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 
 from datalake import runs
+from datalake.compaction import parse_duration
 from datalake.demo_runs import demo_runs
 from datalake.lake import Lake
 
@@ -34,6 +36,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run_id")
         p.set_defaults(func=cmd_transition, action=name)
+
+    p = sub.add_parser("abort-stale", help="abort open runs with no upload for longer than DURATION "
+                                           "(a publisher that died leaves its run open)")
+    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 12h, 7d")
+    p.add_argument("--dry-run", action="store_true", help="only list the runs that would be aborted")
+    p.set_defaults(func=cmd_abort_stale)
 
     p = sub.add_parser("list", help="list runs, oldest first")
     p.add_argument("--status", choices=runs.STATUSES)
@@ -67,6 +75,24 @@ def _create(lake: Lake, args: argparse.Namespace) -> dict:
     return runs.create_run(lake, start=args.start, end=args.end, algorithm=args.algorithm,
                            version=args.algorithm_version, params=args.params, raw_as_of=args.raw_as_of,
                            actor=ACTOR)
+
+
+def last_activity(record: dict) -> dt.datetime:
+    """When an open run was last touched: its creation or its latest part upload."""
+    stamps = [record["created_at"]] + [p["uploaded_at"] for p in record["parts"]]
+    return max(dt.datetime.fromisoformat(s) for s in stamps)
+
+
+def cmd_abort_stale(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    cutoff = dt.datetime.now(dt.UTC) - parse_duration(args.older_than)
+    for record in runs.list_runs(lake, status="open"):
+        if last_activity(record) < cutoff:
+            if not args.dry_run:
+                runs.abort_run(lake, record["run_id"], actor=f"{ACTOR}:abort-stale")
+            print(f"{record['run_id']}  last activity {last_activity(record).isoformat()}  "
+                  f"{'would abort' if args.dry_run else 'aborted'}")
+    return 0
 
 
 def _print(record: dict) -> None:
