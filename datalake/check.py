@@ -47,18 +47,23 @@ class CheckReport:
 
 def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> CheckReport:
     """Check ``lake`` and report problems and leftovers; with ``repair``, remove the
-    leftovers. Holds the write lock throughout, so no writer is caught between moving its
-    files into place and writing its record."""
+    leftovers. The commit records and the file list are read under the write lock, then the
+    committed files, which never change, are read and hashed without it (writers go on
+    meanwhile; only a vacuum with a grace period shorter than the check could remove one of
+    them). Leftovers are looked for under the lock again, so that no writer is caught between
+    moving its files into place and writing its record."""
     report = CheckReport()
     with exclusive_lock(lake.layout.write_lock):
         records = _commit_records(lake, report)
-        if records is not None:
-            _check_raw(lake, records, report, checksums)
-        _check_runs(lake, report, checksums)
-        if report.ok:  # what is a leftover follows from the records: only when they are sound
+        current = lake.raw_files() if records is not None else []
+    if records is not None:
+        _check_raw(lake, records, current, report, checksums)
+    _check_runs(lake, report, checksums)
+    if report.ok:  # what is a leftover follows from the records: only when they are sound
+        with exclusive_lock(lake.layout.write_lock):
             found = lake.remove_abandoned(dry_run=not repair)
-            report.leftovers = sorted(lake.layout.relative(p) for p in found)
-            report.removed = repair
+        report.leftovers = sorted(lake.layout.relative(p) for p in found)
+        report.removed = repair
     return report
 
 
@@ -80,8 +85,7 @@ def _commit_records(lake: Lake, report: CheckReport) -> list[dict] | None:
     return records
 
 
-def _check_raw(lake: Lake, records: list[dict], report: CheckReport, checksums: bool) -> None:
-    current = lake.raw_files()
+def _check_raw(lake: Lake, records: list[dict], current: list, report: CheckReport, checksums: bool) -> None:
     entries = {f["path"]: f for r in records for f in r["files"]}
     expected_rows = {r["ingest_id"]: sum(f["rows"] for f in r["files"])
                      for r in records if r.get("kind", "ingest") != COMPACTION}
