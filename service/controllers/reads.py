@@ -30,7 +30,7 @@ SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentatio
 
 def _read_icp_bounded(db, lake, icp_id, start, end, direction, as_of):
     with db.bounded_cursor() as con:
-        return read_icp(lake, icp_id, start, end, direction=direction, as_of=as_of, con=con)
+        return read_icp(lake, icp_id, start, end, direction=direction, as_of=as_of, con=con, ingest_id=False)
 
 
 class ReadsController(Controller):
@@ -53,11 +53,11 @@ class ReadsController(Controller):
         if cached := not_modified(request, tag):
             return cached
         if served_by_index(lake, start, end, snapshot):  # about a millisecond: no thread hand-off
-            table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot)
+            table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, ingest_id=False)
         else:
             table = await sync_to_thread(_read_icp_bounded, db, lake, icp_id, start, end, direction, snapshot)
         return table_response(
-            request, table.drop_columns(["ingest_id"]), fmt,
+            request, table, fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
                                    reads=reads),
             headers={SNAPSHOT_HEADER: snapshot} if snapshot else None, tag=tag)
