@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import mmap
 import os
 import threading
 from collections.abc import Iterator
@@ -192,25 +193,41 @@ class RawIndex:
 
     def _bulk_batches(self, in_shard: np.ndarray, start: dt.date, end: dt.date, direction: str | None,
                       as_of: str | None) -> Iterator[pa.RecordBatch]:
-        with pa.OSFile(str(self.folder / "reads.arrow")) as source:
-            reader = ipc.open_file(source)
-            carry: pa.RecordBatch | None = None
-            pos = 0  # index row number of the first row in `carry` + the next batch
-            for i in range(reader.num_record_batches):
-                batch = reader.get_batch(i)
-                if carry is not None and carry.num_rows:
-                    batch = pa.Table.from_batches([carry, batch]).combine_chunks().to_batches()[0]
-                stop = pos + batch.num_rows
-                if i < reader.num_record_batches - 1:
-                    # Cut at the last ICP start in the batch: a key's revisions stay together.
-                    stop = int(self.starts[np.searchsorted(self.starts, stop, "right") - 1])
-                carry = batch.slice(stop - pos)
-                if stop > pos:
-                    out = self._filter(batch.slice(0, stop - pos), pos, stop, in_shard, start, end,
-                                       direction, as_of)
-                    if out is not None:
-                        yield out
-                pos = stop
+        with open(self.folder / "reads.arrow", "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        base = pa.py_buffer(mapped)
+        reader = ipc.open_file(pa.BufferReader(base))
+        final = reader.num_record_batches - 1
+        carry: pa.RecordBatch | None = None  # rows [pos, first): an ICP cut off by the last batch's end
+        pos = 0
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)  # zero-copy: its buffers are pages of the mapping
+            # Rows before this batch are done with: drop their pages from this process's
+            # memory (they stay in the page cache, and would fault back in if read again).
+            done = (batch.column(0).buffers()[1].address - base.address) // mmap.PAGESIZE * mmap.PAGESIZE
+            if done > 0:
+                mapped.madvise(mmap.MADV_DONTNEED, 0, done)
+            first = pos + (carry.num_rows if carry is not None else 0)
+            end_row = first + batch.num_rows
+            # Cut at ICP starts, so that a key's revisions stay in one piece.
+            cut = end_row if i == final else int(self.starts[np.searchsorted(self.starts, end_row, "right") - 1])
+            if cut <= pos:  # one ICP spans the carry and the whole batch
+                carry = batch if carry is None else pa.Table.from_batches([carry, batch]).combine_chunks().to_batches()[0]
+                continue
+            head = first
+            if pos < first:  # the carried ICP and the rest of it at the head of this batch (a small copy)
+                at = int(np.searchsorted(self.starts, first, "left"))
+                head = min(int(self.starts[at]) if at < len(self.starts) else end_row, cut)
+                joined = pa.Table.from_batches([carry, batch.slice(0, head - first)]).combine_chunks()
+                out = self._filter(joined.to_batches()[0], pos, head, in_shard, start, end, direction, as_of)
+                if out is not None:
+                    yield out
+            if cut > head:  # whole ICPs: a slice of the mapping, no copy
+                out = self._filter(batch.slice(head - first, cut - head), head, cut, in_shard, start, end,
+                                   direction, as_of)
+                if out is not None:
+                    yield out
+            carry, pos = batch.slice(cut - first), cut
 
     def _filter(self, rows: pa.RecordBatch, pos: int, stop: int, in_shard: np.ndarray, start: dt.date,
                 end: dt.date, direction: str | None, as_of: str | None) -> pa.RecordBatch | None:

@@ -303,8 +303,30 @@ class _Chunks:
         return data
 
 
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end-of-stream marker of the Arrow IPC stream format
+
+
 def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
                   fmt: Format) -> Iterator[bytes]:
+    if any(pa.types.is_dictionary(f.type) for f in schema):  # dictionaries need the stream writer
+        yield from _arrow_writer_chunks(request, schema, batches, fmt)
+        return
+    # The stream is its schema message, one message per batch, then the end marker: each
+    # batch is serialized once into one buffer, without the writer's many small writes.
+    try:
+        yield schema.serialize().to_pybytes()
+        for batch in batches:
+            if batch.schema != schema:
+                batch = batch.cast(schema)
+            yield batch.serialize().to_pybytes()
+            _count_rows(request, fmt, batch.num_rows)
+        yield _EOS
+    finally:
+        _close(batches)
+
+
+def _arrow_writer_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
+                         fmt: Format) -> Iterator[bytes]:
     out = _Chunks()
     try:
         with ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
