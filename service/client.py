@@ -66,13 +66,15 @@ class MeterlakeClient:
         return _table(self._get(f"/v1/icps/{icp_id}/reads", params))
 
     def iter_reads(self, start: DateLike, end: DateLike, *, direction: str | None = None,
-                   as_of: str | None = None, shard: tuple[int, int] | str | None = None
-                   ) -> Iterator[pa.RecordBatch]:
+                   as_of: str | None = None, shard: tuple[int, int] | str | None = None,
+                   compression: Literal["lz4", "zstd"] | None = None) -> Iterator[pa.RecordBatch]:
         """Raw reads of every ICP (or shard ``(k, n)``), batch by batch as they arrive,
-        ordered by icp_id then time."""
+        ordered by icp_id then time. ``compression`` asks for compressed batches (fewer
+        bytes over a network, more CPU at both ends; no gain on loopback)."""
         if isinstance(shard, tuple):
             shard = f"{shard[0]}/{shard[1]}"
-        params = _params(start=start, end=end, direction=direction, as_of=as_of, shard=shard, format="arrow")
+        params = _params(start=start, end=end, direction=direction, as_of=as_of, shard=shard, format="arrow",
+                         compression=compression)
         yield from self._stream("/v1/reads", params)
 
     def _stream(self, path: str, params: dict) -> Iterator[pa.RecordBatch]:

@@ -274,11 +274,21 @@ def table_response(request: Request, table: pa.Table, fmt: Format, envelope: Cal
     return Response(body, status_code=status_code, headers=headers, media_type=MEDIA_TYPES[fmt])
 
 
+def check_compression(compression: str | None, fmt: Format) -> None:
+    if compression is not None and fmt is not Format.ARROW:
+        raise InvalidArgumentError(f"compression applies to Arrow streams only, not {fmt}", field="compression",
+                                   value=compression)
+
+
 def stream_response(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: Format, *,
-                    headers: dict[str, str] | None = None) -> Stream:
-    """Send ``batches`` as they come: an Arrow IPC stream, or CSV with one header line."""
-    encode = _arrow_chunks if fmt is Format.ARROW else _csv_chunks
-    return Stream(encode(request, schema, batches, fmt), media_type=MEDIA_TYPES[fmt], headers=headers or {})
+                    headers: dict[str, str] | None = None, compression: str | None = None) -> Stream:
+    """Send ``batches`` as they come: an Arrow IPC stream (its buffers compressed with
+    ``compression``, lz4 or zstd, if given), or CSV with one header line."""
+    if fmt is Format.ARROW:
+        chunks = _arrow_chunks(request, schema, batches, fmt, compression)
+    else:
+        chunks = _csv_chunks(request, schema, batches, fmt)
+    return Stream(chunks, media_type=MEDIA_TYPES[fmt], headers=headers or {})
 
 
 class _Chunks:
@@ -307,9 +317,9 @@ _EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end-of-stream marker of the Ar
 
 
 def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-                  fmt: Format) -> Iterator[bytes]:
-    if any(pa.types.is_dictionary(f.type) for f in schema):  # dictionaries need the stream writer
-        yield from _arrow_writer_chunks(request, schema, batches, fmt)
+                  fmt: Format, compression: str | None = None) -> Iterator[bytes]:
+    if compression or any(pa.types.is_dictionary(f.type) for f in schema):  # these need the stream writer
+        yield from _arrow_writer_chunks(request, schema, batches, fmt, compression)
         return
     # The stream is its schema message, one message per batch, then the end marker: each
     # batch is serialized once into one buffer, without the writer's many small writes.
@@ -326,10 +336,11 @@ def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.Reco
 
 
 def _arrow_writer_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-                         fmt: Format) -> Iterator[bytes]:
+                         fmt: Format, compression: str | None = None) -> Iterator[bytes]:
     out = _Chunks()
+    options = ipc.IpcWriteOptions(compression=compression)
     try:
-        with ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+        with ipc.new_stream(pa.PythonFile(out, mode="w"), schema, options=options) as writer:
             yield out.take()
             for batch in batches:
                 writer.write_batch(batch)

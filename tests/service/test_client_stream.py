@@ -73,3 +73,16 @@ def test_the_token_goes_with_the_stream(indexed: Lake) -> None:
         with MeterlakeClient(url, token="wrong") as client, pytest.raises(ApiError) as e:
             list(client.iter_reads(START, END))
         assert e.value.status == 401
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+def test_compressed_stream(indexed: Lake, served: str, codec: str) -> None:
+    with MeterlakeClient(served) as client:
+        assert client.reads(START, END, compression=codec).equals(engine(indexed))
+        plain = client.http.get("/v1/reads", params={"start": START, "end": START, "format": "arrow"}).content
+        packed = client.http.get("/v1/reads", params={"start": START, "end": START, "format": "arrow",
+                                                      "compression": codec}).content
+        assert len(packed) < len(plain)
+        with pytest.raises(ApiError) as e:
+            client._get("/v1/reads", {"start": START, "end": START, "format": "csv", "compression": codec})
+        assert e.value.status == 400 and e.value.problem["field"] == "compression"
