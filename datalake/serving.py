@@ -371,7 +371,9 @@ def latest_revisions(rows: pa.Table, as_of: str | None) -> pa.Table:
     """Rows in (time, direction, ingest) order -> the latest revision of each key as of an
     ingest (None: every ingest)."""
     if as_of is not None and rows.num_rows:
-        rows = rows.filter(pa.array(rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)))
+        kept = rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)
+        if not kept.all():
+            rows = rows.filter(pa.array(kept))
     n = rows.num_rows
     if n > 1:
         ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()
