@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--start", default="2018-06-01")
     ap.add_argument("--end", default="2018-06-14")
     ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--seconds", type=float, default=10, help="length of the 16-client run")
     args = ap.parse_args()
     lake = Lake(args.lake)
     build_raw_index(lake)
@@ -39,11 +41,24 @@ def main() -> None:
         with httpx.Client(base_url=service.url) as http:
             window = {"start": args.start, "end": args.end}
             calls = iter([getter(http, p.split("?")[0], window, {}) for p in paths] * 2)
-            result = {"sequential": timed(lambda: next(calls)(), len(paths)),
-                      "clients_16": throughput(service.port, paths, work, 16, 10, 100_000)}
+            result = {"load_before": os.getloadavg(), "sequential": timed(lambda: next(calls)(), len(paths))}
+            before = cpu_seconds(service.worker_pids())
+            result["clients_16"] = throughput(service.port, paths, work, 16, args.seconds, 100_000)
+            used = cpu_seconds(service.worker_pids()) - before
+            # The workers' CPU (user + system) per request: what the machine's load does not change much.
+            result["clients_16"]["server_cpu_ms_per_request"] = round(used * 1000 / result["clients_16"]["requests"], 2)
+            result["load_after"] = os.getloadavg()
     finally:
         service.stop()
     print(json.dumps(result, indent=2))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

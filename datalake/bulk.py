@@ -118,7 +118,7 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
             con.close()
         icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
                                          shard_k=shard.k, shard_n=shard.n)
-        return BulkReads(snapshot, icps, rows, (b.cast(BULK_READS_SCHEMA) for b in batches))
+        return BulkReads(snapshot, icps, rows, (_typed(b) for b in batches))
     owned = con or sql.connect()
     try:
         paths = [str(f.path) for f in files]
@@ -136,6 +136,10 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     params = {"files": paths, "as_of": snapshot, "direction": direction}
     batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows, sharded=shard != ALL)
     return BulkReads(snapshot, len(ids), sum(n for _, n in ids), batches)
+
+
+def _typed(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return batch if batch.schema.equals(BULK_READS_SCHEMA) else batch.cast(BULK_READS_SCHEMA)
 
 
 def _slices(ids: list[tuple[str, int]], chunk_rows: int) -> Iterator[list[str]]:

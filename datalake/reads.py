@@ -47,9 +47,14 @@ def served_by_index(lake: Lake, start: dt.date, end: dt.date, as_of: str | None 
 
 def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, *,
              direction: str | None = None, as_of: str | None = None,
-             con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+             con: duckdb.DuckDBPyConnection | None = None, ingest_id: bool = True,
+             index_only: bool = False) -> pa.Table | None:
     """Raw reads of one ICP for trading dates ``start``..``end`` (inclusive), the latest
     revision of each (read_timestamp, direction) as of ingest ``as_of`` (default: now).
+    ``ingest_id=False`` leaves out the ingest_id column (which costs a little to build).
+    ``index_only=True`` answers only from the raw index alone (no DuckDB query, about a
+    millisecond) and returns None when that cannot be done: lets a caller decide where to
+    run the slower read.
 
     Served from the raw index (``datalake.serving``) plus the files of commits newer than
     it, when an index is built; from the lake's files alone otherwise."""
@@ -60,8 +65,11 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
     snapshot = as_of or lake.head_ingest()
     files = lake.raw_files(start, end, as_of)
     index = serving.index_for(lake)
+    if index_only and (index is None or not index.covers(files)):
+        return None
     if index is None:
-        return _read_files(files, icp_id, direction, snapshot, con)
+        table = _read_files(files, icp_id, direction, snapshot, con)
+        return table if ingest_id else table.drop_columns(["ingest_id"])
     rows = index.rows_of(icp_id, start, end)
     newer = [str(f.path) for f in files if f.max_ingest_id > index.head]
     if newer:
@@ -76,14 +84,16 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
     if direction is not None:
         latest = latest.filter(pa.array(serving.direction_codes(latest.column("energy_flow_direction"))
                                         == schema.DIRECTIONS.index(direction)))
-    return pa.table({
+    columns = {
         "read_timestamp": latest.column("read_timestamp"),
         "read_date": latest.column("read_date"),
         "trading_period": latest.column("trading_period"),
         "interval_read": latest.column("interval_read"),
         "energy_flow_direction": latest.column("energy_flow_direction").cast(pa.string()),
-        "ingest_id": serving.ingest_ids(latest.column("ingest_seq")),
-    }, schema=ICP_READS_SCHEMA)
+    }
+    if not ingest_id:
+        return pa.table(columns, schema=ICP_READS_SCHEMA.remove(ICP_READS_SCHEMA.get_field_index("ingest_id")))
+    return pa.table({**columns, "ingest_id": serving.ingest_ids(latest.column("ingest_seq"))}, schema=ICP_READS_SCHEMA)
 
 
 def _plain(rows: pa.Table) -> pa.Table:

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import mmap
 import os
 import threading
 from collections.abc import Iterator
@@ -166,6 +167,7 @@ class RawIndex:
     starts: np.ndarray
     stops: np.ndarray
     shard_hashes: np.ndarray
+    _id_bytes: tuple[np.ndarray, np.ndarray] | None = None  # the ids as fixed-width bytes, and lengths
 
     @classmethod
     def open(cls, folder: Path) -> RawIndex:
@@ -191,59 +193,95 @@ class RawIndex:
 
     def _bulk_batches(self, in_shard: np.ndarray, start: dt.date, end: dt.date, direction: str | None,
                       as_of: str | None) -> Iterator[pa.RecordBatch]:
-        with pa.OSFile(str(self.folder / "reads.arrow")) as source:
-            reader = ipc.open_file(source)
-            carry: pa.RecordBatch | None = None
-            pos = 0  # index row number of the first row in `carry` + the next batch
-            for i in range(reader.num_record_batches):
-                batch = reader.get_batch(i)
-                if carry is not None and carry.num_rows:
-                    batch = pa.Table.from_batches([carry, batch]).combine_chunks().to_batches()[0]
-                stop = pos + batch.num_rows
-                if i < reader.num_record_batches - 1:
-                    # Cut at the last ICP start in the batch: a key's revisions stay together.
-                    stop = int(self.starts[np.searchsorted(self.starts, stop, "right") - 1])
-                carry = batch.slice(stop - pos)
-                if stop > pos:
-                    out = self._filter(batch.slice(0, stop - pos), pos, stop, in_shard, start, end,
-                                       direction, as_of)
-                    if out is not None:
-                        yield out
-                pos = stop
+        with open(self.folder / "reads.arrow", "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        base = pa.py_buffer(mapped)
+        reader = ipc.open_file(pa.BufferReader(base))
+        final = reader.num_record_batches - 1
+        carry: pa.RecordBatch | None = None  # rows [pos, first): an ICP cut off by the last batch's end
+        pos = 0
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)  # zero-copy: its buffers are pages of the mapping
+            # Rows before this batch are done with: drop their pages from this process's
+            # memory (they stay in the page cache, and would fault back in if read again).
+            done = (batch.column(0).buffers()[1].address - base.address) // mmap.PAGESIZE * mmap.PAGESIZE
+            if done > 0:
+                mapped.madvise(mmap.MADV_DONTNEED, 0, done)
+            first = pos + (carry.num_rows if carry is not None else 0)
+            end_row = first + batch.num_rows
+            # Cut at ICP starts, so that a key's revisions stay in one piece.
+            cut = end_row if i == final else int(self.starts[np.searchsorted(self.starts, end_row, "right") - 1])
+            if cut <= pos:  # one ICP spans the carry and the whole batch
+                carry = batch if carry is None else pa.Table.from_batches([carry, batch]).combine_chunks().to_batches()[0]
+                continue
+            head = first
+            if pos < first:  # the carried ICP and the rest of it at the head of this batch (a small copy)
+                at = int(np.searchsorted(self.starts, first, "left"))
+                head = min(int(self.starts[at]) if at < len(self.starts) else end_row, cut)
+                joined = pa.Table.from_batches([carry, batch.slice(0, head - first)]).combine_chunks()
+                out = self._filter(joined.to_batches()[0], pos, head, in_shard, start, end, direction, as_of)
+                if out is not None:
+                    yield out
+            if cut > head:  # whole ICPs: a slice of the mapping, no copy
+                out = self._filter(batch.slice(head - first, cut - head), head, cut, in_shard, start, end,
+                                   direction, as_of)
+                if out is not None:
+                    yield out
+            carry, pos = batch.slice(cut - first), cut
 
     def _filter(self, rows: pa.RecordBatch, pos: int, stop: int, in_shard: np.ndarray, start: dt.date,
                 end: dt.date, direction: str | None, as_of: str | None) -> pa.RecordBatch | None:
         first = int(np.searchsorted(self.starts, pos, "left"))
         last = int(np.searchsorted(self.starts, stop, "left"))
-        owner = np.repeat(np.arange(first, last), self.stops[first:last] - self.starts[first:last])
+        counts = self.stops[first:last] - self.starts[first:last]
         days = rows.column("read_date").cast(pa.int32()).to_numpy()
         codes = direction_codes(rows.column("energy_flow_direction"))
-        keep = in_shard[owner] & (days >= (start - EPOCH).days) & (days <= (end - EPOCH).days)
+        ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()
+        lo_day, hi_day = (start - EPOCH).days, (end - EPOCH).days
+        seqs = rows.column("ingest_seq").to_numpy() if as_of is not None else None
+        if (direction is None and in_shard[first:last].all() and days.min() >= lo_day and days.max() <= hi_day
+                and (seqs is None or seqs.max() <= ingest_seq(as_of))
+                and not _repeated_keys(ts, codes, self.starts[first + 1:last] - pos)):
+            # Every row is kept: the batch goes out as it is, with the ids and directions as text.
+            return self._bulk_batch(rows, first, last, counts, codes)
+        owner = np.repeat(np.arange(first, last), counts)
+        keep = in_shard[owner] & (days >= lo_day) & (days <= hi_day)
         if direction is not None:
             keep &= codes == schema.DIRECTIONS.index(direction)
-        if as_of is not None:
-            keep &= rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)
+        if seqs is not None:
+            keep &= seqs <= ingest_seq(as_of)
         # The latest revision of a key is its last kept row (rows are in key, ingest order).
         idx = np.flatnonzero(keep)
         if len(idx) == 0:
             return None
-        ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()[idx]
+        kept_ts = ts[idx]
         own, dirs = owner[idx], codes[idx]
         latest = np.ones(len(idx), dtype=bool)
-        latest[:-1] = (own[1:] != own[:-1]) | (ts[1:] != ts[:-1]) | (dirs[1:] != dirs[:-1])
+        latest[:-1] = (own[1:] != own[:-1]) | (kept_ts[1:] != kept_ts[:-1]) | (dirs[1:] != dirs[:-1])
         idx, own = idx[latest], own[latest]
         if len(idx) < rows.num_rows:
             mask = np.zeros(rows.num_rows, dtype=bool)
             mask[idx] = True
             rows = rows.filter(pa.array(mask))
-        ids = pa.array(self.icp_ids[first:last])
+            codes = codes[idx]
+        return self._bulk_batch(rows, first, last, np.bincount(own - first, minlength=last - first), codes)
+
+    def _bulk_batch(self, rows: pa.RecordBatch, first: int, last: int, counts: np.ndarray,
+                    codes: np.ndarray) -> pa.RecordBatch:
+        """A bulk batch from index rows owned, in order, by ICPs first..last-1 (``counts``
+        rows each), the ids and directions written out as strings (no dictionary casts)."""
+        if self._id_bytes is None:
+            ids = np.array(self.icp_ids, dtype=bytes)
+            self._id_bytes = (ids.view(np.uint8).reshape(len(ids), ids.itemsize),
+                              np.char.str_len(ids).astype(np.int32))
+        id_bytes, id_lens = self._id_bytes
         return pa.RecordBatch.from_arrays([
-            pa.DictionaryArray.from_arrays(pa.array((own - first).astype(np.int32)), ids).cast(pa.string()),
+            _repeated_strings(id_bytes[first:last], id_lens[first:last], counts),
             rows.column("read_timestamp"),
             rows.column("read_date"),
             rows.column("trading_period"),
             rows.column("interval_read"),
-            rows.column("energy_flow_direction").cast(pa.string()),
+            _direction_strings(codes),
         ], names=BULK_COLUMNS)
 
     def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:
@@ -254,6 +292,43 @@ class RawIndex:
         a = int(np.searchsorted(days, (start - EPOCH).days, "left"))
         b = int(np.searchsorted(days, (end - EPOCH).days, "right"))
         return rows.slice(a, b - a)
+
+
+def _repeated_keys(ts: np.ndarray, codes: np.ndarray, icp_starts: np.ndarray) -> bool:
+    """Whether two adjacent rows share a key (ICP, instant, direction), i.e. a key has more
+    than one revision; ``icp_starts`` are the row numbers where a new ICP begins."""
+    same = (ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])
+    if not same.any():
+        return False
+    same[icp_starts[(icp_starts > 0) & (icp_starts < len(ts))] - 1] = False
+    return bool(same.any())
+
+
+def _repeated_strings(id_bytes: np.ndarray, id_lens: np.ndarray, counts: np.ndarray) -> pa.Array:
+    """A string array holding value i ``counts[i]`` times, the values given as null-padded
+    fixed-width bytes (one row of ``id_bytes`` each) with their lengths."""
+    width = id_bytes.shape[1]
+    n = int(counts.sum())
+    repeated = np.repeat(id_bytes, counts, axis=0)
+    if len(id_lens) and (id_lens == width).all():
+        data = repeated.reshape(-1)
+        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    else:
+        lens = np.repeat(id_lens, counts)
+        data = repeated[np.arange(width)[None, :] < lens[:, None]]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(lens, out=offsets[1:])
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+_DIRECTION_BYTES = np.frombuffer("".join(schema.DIRECTIONS).encode(), np.uint8)
+
+
+def _direction_strings(codes: np.ndarray) -> pa.Array:
+    """Direction codes (index into ``schema.DIRECTIONS``, one letter each) as strings."""
+    n = len(codes)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(n + 1, dtype=np.int32)),
+                                       pa.py_buffer(_DIRECTION_BYTES[codes]))
 
 
 _caches: dict[Path, RawIndexCache] = {}
@@ -296,7 +371,9 @@ def latest_revisions(rows: pa.Table, as_of: str | None) -> pa.Table:
     """Rows in (time, direction, ingest) order -> the latest revision of each key as of an
     ingest (None: every ingest)."""
     if as_of is not None and rows.num_rows:
-        rows = rows.filter(pa.array(rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)))
+        kept = rows.column("ingest_seq").to_numpy() <= ingest_seq(as_of)
+        if not kept.all():
+            rows = rows.filter(pa.array(kept))
     n = rows.num_rows
     if n > 1:
         ts = rows.column("read_timestamp").cast(pa.int64()).to_numpy()

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -125,6 +126,8 @@ class TokenStore:
         with self._lock:
             if (known := self._verified.get(digest)) is not None:
                 return known
+        if not self.slow:
+            return None
         for token in self.tokens:
             if token.hash.startswith("scrypt:") and _scrypt_matches(token.hash, secret):
                 with self._lock:
@@ -132,6 +135,26 @@ class TokenStore:
                         self._verified[digest] = token
                 return token
         return None
+
+    def known(self, secret: str) -> Token | None:
+        """``authenticate`` without running scrypt: the token if ``secret`` matches a sha256
+        hash or an scrypt hash already verified, else None (see ``slow``)."""
+        if not self.slow:
+            return self.authenticate(secret)
+        digest = hashlib.sha256(secret.encode(errors="surrogateescape")).digest()
+        found = None
+        for token in self.tokens:
+            if token.hash.startswith("sha256:") and hmac.compare_digest(bytes.fromhex(token.hash[7:]), digest):
+                found = token
+        if found is None:
+            with self._lock:
+                found = self._verified.get(digest)
+        return found
+
+    @property
+    def slow(self) -> bool:
+        """Whether some token is stored as scrypt (checking a new secret then takes ~50 ms)."""
+        return any(token.hash.startswith("scrypt:") for token in self.tokens)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> TokenStore:
@@ -202,9 +225,12 @@ def is_loopback(host: str | None) -> bool:
 CHALLENGE = 'Bearer realm="meterlake"'
 
 
-def check_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def check_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The guard of every route: the caller must hold the scope the route declares. On
-    success the caller's name (the token's, or ``anonymous@loopback``) is ``scope["user"]``."""
+    success the caller's name (the token's, or ``anonymous@loopback``) is ``scope["user"]``.
+
+    Runs on the event loop (a sync guard would cost a thread hand-off on every request);
+    only a secret that needs scrypt is checked in a worker thread."""
     needed = handler.opt.get("scope")
     if needed is None and is_automatic_options(handler):
         return  # Litestar's own OPTIONS answer: the allowed methods, nothing else
@@ -223,7 +249,9 @@ def check_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthorizedException("a bearer token is required (Authorization: Bearer <token>)",
                                      headers={"WWW-Authenticate": CHALLENGE})
-    token = tokens.authenticate(secret.strip())
+    token = tokens.known(secret.strip())
+    if token is None and tokens.slow:
+        token = await sync_to_thread(tokens.authenticate, secret.strip())
     if token is None:
         raise NotAuthorizedException("the bearer token is not valid",
                                      headers={"WWW-Authenticate": CHALLENGE + ', error="invalid_token"'})

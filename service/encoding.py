@@ -7,10 +7,13 @@ JSON and CSV render values the same way: decimals as strings with their fixed sc
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -79,10 +82,56 @@ def _render_column(col: pa.ChunkedArray | pa.Array, flat: bool) -> pa.ChunkedArr
 
 
 def _instants(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """ISO 8601 in market time with the offset, e.g. 2018-06-14T00:30:00+12:00. Built from
-    casts (pyarrow's strftime with a time zone costs ~10 us a value)."""
+    """ISO 8601 in market time with the offset, e.g. 2018-06-14T00:30:00+12:00. Whole-second
+    instants come from a per-process cache of the text of each instant already seen (a
+    lake's reads fall on a few thousand half hours), the rest are built from casts."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
+    if col.null_count or not len(col):
+        return _instants_built(col)
+    utc = col.cast(pa.timestamp("us", tz=col.type.tz or "UTC")).cast(pa.int64()).to_numpy()
+    if (utc % 1_000_000).any():
+        return _instants_built(col)
+    return _INSTANTS.text(utc)
+
+
+class _InstantCache:
+    """Text of whole-second instants (UTC microseconds -> ISO 8601 in market time), kept as
+    a sorted key array and the matching strings; a lookup is a binary search and a take.
+    Thread-safe: a lookup reads one (keys, texts) pair that is replaced, never changed."""
+
+    MAX = 1_000_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._table: tuple[np.ndarray, pa.Array] = (np.zeros(0, np.int64), pa.array([], pa.string()))
+
+    def text(self, utc_us: np.ndarray) -> pa.Array:
+        keys, texts = self._table
+        pos = np.searchsorted(keys, utc_us)
+        found = pos < len(keys)
+        found[found] = keys[pos[found]] == utc_us[found]
+        if not found.all():
+            keys, texts = self._add(np.unique(utc_us[~found]))
+            pos = np.searchsorted(keys, utc_us)
+        return texts.take(pa.array(pos))
+
+    def _add(self, new: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        made = _instants_built(pa.array(new, pa.timestamp("us", tz="UTC")))
+        with self._lock:
+            keys, texts = self._table
+            fresh = ~np.isin(new, keys)
+            new, made = new[fresh], made.filter(pa.array(fresh))
+            if len(keys) + len(new) > self.MAX:
+                keys, texts = np.zeros(0, np.int64), pa.array([], pa.string())
+            merged = np.concatenate([keys, new])
+            order = np.argsort(merged, kind="stable")
+            self._table = (merged[order], pa.concat_arrays([texts, made]).take(pa.array(order)))
+            return self._table
+
+
+def _instants_built(col: pa.Array) -> pa.Array:
+    """``_instants`` from casts alone (pyarrow's strftime with a time zone costs ~10 us a value)."""
     utc = col.cast(pa.timestamp("us", tz=col.type.tz or "UTC"))
     local = pc.local_timestamp(utc.cast(pa.timestamp("us", tz=MARKET_TZ)))
     offset_us = pc.subtract(local.cast(pa.int64()), utc.cast(pa.int64()))
@@ -94,6 +143,9 @@ def _instants(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     labels = pa.array([_offset_label(o) for o in offsets.to_pylist()], pa.string())
     suffix = labels.take(pc.index_in(offset_us, value_set=offsets))
     return pc.binary_join_element_wise(text, suffix, "")
+
+
+_INSTANTS = _InstantCache()
 
 
 def _offset_label(offset_us: int | None) -> str:
@@ -114,6 +166,65 @@ def render(table: pa.Table | pa.RecordBatch, *, flat: bool = False) -> pa.Table:
 
 def json_rows(table: pa.Table) -> list[dict[str, Any]]:
     return render(table).to_pylist()
+
+
+_ROWS = "\x00rows\x00"  # stands for the rows in an encoded envelope
+_ROWS_JSON = msgspec.json.encode(_ROWS)
+
+
+def json_array(table: pa.Table) -> bytes | None:
+    """The rendered rows of ``table`` as a JSON array of objects, byte for byte what
+    msgspec makes of ``json_rows(table)``, assembled column-wise in Arrow without a Python
+    object per value; None when a column needs what only the general path does (nulls,
+    floats, lists, text to escape)."""
+    if not table.num_rows:
+        return b"[]"
+    rendered = render(table)
+    parts: list[pa.Array | pa.Scalar] = []
+    text = "{"
+    for name in rendered.column_names:
+        col = rendered[name]
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if col.null_count or not name.isidentifier():
+            return None
+        if pa.types.is_string(col.type):
+            if _needs_escape(col):
+                return None
+            parts += [pa.scalar(f'{text}"{name}":"', pa.string()), col]
+            text = '",'
+        elif pa.types.is_integer(col.type):
+            parts += [pa.scalar(f'{text}"{name}":', pa.string()), pc.cast(col, pa.string())]
+            text = ","
+        else:
+            return None
+    parts.append(pa.scalar(text[:-1] + "},", pa.string()))
+    rows = pc.binary_join_element_wise(*parts, pa.scalar("", pa.string()))
+    # The rows' text is contiguous in the string array's data buffer: "{...},{...},"
+    start, stop = _text_range(rows)
+    return b"".join((b"[", memoryview(rows.buffers()[2])[start:stop - 1], b"]"))
+
+
+def _text_range(col: pa.Array) -> tuple[int, int]:
+    """Where a string array's values lie in its data buffer."""
+    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
+    return int(offsets[0]), int(offsets[-1])
+
+
+def _needs_escape(col: pa.Array) -> bool:
+    """Whether any value holds a quote, a backslash or a control character (which JSON escapes)."""
+    start, stop = _text_range(col)
+    data = np.frombuffer(col.buffers()[2], np.uint8, stop - start, start) if stop > start else np.zeros(0, np.uint8)
+    return bool(((data < 0x20) | (data == 0x22) | (data == 0x5C)).any())
+
+
+def json_body(table: pa.Table, envelope: Callable[[list[dict]], Any]) -> bytes:
+    """The JSON document ``envelope(json_rows(table))``, encoded as the service encodes it."""
+    rows = json_array(table)
+    if rows is not None:
+        head = msgspec.json.encode(envelope(_ROWS))  # type: ignore[arg-type]
+        if head.count(_ROWS_JSON) == 1:
+            return head.replace(_ROWS_JSON, rows)
+    return msgspec.json.encode(envelope(json_rows(table)))
 
 
 def csv_bytes(table: pa.Table) -> bytes:
@@ -157,17 +268,27 @@ def table_response(request: Request, table: pa.Table, fmt: Format, envelope: Cal
         headers["ETag"] = tag
     _count_rows(request, fmt, table.num_rows)
     if fmt is Format.JSON:
-        return Response(envelope(json_rows(table)), status_code=status_code, headers=headers,
+        return Response(json_body(table, envelope), status_code=status_code, headers=headers,
                         media_type=JSON_MEDIA_TYPE)
     body = csv_bytes(table) if fmt is Format.CSV else arrow_bytes(table)
     return Response(body, status_code=status_code, headers=headers, media_type=MEDIA_TYPES[fmt])
 
 
+def check_compression(compression: str | None, fmt: Format) -> None:
+    if compression is not None and fmt is not Format.ARROW:
+        raise InvalidArgumentError(f"compression applies to Arrow streams only, not {fmt}", field="compression",
+                                   value=compression)
+
+
 def stream_response(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: Format, *,
-                    headers: dict[str, str] | None = None) -> Stream:
-    """Send ``batches`` as they come: an Arrow IPC stream, or CSV with one header line."""
-    encode = _arrow_chunks if fmt is Format.ARROW else _csv_chunks
-    return Stream(encode(request, schema, batches, fmt), media_type=MEDIA_TYPES[fmt], headers=headers or {})
+                    headers: dict[str, str] | None = None, compression: str | None = None) -> Stream:
+    """Send ``batches`` as they come: an Arrow IPC stream (its buffers compressed with
+    ``compression``, lz4 or zstd, if given), or CSV with one header line."""
+    if fmt is Format.ARROW:
+        chunks = _arrow_chunks(request, schema, batches, fmt, compression)
+    else:
+        chunks = _csv_chunks(request, schema, batches, fmt)
+    return Stream(chunks, media_type=MEDIA_TYPES[fmt], headers=headers or {})
 
 
 class _Chunks:
@@ -192,11 +313,34 @@ class _Chunks:
         return data
 
 
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end-of-stream marker of the Arrow IPC stream format
+
+
 def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-                  fmt: Format) -> Iterator[bytes]:
-    out = _Chunks()
+                  fmt: Format, compression: str | None = None) -> Iterator[bytes]:
+    if compression or any(pa.types.is_dictionary(f.type) for f in schema):  # these need the stream writer
+        yield from _arrow_writer_chunks(request, schema, batches, fmt, compression)
+        return
+    # The stream is its schema message, one message per batch, then the end marker: each
+    # batch is serialized once into one buffer, without the writer's many small writes.
     try:
-        with ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+        yield schema.serialize().to_pybytes()
+        for batch in batches:
+            if batch.schema != schema:
+                batch = batch.cast(schema)
+            yield batch.serialize().to_pybytes()
+            _count_rows(request, fmt, batch.num_rows)
+        yield _EOS
+    finally:
+        _close(batches)
+
+
+def _arrow_writer_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
+                         fmt: Format, compression: str | None = None) -> Iterator[bytes]:
+    out = _Chunks()
+    options = ipc.IpcWriteOptions(compression=compression)
+    try:
+        with ipc.new_stream(pa.PythonFile(out, mode="w"), schema, options=options) as writer:
             yield out.take()
             for batch in batches:
                 writer.write_batch(batch)

@@ -31,6 +31,10 @@ FormatParam = Annotated[Format | None, Parameter(description="response format; o
 Shard = Annotated[str | None, Parameter(description="k/n: only ICPs whose shard (first 8 hex digits of "
                                                     "md5(icp_id) as an integer, mod n) is k; 0 <= k < n <= 4096",
                                         pattern=r"^[0-9]{1,4}/[0-9]{1,4}$")]
+Compression = Annotated[Literal["lz4", "zstd"] | None, Parameter(
+    description="Arrow only: compress the stream's record batch buffers with lz4 or zstd (Arrow IPC buffer "
+                "compression; pyarrow and other Arrow readers decompress on reading). Fewer bytes on the wire "
+                "for more CPU at both ends: worth it over a network, not on loopback. Default: none")]
 RunId = Annotated[str, Parameter(description="run id, e.g. run-00000001", pattern=r"^run-[0-9]{8}$")]
 
 # Injected by the app (see service.app.create_app).

@@ -12,15 +12,15 @@ from litestar.response import Stream
 
 from datalake.bulk import read_bulk
 from datalake.ingest import ingest_file
-from datalake.reads import read_icp, served_by_index
+from datalake.reads import read_icp
 
 from ..auth import requires
-from ..encoding import STREAMED, etag, negotiate, not_modified, stream_response, table_response
+from ..encoding import STREAMED, check_compression, etag, negotiate, not_modified, stream_response, table_response
 from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
-from .params import (ActorDep, AsOf, DbDep, Direction, End, FormatParam, IcpId, LakeDep, SettingsDep, Shard, Start,
+from .params import (ActorDep, AsOf, Compression, DbDep, Direction, End, FormatParam, IcpId, LakeDep, SettingsDep, Shard, Start,
                      check_span)
 
 SNAPSHOT_HEADER = "X-Raw-Snapshot"
@@ -30,7 +30,7 @@ SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentatio
 
 def _read_icp_bounded(db, lake, icp_id, start, end, direction, as_of):
     with db.bounded_cursor() as con:
-        return read_icp(lake, icp_id, start, end, direction=direction, as_of=as_of, con=con)
+        return read_icp(lake, icp_id, start, end, direction=direction, as_of=as_of, con=con, ingest_id=False)
 
 
 class ReadsController(Controller):
@@ -52,12 +52,13 @@ class ReadsController(Controller):
         tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt) if snapshot else None
         if cached := not_modified(request, tag):
             return cached
-        if served_by_index(lake, start, end, snapshot):  # about a millisecond: no thread hand-off
-            table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot)
-        else:
+        # From the raw index alone it takes about a millisecond: no thread hand-off.
+        table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, ingest_id=False,
+                         index_only=True)
+        if table is None:
             table = await sync_to_thread(_read_icp_bounded, db, lake, icp_id, start, end, direction, snapshot)
         return table_response(
-            request, table.drop_columns(["ingest_id"]), fmt,
+            request, table, fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
                                    reads=reads),
             headers={SNAPSHOT_HEADER: snapshot} if snapshot else None, tag=tag)
@@ -66,7 +67,7 @@ class ReadsController(Controller):
          responses=problem_responses(404, 406, 504), response_headers=[SNAPSHOT_DOC], **requires("read"))
     def bulk_reads(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
                    direction: Direction = None, as_of: AsOf = None, shard: Shard = None,
-                   format: FormatParam = None) -> Stream:
+                   format: FormatParam = None, compression: Compression = None) -> Stream:
         """Raw reads of every ICP for trading dates start..end, for the algorithm: streamed
         batch by batch as Arrow IPC (the default) or CSV, ordered by icp_id then time.
         `shard=k/n` keeps the ICPs of shard k, so n workers with k = 0..n-1 together get
@@ -75,6 +76,7 @@ class ReadsController(Controller):
         query timeout, or the stream is cut short."""
         fmt = negotiate(request, format, STREAMED)
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
+        check_compression(compression, fmt)
         con = db.private_cursor()
         bulk = None
         try:
@@ -85,7 +87,7 @@ class ReadsController(Controller):
                 bulk.close()
             raise
         return stream_response(request, bulk.schema, db.bounded(bulk.batches, con), fmt,
-                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None)
+                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression)
 
     @post("/v1/reads", operation_class=UploadOperation, status_code=201,
           responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),

@@ -163,3 +163,29 @@ def test_output_summary_from_run_indexes_equals_files(tmp_path):
     runs.retract_run(lake, second["run_id"])
     table, _ = output.output_summary(lake, "101", limit=None)
     assert {r for row in table["runs"].to_pylist() for r in row} == {first["run_id"]}
+
+
+def test_bulk_stream_with_ids_of_different_lengths(lake, tmp_path):
+    """The bulk stream writes ids out from a fixed-width byte table: short ids keep their length."""
+    icps = ["A1", "B", "ICP0000000000X9", "MID123"]
+    first = deliver(lake, tmp_path, "first", icps, seed=3)
+    deliver(lake, tmp_path, "second", icps[1:3], seed=4)
+    cases = BULK_CASES + [dict(as_of=first)]
+    expected = [bulk_table(lake, **case) for case in cases]
+    serving.build_raw_index(lake, slice_rows=200, batch_rows=61)
+    for case, want in zip(cases, expected):
+        got = bulk_table(lake, **case)
+        assert got.equals(want), case
+    assert sorted(set(bulk_table(lake).column("icp_id").to_pylist())) == sorted(icps)
+
+
+def test_repeated_strings_and_direction_strings():
+    import numpy as np
+
+    ids = np.array([b"AB", b"C", b"DEF"])
+    table = ids.view(np.uint8).reshape(3, ids.itemsize)
+    got = serving._repeated_strings(table, np.array([2, 1, 3], np.int32), np.array([2, 0, 3]))
+    assert got.to_pylist() == ["AB", "AB", "DEF", "DEF", "DEF"]
+    same = serving._repeated_strings(table[[0]], np.array([2], np.int32), np.array([3]))
+    assert same.to_pylist() == ["AB"] * 3
+    assert serving._direction_strings(np.array([0, 1, 1, 0], np.int8)).to_pylist() == ["I", "X", "X", "I"]

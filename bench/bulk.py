@@ -1,0 +1,48 @@
+"""The bulk stream alone against an existing lake: every raw read of a window over HTTP as
+Arrow into pyarrow through the project's client, whole and (optionally) as parallel shards,
+with the service's 2 workers and their peak memory. A quick check between full `make bench`
+runs.
+
+    .venv/bin/python bench/bulk.py LAKE [--start 2018-06-01 --end 2018-06-14] [--shards 4]"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpside  # noqa: E402
+from httpside import Service  # noqa: E402
+
+from datalake.lake import Lake  # noqa: E402
+from datalake.serving import build_raw_index  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("lake", type=Path)
+    ap.add_argument("--start", default="2018-06-01")
+    ap.add_argument("--end", default="2018-06-14")
+    ap.add_argument("--shards", type=int, nargs="*", default=[1], help="shard counts to run, e.g. 1 4")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    build_raw_index(Lake(args.lake))
+    work = Path(tempfile.mkdtemp(prefix="meterlake-bulk-"))
+    service = Service(args.lake, workers=2, log=work / "service.log")
+    result: dict = {"load_before": os.getloadavg()}
+    try:
+        service.wait_ready()
+        for n in args.shards:
+            result[f"shards_{n}"] = [httpside.bulk(service, args.start, args.end, shards=n) for _ in range(args.repeat)]
+    finally:
+        service.stop()
+    result["load_after"] = os.getloadavg()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The client reads the bulk stream over its own http.client connection: the same rows as
+the engine, shards, the token sent, and problems raised as ApiError."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from datalake.bulk import read_bulk
+from datalake.generate import generate
+from datalake.lake import Lake
+from datalake.serving import build_raw_index
+from service.auth import Token, TokenStore, hash_token
+from service.client import ApiError, MeterlakeClient
+
+from .server import serve
+
+START, END = "2018-06-01", "2018-06-02"
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    lake = Lake.create(tmp_path_factory.mktemp("client-stream") / "lake")
+    generate(lake, icps=40, days=2, start=dt.date(2018, 6, 1), seed=11)
+    build_raw_index(lake, slice_rows=700, batch_rows=500)
+    return lake
+
+
+def engine(lake: Lake, **kwargs):
+    return read_bulk(lake, START, END, **kwargs).reader().read_all()
+
+
+@pytest.fixture(scope="module")
+def served(indexed: Lake) -> Iterator[str]:
+    with serve(indexed.root) as url:
+        yield url
+
+
+def test_reads_equal_the_engine(indexed: Lake, served: str) -> None:
+    with MeterlakeClient(served) as client:
+        assert client._direct
+        got = client.reads(START, END)
+        assert got.num_rows >= 40 * 2 * 48
+        assert got.equals(engine(indexed))
+        shards = [client.reads(START, END, shard=(k, 3)) for k in range(3)]
+        assert sum(s.num_rows for s in shards) == got.num_rows
+        assert shards[1].equals(engine(indexed, shard="1/3"))
+        assert client.reads(START, START, direction="X").equals(
+            read_bulk(indexed, START, START, direction="X").reader().read_all())
+
+
+def test_problems_raise_api_errors(served: str) -> None:
+    with MeterlakeClient(served) as client:
+        with pytest.raises(ApiError) as e:
+            list(client.iter_reads("2018-06-02", "2018-06-01"))
+        assert e.value.status == 400 and e.value.code == "invalid_argument"
+        with pytest.raises(ApiError) as e:
+            list(client.iter_reads(START, END, shard="5/2"))
+        assert e.value.status == 400 and e.value.problem["field"] == "shard"
+
+
+def test_the_token_goes_with_the_stream(indexed: Lake) -> None:
+    tokens = TokenStore([Token("algo", "read", hash_token("s3cret")),
+                         Token("ops", "admin", hash_token("0ps", "scrypt"))])
+    with serve(indexed.root, tokens=tokens) as url:
+        with MeterlakeClient(url) as anonymous, pytest.raises(ApiError) as e:
+            list(anonymous.iter_reads(START, END))
+        assert e.value.status == 401
+        for secret in ("s3cret", "0ps", "0ps"):  # sha256; scrypt checked in a thread, then remembered
+            with MeterlakeClient(url, token=secret) as client:
+                assert client.reads(START, START).num_rows == engine(indexed).num_rows // 2
+        with MeterlakeClient(url, token="wrong") as client, pytest.raises(ApiError) as e:
+            list(client.iter_reads(START, END))
+        assert e.value.status == 401
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+def test_compressed_stream(indexed: Lake, served: str, codec: str) -> None:
+    with MeterlakeClient(served) as client:
+        assert client.reads(START, END, compression=codec).equals(engine(indexed))
+        plain = client.http.get("/v1/reads", params={"start": START, "end": START, "format": "arrow"}).content
+        packed = client.http.get("/v1/reads", params={"start": START, "end": START, "format": "arrow",
+                                                      "compression": codec}).content
+        assert len(packed) < len(plain)
+        with pytest.raises(ApiError) as e:
+            client._get("/v1/reads", {"start": START, "end": START, "format": "csv", "compression": codec})
+        assert e.value.status == 400 and e.value.problem["field"] == "compression"
