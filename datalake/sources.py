@@ -4,7 +4,6 @@ that validation can say exactly where a bad value is."""
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from .errors import RowError, ValidationError
 Format = Literal["csv", "parquet", "arrow"]
 ROW = "_row"
 CSV_BLOCK_BYTES = 32 << 20
+CSV_PARSE_BYTES = 4 << 20   # blocks parsed in parallel within one read
 BATCH_ROWS = 1 << 20
 
 
@@ -104,24 +104,36 @@ def _csv_batches(path: Path, columns: Sequence[str], name: str) -> Iterator[Batc
         carry = b""
         while True:
             chunk = f.read(CSV_BLOCK_BYTES)
-            block = carry + chunk
-            if not chunk:
-                carry = b""
-            else:
-                cut = block.rfind(b"\n") + 1
-                block, carry = block[:cut], block[cut:]
-            if block:
-                done += len(block)
-                table, bad, lines = _parse_csv_block(block, header, columns, name, line)
-                yield Batch(table, bad, done)
-                line += lines
+            if carry:
+                chunk = carry + chunk
+            carry = b""
             if not chunk:
                 return
+            end = len(chunk)
+            if f.peek(1):
+                end = chunk.rfind(b"\n") + 1
+                if end == 0:  # one line longer than a block: read on
+                    carry = chunk
+                    continue
+                carry = chunk[end:]
+            done += end
+            table, bad, lines = _parse_csv_block(chunk, end, header, columns, name, line)
+            yield Batch(table, bad, done)
+            line += lines
 
 
-def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], name: str,
+# Bytes that may need the slower steps: quotes (values spanning lines, quoted values to
+# strip), carriage returns (a lone one also ends a row), padding around values.
+_PADDING = (b", ", b" ,", b"\n ", b" \n")
+
+
+def _parse_csv_block(data: bytes, end: int, header: list[str], columns: Sequence[str], name: str,
                      first_line: int) -> tuple[pa.Table, list[RowError], int]:
-    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    """Parse ``data[:end]`` (whole lines)."""
+    plain = data.find(b'"', 0, end) < 0 and data.find(b"\r", 0, end) < 0
+    padded = (not plain or data[:1] == b" " or data[end - 1:end] == b" "
+              or any(data.find(p, 0, end) >= 0 for p in _PADDING))
+    lines = None if plain else data.count(b"\n", 0, end) + (0 if data[end - 1:end] == b"\n" else 1)
     for threads in (True, False):
         invalid: list[tuple[int | None, str, int]] = []
 
@@ -131,9 +143,9 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
 
         try:
             table = pcsv.read_csv(
-                io.BytesIO(block),
+                pa.BufferReader(pa.py_buffer(data).slice(0, end)),
                 read_options=pcsv.ReadOptions(column_names=header, use_threads=threads,
-                                              block_size=CSV_BLOCK_BYTES + 1),
+                                              block_size=CSV_PARSE_BYTES),
                 parse_options=pcsv.ParseOptions(invalid_row_handler=handler, ignore_empty_lines=False,
                                                 newlines_in_values=False),
                 convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
@@ -145,6 +157,8 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
             raise ValidationError(f"{name}: unreadable CSV", [err], 1) from None
         if not invalid or all(n is not None for n, _, _ in invalid):
             break
+    if lines is None:  # without quotes or carriage returns, every line is a row or an invalid row
+        lines = table.num_rows + len(invalid)
     if table.num_rows + len(invalid) != lines:
         err = RowError(name, first_line, None, None,
                        "a quoted value spans lines; values must not contain line breaks")
@@ -157,7 +171,8 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
                     f"expected {len(header)} fields, found {found}")
            for n, text, found in invalid]
     # Values may be quoted, and padded as in `101, "0.0000"`: strip both.
-    table = pa.table({ROW: pa.array(numbers), **{c: pc.utf8_trim(table[c], ' "') for c in columns}})
+    table = pa.table({ROW: pa.array(numbers),
+                      **{c: pc.utf8_trim(table[c], ' "') if padded else table[c] for c in columns}})
     return table, bad, lines
 
 
