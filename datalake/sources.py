@@ -57,15 +57,17 @@ def detect_format(path: Path) -> Format:
 
 
 def read_batches(path: Path, columns: Sequence[str], *, name: str | None = None,
-                 fmt: Format | None = None) -> Iterator[Batch]:
+                 fmt: Format | None = None, native: bool = False) -> Iterator[Batch]:
     """Yield the delivery at ``path`` in batches. Structural problems that make the whole
-    file unreadable (wrong header, truncated Parquet) raise ``ValidationError``."""
+    file unreadable (wrong header, truncated Parquet) raise ``ValidationError``. With
+    ``native``, columns of a Parquet or Arrow delivery keep their own types (see
+    ``as_text``); CSV columns are always text."""
     name = name or path.name
     fmt = fmt or detect_format(path)
     if fmt == "csv":
         yield from _csv_batches(path, columns, name)
     else:
-        yield from _columnar_batches(path, columns, name, fmt)
+        yield from _columnar_batches(path, columns, name, fmt, native)
 
 
 def _clean_header(cell: str) -> str:
@@ -176,7 +178,8 @@ def _parse_csv_block(data: bytes, end: int, header: list[str], columns: Sequence
     return table, bad, lines
 
 
-def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format) -> Iterator[Batch]:
+def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format,
+                      native: bool = False) -> Iterator[Batch]:
     try:
         if fmt == "parquet":
             pf = pq.ParquetFile(path)
@@ -196,7 +199,7 @@ def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format
             table = pa.Table.from_batches([batch]).rename_columns([c.lower() for c in batch.schema.names])
             table = table.select(list(columns))
             table = pa.table({ROW: pa.array(np.arange(row, row + table.num_rows, dtype=np.int64)),
-                              **{c: _as_text(table[c]) for c in columns}})
+                              **{c: table[c] if native else as_text(table[c]) for c in columns}})
             row += table.num_rows
             seen += table.num_rows
             yield Batch(table, [], int(size * seen / total) if total else size)
@@ -229,7 +232,8 @@ def _check_types(schema: pa.Schema, name: str) -> None:
             raise ValidationError(f"{name}: wrong column type", [err], 1)
 
 
-def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+def as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column of a columnar delivery as the text the validators parse."""
     if pa.types.is_timestamp(col.type) and col.type.tz is not None:
         # Same text as casting the zoned type ("2018-06-27 04:39:36.057601Z"), but casting
         # a zoned timestamp to text looks the zone up per value: 15x slower.
