@@ -32,7 +32,7 @@ from .layout import check_run_id, run_id as make_run_id
 from .outputtypes import type_output_batch, type_output_native
 from .parquet import write_parquet, write_parquet_groups
 from .publication import publish_files, run_stats, write_icp_index
-from .sources import ROW, Format, as_text, detect_format, insert_bad_rows, read_batches, source_columns
+from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
 from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
 
 STATUSES = ("open", "published", "retracted", "aborted")
@@ -243,9 +243,9 @@ def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.dat
         if typed is None:
             # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL
             # trim (CSV fields come stripped already).
-            table = pa.table({ROW: batch.table[ROW],
-                              **{c: batch.table[c] if fmt == "csv" else pc.utf8_trim(as_text(batch.table[c]), ' "')
-                                 for c in columns}})
+            text = ({c: batch.table[c] for c in columns} if fmt == "csv"
+                    else {c: pc.utf8_trim(v, ' "') for c, v in text_columns(batch.table, columns, source, fmt).items()})
+            table = pa.table({ROW: batch.table[ROW], **text})
             if "trading_period" not in optional:
                 table = table.append_column("trading_period", pa.repeat("", table.num_rows).cast(pa.string()))
             typed = type_output_batch(table, *window)

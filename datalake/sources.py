@@ -232,6 +232,16 @@ def _check_types(schema: pa.Schema, name: str) -> None:
             raise ValidationError(f"{name}: wrong column type", [err], 1)
 
 
+def text_columns(table: pa.Table, columns: Sequence[str], name: str, fmt: Format) -> dict[str, pa.ChunkedArray]:
+    """``as_text`` of each column of a ``native`` batch, failing as ``read_batches`` does
+    when a value cannot be rendered (e.g. a sub-microsecond instant)."""
+    try:
+        return {c: as_text(table[c]) for c in columns}
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        err = RowError(name, None, None, None, f"unreadable {fmt} file: {e}")
+        raise ValidationError(f"{name}: unreadable {fmt} file", [err], 1) from None
+
+
 def as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """A column of a columnar delivery as the text the validators parse."""
     if pa.types.is_timestamp(col.type) and col.type.tz is not None:
