@@ -188,11 +188,19 @@ def _read_fast(path: Path, name: str, fmt: Format, progress: Progress | None, si
     # One sorted dictionary of ICPs for the whole delivery; each batch's codes remapped to it.
     icps = pc.unique(pa.chunked_array([p.icp_values for p in pieces]))
     icps = icps.take(pc.sort_indices(icps))
-    codes = np.concatenate([pc.index_in(p.icp_values, value_set=icps).to_numpy()[p.icp_indices]
-                            .astype(np.int32) for p in pieces])
-    days = np.concatenate([p.days for p in pieces])
-    periods = np.concatenate([p.periods for p in pieces])
-    exports = np.concatenate([p.exports for p in pieces])
+    for p in pieces:
+        p.icp_indices = pc.index_in(p.icp_values, value_set=icps).to_numpy()[p.icp_indices].astype(np.int32)
+
+    def gather(attribute: str) -> np.ndarray:
+        """One column of the whole delivery, releasing the batches' copies as it goes."""
+        whole = np.concatenate([getattr(p, attribute) for p in pieces])
+        for p in pieces:
+            setattr(p, attribute, None)
+        return whole
+
+    codes, days, periods, exports = gather("icp_indices"), gather("days"), gather("periods"), gather("exports")
+    timestamps, milli = gather("timestamps_us"), gather("milli")
+    del pieces
     first = int(days.min())
     # Within a trading date the period orders the instants; 2 directions, at most 50 periods.
     key = (((days - first).astype(np.int64) * len(icps) + codes) * 128 + periods.astype(np.int64) * 2
@@ -209,8 +217,7 @@ def _read_fast(path: Path, name: str, fmt: Format, progress: Progress | None, si
     edges = np.flatnonzero(np.diff(ordered_days)) + 1
     starts = [0, *edges.tolist()]
     ends = [*edges.tolist(), len(ordered_days)]
-    return _Delivery(icps, codes, np.concatenate([p.timestamps_us for p in pieces]), days, periods,
-                     np.concatenate([p.milli for p in pieces]), exports, order,
+    return _Delivery(icps, codes, timestamps, days, periods, milli, exports, order,
                      [(int(ordered_days[lo]), lo, hi) for lo, hi in zip(starts, ends)])
 
 

@@ -99,9 +99,8 @@ def type_output_native(batch: pa.Table, start: dt.date, end: dt.date) -> pa.Tabl
             and pa.types.is_timestamp(types["publish_datetime"]) and types["publish_datetime"].tz is not None
             and (types.get("trading_period") is None or pa.types.is_integer(types["trading_period"]))):
         return None
-    icp, side, time_of_day = _distinct(batch["icp_id"]), _distinct(batch["buyer_seller"]), _distinct(batch["read_time"])
-    day = _distinct(batch["read_date"])
-    if not (_all_match(icp.dictionary, ICP_RE) and _all_match(time_of_day.dictionary, TIME_RE)
+    side, time_of_day, day = _distinct(batch["buyer_seller"]), _distinct(batch["read_time"]), _distinct(batch["read_date"])
+    if not (_icps_valid(batch["icp_id"]) and _all_match(time_of_day.dictionary, TIME_RE)
             and pc.all(pc.is_in(side.dictionary, pa.array(schema.BUYER_SELLER))).as_py()):
         return None
     try:  # safe casts: refuse amounts that would round or overflow, instants finer than 1 µs
@@ -134,6 +133,14 @@ def type_output_native(batch: pa.Table, start: dt.date, end: dt.date) -> pa.Tabl
         "publish_datetime": instants,
         "buyer_seller": batch["buyer_seller"],
     })
+
+
+def _icps_valid(icp: pa.ChunkedArray) -> bool:
+    """ICP_RE per row without a regex or a hash: ASCII letters and digits, 1 to 32 bytes
+    (ICPs are too many distinct values for checking only the distinct ones to pay)."""
+    length = pc.binary_length(icp)
+    return all(pc.all(c).as_py() for c in (pc.string_is_ascii(icp), pc.utf8_is_alnum(icp),
+                                           pc.greater(length, 0), pc.less_equal(length, schema.ICP_ID_MAX_LEN)))
 
 
 def _periods(time_of_day: pa.DictionaryArray) -> np.ndarray:
