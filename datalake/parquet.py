@@ -38,17 +38,3 @@ def _flush(writer: pq.ParquetWriter, file_schema: pa.Schema, batches: list[pa.Re
     writer.write_table(table, row_group_size=max(table.num_rows, 1))
     return table.num_rows
 
-
-def write_parquet_groups(path: Path, file_schema: pa.Schema, tables: Iterable[pa.Table], *,
-                         options: dict | None = None) -> int:
-    """Write each of ``tables`` (cast to ``file_schema``) as row groups of its own, of up to
-    ``ROW_GROUP_ROWS`` rows, so that a reader can pick a group's rows by its statistics;
-    returns the row count. The file is fsynced."""
-    rows = 0
-    with pq.ParquetWriter(path, file_schema, **(options or schema.PARQUET_WRITE_OPTIONS)) as writer:
-        for table in tables:
-            if table.num_rows:
-                writer.write_table(table.cast(file_schema), row_group_size=schema.ROW_GROUP_ROWS)
-                rows += table.num_rows
-    fsync_file(path)
-    return rows

@@ -3,6 +3,7 @@ makes them visible (see ``runs.publish_run``)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from . import schema, sql
@@ -28,8 +30,8 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
     ``ValidationError`` if a key occurs more than once; returns the files (paths relative
     to ``folder``).
 
-    Each date's rows are read from the row groups of the parts that hold that date (the
-    staged parts keep one date per row group) and are kept in the order they arrive when
+    Each date's rows are read from the record batches of the parts that hold that date
+    (the staged parts keep each date in batches of its own) and are kept in the order they arrive when
     that order is already the file's order, which is the usual case for parts sharded by
     ICP; otherwise, or when a key repeats, DuckDB sorts them. A date's file is written in
     the background while the next date is read."""
@@ -77,39 +79,56 @@ _COLUMNS = ["icp_id", "read_time", "trading_period", "matched_amount", "publish_
             "_part", "_row"]
 
 
-def _row_groups_by_date(parts: list[str]) -> dict[dt.date, list[tuple[pq.ParquetFile, int, bool]]]:
-    """For each date: (part file, row group, whether the group also holds other dates), in
-    part order. A row group without date statistics counts as holding every date."""
-    files = [pq.ParquetFile(p) for p in parts]
-    spans: list[tuple[pq.ParquetFile, int, dt.date | None, dt.date | None]] = []
-    for pf in files:
-        column = pf.schema_arrow.get_field_index("read_date")
-        for rg in range(pf.num_row_groups):
-            stats = pf.metadata.row_group(rg).column(column).statistics
-            if stats is not None and stats.has_min_max:
-                spans.append((pf, rg, stats.min, stats.max))
-            else:
-                spans.append((pf, rg, None, None))
-    if any(lo is None for _, _, lo, _ in spans):
-        days = {d for pf in files for d in pc.unique(pf.read(columns=["read_date"])["read_date"]).to_pylist()}
+Loader = Callable[[], pa.Table]
+
+
+def _row_groups_by_date(parts: list[str]) -> dict[dt.date, list[tuple[Loader, bool]]]:
+    """For each date: (a loader of a piece of a staged part, whether that piece also holds
+    other dates), in part order. Parts are Arrow IPC files (pieces: record batches) or, as
+    staged by earlier versions, Parquet files (pieces: row groups, by their statistics; a
+    group without them counts as holding every date)."""
+    spans: list[tuple[Loader, dt.date | None, dt.date | None]] = []
+    for path in parts:
+        if path.endswith(".parquet"):
+            spans += _parquet_spans(pq.ParquetFile(path))
+            continue
+        reader = ipc.open_file(pa.memory_map(path))
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            bounds = pc.min_max(batch.column("read_date"))
+            spans.append((lambda batch=batch: pa.Table.from_batches([batch]), bounds["min"].as_py(),
+                          bounds["max"].as_py()))
+    if any(lo is None for _, lo, _ in spans):
+        days = {d for load, _, _ in spans for d in pc.unique(load()["read_date"]).to_pylist() if d is not None}
     else:
-        days = {lo + dt.timedelta(days=i) for _, _, lo, hi in spans for i in range((hi - lo).days + 1)}
-    found: dict[dt.date, list[tuple[pq.ParquetFile, int, bool]]] = {}
-    for pf, rg, lo, hi in spans:
+        days = {lo + dt.timedelta(days=i) for _, lo, hi in spans for i in range((hi - lo).days + 1)}
+    found: dict[dt.date, list[tuple[Loader, bool]]] = {}
+    for load, lo, hi in spans:
         for day in sorted(days):
             if lo is None or lo <= day <= hi:
-                found.setdefault(day, []).append((pf, rg, lo != hi or lo is None))
+                found.setdefault(day, []).append((load, lo != hi or lo is None))
     return found
 
 
-def _rows_for_date(groups: list[tuple[pq.ParquetFile, int, bool]], day: dt.date) -> pa.Table:
-    pieces = []
-    for pf, rg, mixed in groups:
-        table = pf.read_row_group(rg, columns=["read_date", *_COLUMNS])
+def _parquet_spans(pf: pq.ParquetFile) -> list[tuple[Loader, dt.date | None, dt.date | None]]:
+    column = pf.schema_arrow.get_field_index("read_date")
+    spans = []
+    for rg in range(pf.num_row_groups):
+        stats = pf.metadata.row_group(rg).column(column).statistics
+        known = stats is not None and stats.has_min_max
+        spans.append((lambda rg=rg: pf.read_row_group(rg, columns=["read_date", *_COLUMNS]),
+                      stats.min if known else None, stats.max if known else None))
+    return spans
+
+
+def _rows_for_date(pieces: list[tuple[Loader, bool]], day: dt.date) -> pa.Table:
+    tables = []
+    for load, mixed in pieces:
+        table = load()
         if mixed:
             table = table.filter(pc.equal(table["read_date"], pa.scalar(day, pa.date32())))
-        pieces.append(table.select(_COLUMNS))
-    return pa.concat_tables(pieces).combine_chunks() if pieces else pa.table({})
+        tables.append(table.select(_COLUMNS))
+    return pa.concat_tables(tables) if tables else pa.table({})
 
 
 def _strictly_ordered(table: pa.Table) -> bool:

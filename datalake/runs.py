@@ -24,16 +24,16 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
 from . import schema, sql
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
 from .lake import Lake, check_range, parse_date
 from .layout import check_run_id, run_id as make_run_id
 from .outputtypes import type_output_batch, type_output_native
-from .parquet import write_parquet, write_parquet_groups
 from .publication import publish_files, run_stats, write_icp_index
 from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
-from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
+from .storage import fsync_dir, fsync_file, move_into_place, read_json, remove_tree, sha256_file, write_json_atomic
 
 STATUSES = ("open", "published", "retracted", "aborted")
 MEMORY_LIMIT = "2GB"
@@ -50,8 +50,6 @@ PART_SCHEMA = pa.schema([
     pa.field("_part", pa.int32(), nullable=False),
     pa.field("_row", pa.int64(), nullable=False),
 ])
-# Read once, soon, a whole row group at a time: speed over size, no page index.
-PART_WRITE_OPTIONS = dict(schema.OUTPUT_WRITE_OPTIONS, compression="lz4", write_page_index=False)
 
 _cache: dict[Path, tuple[tuple[int, int], dict]] = {}
 _cache_lock = threading.Lock()
@@ -195,17 +193,17 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
     fmt = fmt or detect_format(path)
     window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
     with lake.staging() as work:
-        staged = work / "part.parquet"
+        staged = work / "part.arrow"
         con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
         try:
             rows, dates, typed = _validate_part(con, path, part, fmt, window)
             if typed is not None:
-                write_parquet_groups(staged, PART_SCHEMA, _by_date(typed, part), options=PART_WRITE_OPTIONS)
+                _write_part(staged, _by_date(typed, part))
             else:
                 # By date only: publish reads one date at a time and sorts it by icp_id itself.
                 reader = con.sql("SELECT * FROM valid ORDER BY read_date"
                                  ).to_arrow_reader(schema.ROW_GROUP_ROWS)
-                write_parquet(staged, PART_SCHEMA, reader, options=PART_WRITE_OPTIONS)
+                _write_part(staged, (pa.Table.from_batches([b]) for b in reader))
         finally:
             con.close()
         entry = {"part": part, "rows": rows, "dates": dates, "source_name": source_name or path.name,
@@ -215,6 +213,7 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
             current = copy.deepcopy(_load(lake, run_id))
             _require(current, "open", "upload to")
             move_into_place(staged, target)
+            lake.layout.legacy_run_part_file(run_id, part).unlink(missing_ok=True)
             fsync_dir(target.parent)
             current["parts"] = sorted([p for p in current["parts"] if p["part"] != part] + [entry],
                                       key=lambda p: p["part"])
@@ -291,6 +290,22 @@ def _insert_typed(con, typed: pa.Table, part: int) -> None:
     con.unregister("typed")
 
 
+def _write_part(path: Path, tables: Iterator[pa.Table]) -> None:
+    """A staged part as an Arrow IPC file, each date in record batches of its own: written
+    and read back (memory-mapped, by publish) for little more than a copy."""
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, PART_SCHEMA) as writer:
+        for table in tables:
+            if table.num_rows:
+                writer.write_table(table.cast(PART_SCHEMA), max_chunksize=schema.ROW_GROUP_ROWS)
+    fsync_file(path)
+
+
+def _part_file(lake: Lake, run_id: str, part: int) -> Path:
+    path = lake.layout.run_part_file(run_id, part)
+    legacy = lake.layout.legacy_run_part_file(run_id, part)
+    return legacy if not path.exists() and legacy.exists() else path
+
+
 def _by_date(typed: pa.Table, part: int) -> Iterator[pa.Table]:
     """A part's typed rows in the staged layout, one table per date in date order, rows in
     their upload order within a date: publish reads one date at a time (one date per row
@@ -317,7 +332,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     _require(record, "open", "publish")
     if not record["parts"]:
         raise ConflictError(f"cannot publish run {run_id}: no parts uploaded", field="parts", value=0)
-    parts = [str(lake.layout.run_part_file(run_id, p["part"])) for p in record["parts"]]
+    parts = [str(_part_file(lake, run_id, p["part"])) for p in record["parts"]]
     with lake.staging() as work:
         con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.parquet as pq
 import pytest
 
@@ -191,3 +192,21 @@ def test_duplicates_across_typed_parts_name_the_first_occurrence(lake, tmp_path)
     first = info.value.errors[0]
     assert first.source == "part 2" and first.row == 1 and "duplicate of part 1 row 11" in first.reason
     assert runs.get_run(lake, run)["status"] == "open" and not lake.layout.run_dir(run).exists()
+
+
+def test_parts_staged_as_parquet_by_earlier_versions_still_publish(tmp_path):
+    rows = out_factory.interval_rows(["A1", "B2"], out_factory.days(JUNE, 2))
+    results = []
+    for legacy in (False, True):
+        lake = Lake.create(tmp_path / f"lake{legacy}")
+        run = _open_run(lake)
+        runs.upload_part(lake, run, 1, out_factory.write_table(tmp_path / "p.parquet", rows))
+        if legacy:
+            staged = lake.layout.run_part_file(run, 1)
+            table = pa.ipc.open_file(pa.memory_map(str(staged))).read_all()
+            pq.write_table(table, lake.layout.legacy_run_part_file(run, 1), row_group_size=100)
+            staged.unlink()
+        record = runs.publish_run(lake, run)
+        results.append(([pq.read_table(lake.root / f["path"]).to_pylist() for f in record["files"]],
+                         record["totals"]))
+    assert results[0] == results[1]
