@@ -194,7 +194,7 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
     window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
     with lake.staging() as work:
         staged = work / "part.arrow"
-        con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
+        con = _LazyConnection(work)
         try:
             rows, dates, typed = _validate_part(con, path, part, fmt, window)
             if typed is not None:
@@ -222,23 +222,47 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
     return {"run_id": run_id, **entry}
 
 
-def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.date, dt.date]
+class _LazyConnection:
+    """The DuckDB connection of an upload, opened (with its ``valid`` and ``rejects``
+    tables) only when a batch needs SQL: a part that types in Arrow never opens one."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self.con is not None
+
+    def __getattr__(self, name: str):
+        if self.con is None:
+            con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(self.work / "spill"))
+            con.execute("""CREATE TABLE valid (icp_id VARCHAR, read_date DATE, read_time VARCHAR,
+                           trading_period SMALLINT, matched_amount DECIMAL(18, 4),
+                           publish_datetime TIMESTAMPTZ, buyer_seller VARCHAR, _part INTEGER, _row BIGINT)""")
+            con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
+            self.con = con
+        return getattr(self.con, name)
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+def _validate_part(con: _LazyConnection, path: Path, part: int, fmt: Format, window: tuple[dt.date, dt.date]
                    ) -> tuple[int, list[str], pa.Table | None]:
     """Check every row of a part. Returns its row count, first and last date, and, when
     every batch typed in Arrow, the typed rows (else they are in table ``valid`` of ``con``)."""
     source = f"part {part}"
     optional = [c for c in schema.OUTPUT_OPTIONAL_COLUMNS if c in source_columns(path, fmt)]
     columns = [*schema.OUTPUT_INPUT_COLUMNS, *optional]
-    con.execute("""CREATE TABLE valid (icp_id VARCHAR, read_date DATE, read_time VARCHAR,
-                   trading_period SMALLINT, matched_amount DECIMAL(18, 4), publish_datetime TIMESTAMPTZ,
-                   buyer_seller VARCHAR, _part INTEGER, _row BIGINT)""")
-    con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
     validate = sql.query("output_validate_batch")
     params = {"start": window[0], "end": window[1]}
     typed_batches: list[pa.Table] = []
     in_duckdb = False
     for batch in read_batches(path, columns, name=source, fmt=fmt, native=True):
-        insert_bad_rows(con, batch)
+        if batch.bad_rows:
+            insert_bad_rows(con, batch)
         typed = type_output_native(batch.table, *window) if fmt != "csv" else None
         if typed is None:
             # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL
@@ -267,7 +291,7 @@ def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.dat
         con.execute("INSERT INTO valid SELECT icp_id, read_date, read_time, trading_period, matched_amount, "
                     "publish_datetime, buyer_seller, $part, _row FROM checked WHERE error_field IS NULL",
                     {"part": part})
-    total = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+    total = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] if con.opened else 0
     if total:
         rows = con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row NULLS FIRST LIMIT $n",
                            {"n": ValidationError.MAX_REPORTED}).fetchall()
