@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -210,3 +209,18 @@ def test_parts_staged_as_parquet_by_earlier_versions_still_publish(tmp_path):
         results.append(([pq.read_table(lake.root / f["path"]).to_pylist() for f in record["files"]],
                          record["totals"]))
     assert results[0] == results[1]
+
+
+def test_short_row_past_the_first_parallel_parse_block_is_reported_by_line(lake, tmp_path):
+    rows = raw_rows(60, 14)  # ~3.9 MB; twice that passes the 4 MB parse blocks
+    assert len(rows) > 80_000
+    big = rows + [(t, v, d, i + "B") for t, v, d, i in rows]
+    path = write_csv(tmp_path / "big.csv", big)
+    assert path.stat().st_size > sources.CSV_PARSE_BYTES
+    lines = path.read_text().splitlines()
+    lines[len(lines) - 10] = ",".join(lines[len(lines) - 10].split(",")[:3])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationError) as info:
+        ingest_file(lake, path)
+    assert [(e.row, e.reason) for e in info.value.errors] == [(len(lines) - 9, "expected 4 fields, found 3")]
+    assert lake.ingests() == []
