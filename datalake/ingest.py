@@ -6,25 +6,30 @@ import csv
 import datetime as dt
 import itertools
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema, sql
 from .errors import InvalidArgumentError, RowError, ValidationError
 from .lake import Lake
 from .parquet import write_parquet
-from .rawtypes import type_batch
+from .rawtypes import TypedReads, decimal_array, type_batch, type_reads
 from .sources import Batch, Format, detect_format, insert_bad_rows, read_batches
 from .trading import EPOCH
 from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
 
 OnError = Literal["fail", "quarantine"]
+T = TypeVar("T")
 Progress = Callable[[int, int], None]
 
 _VALID_COLUMNS = "_row, icp_id, read_timestamp, read_date, trading_period, interval_read, energy_flow_direction"
@@ -86,6 +91,11 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
         return done()
 
     with lake.staging() as work:
+        delivery = _read_fast(path, name, fmt, progress, size)
+        if delivery is not None:
+            _ingest_fast(lake, delivery, work, result, actor=actor, memory_limit=memory_limit,
+                         source={"name": name, "format": fmt, "bytes": size, "sha256": digest})
+            return done()
         con = sql.connect(memory_limit=memory_limit, temp_directory=str(work / "spill"))
         try:
             _load(con, path, name, fmt, progress, size)
@@ -114,19 +124,215 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
                 if kept == 0:
                     result.reason = "every row is already stored with the same value"
                     return done()
-                ingest = lake.next_ingest_id()
-                staged = _write_changes(con, work, ingest)
-                commit_ingest(lake, ingest, staged, actor=actor,
-                              source={"name": name, "format": fmt, "bytes": size, "sha256": digest},
-                              rows={"read": result.rows_read, "new": result.rows_new,
-                                    "revised": result.rows_revised, "unchanged": result.rows_unchanged,
-                                    "duplicates_collapsed": result.duplicates_collapsed,
-                                    "rejected": result.rows_rejected, "stored": kept},
-                              rejects_file=result.rejects_file)
-                result.status, result.ingest_id = "committed", ingest
+                _commit_changes(lake, con, work, result, kept, actor=actor,
+                                source={"name": name, "format": fmt, "bytes": size, "sha256": digest})
         finally:
             con.close()
     return done()
+
+
+def _commit_changes(lake: Lake, con, work: Path, result: IngestResult, kept: int, *, actor: str | None,
+                    source: dict) -> None:
+    ingest = lake.next_ingest_id()
+    staged = _write_changes(con, work, ingest)
+    _commit(lake, ingest, staged, result, kept, actor=actor, source=source)
+
+
+def _commit(lake: Lake, ingest: str, staged: list[tuple[dt.date, Path, int]], result: IngestResult, kept: int,
+            *, actor: str | None, source: dict) -> None:
+    commit_ingest(lake, ingest, staged, actor=actor, source=source,
+                  rows={"read": result.rows_read, "new": result.rows_new,
+                        "revised": result.rows_revised, "unchanged": result.rows_unchanged,
+                        "duplicates_collapsed": result.duplicates_collapsed,
+                        "rejected": result.rows_rejected, "stored": kept},
+                  rejects_file=result.rejects_file)
+    result.status, result.ingest_id = "committed", ingest
+
+
+# -- the fast path: a delivery whose every row is valid and whose keys are distinct -----------
+
+@dataclass
+class _Delivery:
+    """A typed delivery in memory, as flat arrays, with the order that sorts it by
+    (read_date, icp_id, read_timestamp, energy_flow_direction)."""
+    icp_values: pa.Array      # sorted distinct icp_ids
+    icp_codes: np.ndarray     # int32 index into icp_values, per row
+    timestamps_us: np.ndarray
+    days: np.ndarray
+    periods: np.ndarray
+    milli: np.ndarray
+    exports: np.ndarray
+    order: np.ndarray | None  # None: already in that order
+    day_bounds: list[tuple[int, int, int]]  # (day, first, end) positions in sorted order
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+
+def _read_fast(path: Path, name: str, fmt: Format, progress: Progress | None, size: int) -> _Delivery | None:
+    """The delivery typed without DuckDB, or None when any row is bad (or any key repeats):
+    the general path then reads it again and explains or collapses those rows."""
+    pieces: list[TypedReads] = []
+    try:
+        for batch in prefetched(read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt)):
+            typed = type_reads(batch.table) if not batch.bad_rows else None
+            if typed is None:
+                return None
+            pieces.append(typed)
+            if progress:
+                progress(batch.bytes_done, size)
+    except ValidationError as e:  # the file itself is unreadable
+        raise ValidationError(f"{e.summary}; nothing ingested", e.errors, e.total) from None
+    if not pieces:
+        return None
+    # One sorted dictionary of ICPs for the whole delivery; each batch's codes remapped to it.
+    icps = pc.unique(pa.chunked_array([p.icp_values for p in pieces]))
+    icps = icps.take(pc.sort_indices(icps))
+    for p in pieces:
+        p.icp_indices = pc.index_in(p.icp_values, value_set=icps).to_numpy()[p.icp_indices].astype(np.int32)
+
+    def gather(attribute: str) -> np.ndarray:
+        """One column of the whole delivery, releasing the batches' copies as it goes."""
+        whole = np.concatenate([getattr(p, attribute) for p in pieces])
+        for p in pieces:
+            setattr(p, attribute, None)
+        return whole
+
+    codes, days, periods, exports = gather("icp_indices"), gather("days"), gather("periods"), gather("exports")
+    timestamps, milli = gather("timestamps_us"), gather("milli")
+    del pieces
+    first = int(days.min())
+    # Within a trading date the period orders the instants; 2 directions, at most 50 periods.
+    key = (((days - first).astype(np.int64) * len(icps) + codes) * 128 + periods.astype(np.int64) * 2
+           + exports)
+    if len(key) < 2 or bool(np.all(key[1:] > key[:-1])):
+        order, ordered_days = None, days
+    else:
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        if bool(np.any(key[1:] == key[:-1])):
+            return None  # repeated keys: collapsed or rejected by the general path
+        ordered_days = days[order]
+    del key
+    edges = np.flatnonzero(np.diff(ordered_days)) + 1
+    starts = [0, *edges.tolist()]
+    ends = [*edges.tolist(), len(ordered_days)]
+    return _Delivery(icps, codes, timestamps, days, periods, milli, exports, order,
+                     [(int(ordered_days[lo]), lo, hi) for lo, hi in zip(starts, ends)])
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced in a background thread up to ``depth`` ahead, so that reading and
+    parsing the next batch overlaps with the work on this one (both release the GIL)."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((end, None))
+        except BaseException as e:  # handed to the consumer
+            ready.put((end, e))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def _ingest_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestResult, *, actor: str | None,
+                 memory_limit: str, source: dict) -> None:
+    result.rows_read = len(delivery)
+    dates = [EPOCH + dt.timedelta(days=day) for day, _, _ in delivery.day_bounds]
+    result.dates = [d.isoformat() for d in dates]
+    with lake.write_lock():
+        if (previous := _ingest_with_hash(lake, source["sha256"])) is not None:
+            result.reason = f"content already ingested as {previous}"
+            return
+        wanted = set(dates)
+        if any(f.read_date in wanted for f in lake.raw_files(min(dates), max(dates))):
+            # Some dates already hold reads: compare with them in DuckDB.
+            con = sql.connect(memory_limit=memory_limit, temp_directory=str(work / "spill"))
+            try:
+                con.register("delivery_rows", _delivery_table(delivery))
+                con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM delivery_rows")
+                _find_changes(con, lake, dates)
+                result.rows_new, result.rows_revised, kept = con.execute(
+                    "SELECT count(*) FILTER (NOT is_revision), count(*) FILTER (is_revision), count(*) "
+                    "FROM changes").fetchall()[0]
+                result.rows_unchanged = len(delivery) - kept
+                if kept == 0:
+                    result.reason = "every row is already stored with the same value"
+                    return
+                _commit_changes(lake, con, work, result, kept, actor=actor, source=source)
+            finally:
+                con.close()
+            return
+        result.rows_new = len(delivery)
+        ingest = lake.next_ingest_id()
+        staged = _write_sorted(delivery, work, ingest)
+        _commit(lake, ingest, staged, result, len(delivery), actor=actor, source=source)
+
+
+def _delivery_table(delivery: _Delivery) -> pa.Table:
+    return pa.table({
+        "icp_id": delivery.icp_values.take(pa.array(delivery.icp_codes)),
+        "read_timestamp": pa.array(delivery.timestamps_us, schema.TIMESTAMP),
+        "energy_flow_direction": pa.array(schema.DIRECTIONS).take(pa.array(delivery.exports.astype(np.int8))),
+        "read_date": pa.array(delivery.days, pa.date32()),
+        "trading_period": pa.array(delivery.periods),
+        "interval_read": decimal_array(delivery.milli, schema.READ_DECIMAL),
+    })
+
+
+def _write_sorted(delivery: _Delivery, work: Path, ingest: str) -> list[tuple[dt.date, Path, int]]:
+    """One sorted Parquet file per trading date; dates are written in parallel (the Parquet
+    encoder releases the GIL)."""
+    directions = pa.array(schema.DIRECTIONS)
+
+    def write(bounds: tuple[int, int, int]) -> tuple[dt.date, Path, int]:
+        day, lo, hi = bounds
+        pick = delivery.order[lo:hi] if delivery.order is not None else slice(lo, hi)
+        n = hi - lo
+        table = pa.table({
+            "icp_id": delivery.icp_values.take(pa.array(delivery.icp_codes[pick])),
+            "read_timestamp": pa.array(delivery.timestamps_us[pick], schema.TIMESTAMP),
+            "trading_period": pa.array(delivery.periods[pick]),
+            "interval_read": decimal_array(delivery.milli[pick], schema.READ_DECIMAL),
+            "energy_flow_direction": directions.take(pa.array(delivery.exports[pick].astype(np.int8))),
+            "ingest_id": pa.repeat(pa.scalar(ingest, pa.string()), n),
+        })
+        date = EPOCH + dt.timedelta(days=day)
+        path = work / f"{date.isoformat()}.parquet"
+        rows = write_parquet(path, schema.RAW_FILE_SCHEMA, table.to_batches(schema.ROW_GROUP_ROWS),
+                             options=schema.RAW_WRITE_OPTIONS)
+        return date, path, rows
+
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
+        return list(pool.map(write, delivery.day_bounds))
 
 
 def _ingest_with_hash(lake: Lake, digest: str) -> str | None:

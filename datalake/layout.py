@@ -160,7 +160,11 @@ class Layout:
         if not isinstance(part, int) or isinstance(part, bool) or not 1 <= part <= MAX_RUN_PART:
             raise InvalidArgumentError(f"part must be an integer 1..{MAX_RUN_PART}, got {part!r}",
                                        field="part", value=part)
-        return self.run_parts_dir(run) / f"part-{part:05d}.parquet"
+        return self.run_parts_dir(run) / f"part-{part:05d}.arrow"
+
+    def legacy_run_part_file(self, run: str, part: int) -> Path:
+        """Where versions before Arrow IPC staging kept an uploaded part (Parquet)."""
+        return self.run_part_file(run, part).with_suffix(".parquet")
 
     def staging(self, staging_id: str) -> Path:
         if not STAGING_ID_RE.match(staging_id):

@@ -37,3 +37,4 @@ def _flush(writer: pq.ParquetWriter, file_schema: pa.Schema, batches: list[pa.Re
     table = pa.Table.from_batches(batches).cast(file_schema)
     writer.write_table(table, row_group_size=max(table.num_rows, 1))
     return table.num_rows
+

@@ -13,26 +13,30 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
 from . import schema, sql
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
 from .lake import STORE_POLL_S, Lake, check_range, parse_date
 from .location import is_local
 from .layout import check_run_id, run_id as make_run_id
-from .outputtypes import type_output_batch
-from .parquet import write_parquet
+from .outputtypes import type_output_batch, type_output_native
 from .publication import publish_files, run_stats, write_icp_index
-from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns
-from .storage import fsync_dir, move_into_place, read_json, remove_tree, sha256_file, version, write_json_atomic
+from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
+from .storage import (fsync_dir, fsync_file, local_copy, move_into_place, read_json, remove_tree, sha256_file,
+                      version, write_json_atomic)
 
 STATUSES = ("open", "published", "retracted", "aborted")
 MEMORY_LIMIT = "2GB"
@@ -49,7 +53,6 @@ PART_SCHEMA = pa.schema([
     pa.field("_part", pa.int32(), nullable=False),
     pa.field("_row", pa.int64(), nullable=False),
 ])
-PART_WRITE_OPTIONS = dict(schema.OUTPUT_WRITE_OPTIONS, compression="lz4")  # read once, soon: speed over size
 
 _cache: dict[Path, tuple[tuple[int, int], dict]] = {}
 _cache_lock = threading.Lock()
@@ -199,14 +202,17 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
     fmt = fmt or detect_format(path)
     window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
     with lake.staging() as work:
-        staged = work / "part.parquet"
-        con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
+        staged = work / "part.arrow"
+        con = _LazyConnection(work)
         try:
-            rows, dates = _validate_part(con, path, part, fmt, window)
-            # By date only: publish reads one date at a time and sorts it by icp_id itself.
-            reader = con.sql("SELECT * FROM valid ORDER BY read_date"
-                             ).to_arrow_reader(schema.ROW_GROUP_ROWS)
-            write_parquet(staged, PART_SCHEMA, reader, options=PART_WRITE_OPTIONS)
+            rows, dates, typed = _validate_part(con, path, part, fmt, window)
+            if typed is not None:
+                _write_part(staged, _by_date(typed, part))
+            else:
+                # By date only: publish reads one date at a time and sorts it by icp_id itself.
+                reader = con.sql("SELECT * FROM valid ORDER BY read_date"
+                                 ).to_arrow_reader(schema.ROW_GROUP_ROWS)
+                _write_part(staged, (pa.Table.from_batches([b]) for b in reader))
         finally:
             con.close()
         entry = {"part": part, "rows": rows, "dates": dates, "source_name": source_name or path.name,
@@ -216,6 +222,7 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
             current = copy.deepcopy(_load(lake, run_id, fresh=True))
             _require(current, "open", "upload to")
             move_into_place(staged, target)
+            lake.layout.legacy_run_part_file(run_id, part).unlink(missing_ok=True)
             fsync_dir(target.parent)
             current["parts"] = sorted([p for p in current["parts"] if p["part"] != part] + [entry],
                                       key=lambda p: p["part"])
@@ -224,29 +231,67 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
     return {"run_id": run_id, **entry}
 
 
-def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.date, dt.date]
-                   ) -> tuple[int, list[str]]:
+class _LazyConnection:
+    """The DuckDB connection of an upload, opened (with its ``valid`` and ``rejects``
+    tables) only when a batch needs SQL: a part that types in Arrow never opens one."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self.con is not None
+
+    def __getattr__(self, name: str):
+        if self.con is None:
+            con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(self.work / "spill"))
+            con.execute("""CREATE TABLE valid (icp_id VARCHAR, read_date DATE, read_time VARCHAR,
+                           trading_period SMALLINT, matched_amount DECIMAL(18, 4),
+                           publish_datetime TIMESTAMPTZ, buyer_seller VARCHAR, _part INTEGER, _row BIGINT)""")
+            con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
+            self.con = con
+        return getattr(self.con, name)
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+def _validate_part(con: _LazyConnection, path: Path, part: int, fmt: Format, window: tuple[dt.date, dt.date]
+                   ) -> tuple[int, list[str], pa.Table | None]:
+    """Check every row of a part. Returns its row count, first and last date, and, when
+    every batch typed in Arrow, the typed rows (else they are in table ``valid`` of ``con``)."""
     source = f"part {part}"
     optional = [c for c in schema.OUTPUT_OPTIONAL_COLUMNS if c in source_columns(path, fmt)]
     columns = [*schema.OUTPUT_INPUT_COLUMNS, *optional]
-    con.execute("""CREATE TABLE valid (icp_id VARCHAR, read_date DATE, read_time VARCHAR,
-                   trading_period SMALLINT, matched_amount DECIMAL(18, 4), publish_datetime TIMESTAMPTZ,
-                   buyer_seller VARCHAR, _part INTEGER, _row BIGINT)""")
-    con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
     validate = sql.query("output_validate_batch")
     params = {"start": window[0], "end": window[1]}
-    for batch in read_batches(path, columns, name=source, fmt=fmt):
-        insert_bad_rows(con, batch)
-        # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL trim.
-        table = pa.table({ROW: batch.table[ROW], **{c: pc.utf8_trim(batch.table[c], ' "') for c in columns}})
-        if "trading_period" not in optional:
-            table = table.append_column("trading_period", pa.repeat("", table.num_rows).cast(pa.string()))
-        typed = type_output_batch(table, *window)
+    typed_batches: list[pa.Table] = []
+    in_duckdb = False
+    for batch in read_batches(path, columns, name=source, fmt=fmt, native=True):
+        if batch.bad_rows:
+            insert_bad_rows(con, batch)
+        typed = type_output_native(batch.table, *window) if fmt != "csv" else None
+        if typed is None:
+            # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL
+            # trim (CSV fields come stripped already).
+            text = ({c: batch.table[c] for c in columns} if fmt == "csv"
+                    else {c: pc.utf8_trim(v, ' "') for c, v in text_columns(batch.table, columns, source, fmt).items()})
+            table = pa.table({ROW: batch.table[ROW], **text})
+            if "trading_period" not in optional:
+                table = table.append_column("trading_period", pa.repeat("", table.num_rows).cast(pa.string()))
+            typed = type_output_batch(table, *window)
         if typed is not None:
-            con.register("typed", typed)
-            con.execute("INSERT INTO valid SELECT * EXCLUDE (_row), $part, _row FROM typed", {"part": part})
-            con.unregister("typed")
+            if in_duckdb:
+                _insert_typed(con, typed, part)
+            else:
+                typed_batches.append(typed)
             continue
+        if not in_duckdb:  # from here on the rows gather in DuckDB
+            for earlier in typed_batches:
+                _insert_typed(con, earlier, part)
+            typed_batches, in_duckdb = [], True
         con.register("batch", table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}", params)
         con.unregister("batch")
@@ -255,15 +300,61 @@ def _validate_part(con, path: Path, part: int, fmt: Format, window: tuple[dt.dat
         con.execute("INSERT INTO valid SELECT icp_id, read_date, read_time, trading_period, matched_amount, "
                     "publish_datetime, buyer_seller, $part, _row FROM checked WHERE error_field IS NULL",
                     {"part": part})
-    total = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+    total = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] if con.opened else 0
     if total:
         rows = con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row NULLS FIRST LIMIT $n",
                            {"n": ValidationError.MAX_REPORTED}).fetchall()
         raise ValidationError(f"{source}: nothing uploaded", [RowError(source, *r) for r in rows], total)
+    if not in_duckdb:
+        typed = pa.concat_tables(typed_batches) if typed_batches else None
+        if typed is None or typed.num_rows == 0:
+            raise ValidationError(f"{source}: nothing uploaded", [RowError(source, None, None, None, "no rows")], 1)
+        bounds = pc.min_max(typed["read_date"])
+        return typed.num_rows, [bounds["min"].as_py().isoformat(), bounds["max"].as_py().isoformat()], typed
     rows, first, last = con.execute("SELECT count(*), min(read_date), max(read_date) FROM valid").fetchall()[0]
     if rows == 0:
         raise ValidationError(f"{source}: nothing uploaded", [RowError(source, None, None, None, "no rows")], 1)
-    return rows, [first.isoformat(), last.isoformat()]
+    return rows, [first.isoformat(), last.isoformat()], None
+
+
+def _insert_typed(con, typed: pa.Table, part: int) -> None:
+    con.register("typed", typed)
+    con.execute("INSERT INTO valid SELECT * EXCLUDE (_row), $part, _row FROM typed", {"part": part})
+    con.unregister("typed")
+
+
+def _write_part(path: Path, tables: Iterator[pa.Table]) -> None:
+    """A staged part as an Arrow IPC file, each date in record batches of its own: written
+    and read back (memory-mapped, by publish) for little more than a copy."""
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, PART_SCHEMA) as writer:
+        for table in tables:
+            if table.num_rows:
+                writer.write_table(table.cast(PART_SCHEMA), max_chunksize=schema.ROW_GROUP_ROWS)
+    fsync_file(path)
+
+
+def _part_file(lake: Lake, run_id: str, part: int) -> Path:
+    path = lake.layout.run_part_file(run_id, part)
+    legacy = lake.layout.legacy_run_part_file(run_id, part)
+    return legacy if not path.exists() and legacy.exists() else path
+
+
+def _by_date(typed: pa.Table, part: int) -> Iterator[pa.Table]:
+    """A part's typed rows in the staged layout, one table per date in date order, rows in
+    their upload order within a date: publish reads one date at a time (one date per row
+    group lets it pick that date's rows by the group statistics)."""
+    days = typed["read_date"].cast(pa.int32()).to_numpy()
+    if len(days) > 1 and not bool(np.all(days[1:] >= days[:-1])):
+        order = np.argsort(days, kind="stable")
+        typed, days = typed.take(pa.array(order)), days[order]
+    staged = pa.table({
+        **{f.name: typed[f.name] for f in PART_SCHEMA if f.name not in ("_part", "_row")},
+        "_part": pa.repeat(pa.scalar(part, pa.int32()), typed.num_rows),
+        "_row": typed[ROW],
+    })
+    edges = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
+    for lo, hi in itertools.pairwise(edges):
+        yield staged.slice(lo, hi - lo)
 
 
 def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
@@ -274,10 +365,10 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     _require(record, "open", "publish")
     if not record["parts"]:
         raise ConflictError(f"cannot publish run {run_id}: no parts uploaded", field="parts", value=0)
-    parts = [str(lake.layout.run_part_file(run_id, p["part"])) for p in record["parts"]]
     with lake.staging() as work:
         con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
         try:
+            parts = [str(local_copy(_part_file(lake, run_id, p["part"]), work)) for p in record["parts"]]
             folder = work / "run"
             files = publish_files(con, parts, folder, run_id)
             written = [str(folder / f["path"]) for f in files]

@@ -4,7 +4,6 @@ that validation can say exactly where a bad value is."""
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from .errors import RowError, ValidationError
 Format = Literal["csv", "parquet", "arrow"]
 ROW = "_row"
 CSV_BLOCK_BYTES = 32 << 20
+CSV_PARSE_BYTES = 4 << 20   # blocks parsed in parallel within one read
 BATCH_ROWS = 1 << 20
 
 
@@ -57,15 +57,17 @@ def detect_format(path: Path) -> Format:
 
 
 def read_batches(path: Path, columns: Sequence[str], *, name: str | None = None,
-                 fmt: Format | None = None) -> Iterator[Batch]:
+                 fmt: Format | None = None, native: bool = False) -> Iterator[Batch]:
     """Yield the delivery at ``path`` in batches. Structural problems that make the whole
-    file unreadable (wrong header, truncated Parquet) raise ``ValidationError``."""
+    file unreadable (wrong header, truncated Parquet) raise ``ValidationError``. With
+    ``native``, columns of a Parquet or Arrow delivery keep their own types (see
+    ``as_text``); CSV columns are always text."""
     name = name or path.name
     fmt = fmt or detect_format(path)
     if fmt == "csv":
         yield from _csv_batches(path, columns, name)
     else:
-        yield from _columnar_batches(path, columns, name, fmt)
+        yield from _columnar_batches(path, columns, name, fmt, native)
 
 
 def _clean_header(cell: str) -> str:
@@ -104,24 +106,36 @@ def _csv_batches(path: Path, columns: Sequence[str], name: str) -> Iterator[Batc
         carry = b""
         while True:
             chunk = f.read(CSV_BLOCK_BYTES)
-            block = carry + chunk
-            if not chunk:
-                carry = b""
-            else:
-                cut = block.rfind(b"\n") + 1
-                block, carry = block[:cut], block[cut:]
-            if block:
-                done += len(block)
-                table, bad, lines = _parse_csv_block(block, header, columns, name, line)
-                yield Batch(table, bad, done)
-                line += lines
+            if carry:
+                chunk = carry + chunk
+            carry = b""
             if not chunk:
                 return
+            end = len(chunk)
+            if f.peek(1):
+                end = chunk.rfind(b"\n") + 1
+                if end == 0:  # one line longer than a block: read on
+                    carry = chunk
+                    continue
+                carry = chunk[end:]
+            done += end
+            table, bad, lines = _parse_csv_block(chunk, end, header, columns, name, line)
+            yield Batch(table, bad, done)
+            line += lines
 
 
-def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], name: str,
+# Bytes that may need the slower steps: quotes (values spanning lines, quoted values to
+# strip), carriage returns (a lone one also ends a row), padding around values.
+_PADDING = (b", ", b" ,", b"\n ", b" \n")
+
+
+def _parse_csv_block(data: bytes, end: int, header: list[str], columns: Sequence[str], name: str,
                      first_line: int) -> tuple[pa.Table, list[RowError], int]:
-    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    """Parse ``data[:end]`` (whole lines)."""
+    plain = data.find(b'"', 0, end) < 0 and data.find(b"\r", 0, end) < 0
+    padded = (not plain or data[:1] == b" " or data[end - 1:end] == b" "
+              or any(data.find(p, 0, end) >= 0 for p in _PADDING))
+    lines = None if plain else data.count(b"\n", 0, end) + (0 if data[end - 1:end] == b"\n" else 1)
     for threads in (True, False):
         invalid: list[tuple[int | None, str, int]] = []
 
@@ -131,9 +145,9 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
 
         try:
             table = pcsv.read_csv(
-                io.BytesIO(block),
+                pa.BufferReader(pa.py_buffer(data).slice(0, end)),
                 read_options=pcsv.ReadOptions(column_names=header, use_threads=threads,
-                                              block_size=CSV_BLOCK_BYTES + 1),
+                                              block_size=CSV_PARSE_BYTES),
                 parse_options=pcsv.ParseOptions(invalid_row_handler=handler, ignore_empty_lines=False,
                                                 newlines_in_values=False),
                 convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
@@ -145,6 +159,8 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
             raise ValidationError(f"{name}: unreadable CSV", [err], 1) from None
         if not invalid or all(n is not None for n, _, _ in invalid):
             break
+    if lines is None:  # without quotes or carriage returns, every line is a row or an invalid row
+        lines = table.num_rows + len(invalid)
     if table.num_rows + len(invalid) != lines:
         err = RowError(name, first_line, None, None,
                        "a quoted value spans lines; values must not contain line breaks")
@@ -157,11 +173,13 @@ def _parse_csv_block(block: bytes, header: list[str], columns: Sequence[str], na
                     f"expected {len(header)} fields, found {found}")
            for n, text, found in invalid]
     # Values may be quoted, and padded as in `101, "0.0000"`: strip both.
-    table = pa.table({ROW: pa.array(numbers), **{c: pc.utf8_trim(table[c], ' "') for c in columns}})
+    table = pa.table({ROW: pa.array(numbers),
+                      **{c: pc.utf8_trim(table[c], ' "') if padded else table[c] for c in columns}})
     return table, bad, lines
 
 
-def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format) -> Iterator[Batch]:
+def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format,
+                      native: bool = False) -> Iterator[Batch]:
     try:
         if fmt == "parquet":
             pf = pq.ParquetFile(path)
@@ -181,7 +199,7 @@ def _columnar_batches(path: Path, columns: Sequence[str], name: str, fmt: Format
             table = pa.Table.from_batches([batch]).rename_columns([c.lower() for c in batch.schema.names])
             table = table.select(list(columns))
             table = pa.table({ROW: pa.array(np.arange(row, row + table.num_rows, dtype=np.int64)),
-                              **{c: _as_text(table[c]) for c in columns}})
+                              **{c: table[c] if native else as_text(table[c]) for c in columns}})
             row += table.num_rows
             seen += table.num_rows
             yield Batch(table, [], int(size * seen / total) if total else size)
@@ -214,7 +232,18 @@ def _check_types(schema: pa.Schema, name: str) -> None:
             raise ValidationError(f"{name}: wrong column type", [err], 1)
 
 
-def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+def text_columns(table: pa.Table, columns: Sequence[str], name: str, fmt: Format) -> dict[str, pa.ChunkedArray]:
+    """``as_text`` of each column of a ``native`` batch, failing as ``read_batches`` does
+    when a value cannot be rendered (e.g. a sub-microsecond instant)."""
+    try:
+        return {c: as_text(table[c]) for c in columns}
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        err = RowError(name, None, None, None, f"unreadable {fmt} file: {e}")
+        raise ValidationError(f"{name}: unreadable {fmt} file", [err], 1) from None
+
+
+def as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column of a columnar delivery as the text the validators parse."""
     if pa.types.is_timestamp(col.type) and col.type.tz is not None:
         # Same text as casting the zoned type ("2018-06-27 04:39:36.057601Z"), but casting
         # a zoned timestamp to text looks the zone up per value: 15x slower.

@@ -107,6 +107,16 @@ def move_into_place(src: Path, dst: Path) -> None:
         remove_tree(src)
 
 
+def local_copy(path: Path, folder: Path) -> Path:
+    """``path`` itself on a local lake; on a store, a download of it into ``folder`` (for
+    readers that need a local file, such as a memory map)."""
+    if is_local(path):
+        return path
+    target = folder / path.name
+    path.fs.get_file(path.path, str(target))
+    return target
+
+
 def remove_tree(path: Path) -> None:
     if is_local(path):
         shutil.rmtree(path, ignore_errors=True)
