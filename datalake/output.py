@@ -26,6 +26,7 @@ from .lake import Lake, check_range, parse_date
 from .layout import check_run_id
 from .reads import check_icp_id
 from .runs import get_run, output_files, records
+from .serving import EPOCH
 
 Granularity = Literal["interval", "day", "week", "month"]
 PERIOD_SQL: dict[str, str] = {
@@ -92,17 +93,20 @@ def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = Non
     params = {"buyer_seller": buyer_seller, "limit": None if limit is None else limit + 1,
               "after_period": after[0] if after else None, "after_side": after[1] if after else None}
     rows = serving.output_rows(lake, icp_id, pinned)  # from the run indexes, when built
-    con = con or sql.connect()
     if rows is None:
         files = _files(lake, pinned)
         if not files:
             return SUMMARY_SCHEMA.empty_table(), None
+        con = con or sql.connect()
         rows = con.sql(sql.query("output_rows_for_icp"), params={"files": files, "icp_id": icp_id}).to_arrow_table()
-    con.register("icp_output", rows)
-    try:
-        table = con.sql(text, params=params).to_arrow_table()
-    finally:
-        con.unregister("icp_output")
+    table = summarize(rows, granularity, buyer_seller, after, params["limit"])
+    if table is None:  # the few inputs only SQL answers exactly (see summarize)
+        con = con or sql.connect()
+        con.register("icp_output", rows)
+        try:
+            table = con.sql(text, params=params).to_arrow_table()
+        finally:
+            con.unregister("icp_output")
     return _with_cursor(table.cast(SUMMARY_SCHEMA), limit, query, pinned, ["period", "buyer_seller"])
 
 
@@ -200,6 +204,136 @@ def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
         path = lake.root / index
         paths.append((str(path), path.stat().st_mtime_ns))
     return _icp_keys_cached(tuple(paths))
+
+
+# -- one ICP's summary in numpy -------------------------------------------------------------
+
+_INT64_LIMIT = 1 << 63
+_AMOUNT_LIMIT = 10 ** 18  # DECIMAL(18, 4) holds unscaled values below 10^18
+
+
+def summarize(rows: pa.Table, granularity: str, buyer_seller: str | None, after: list | None,
+              limit: int | None) -> pa.Table | None:
+    """``output_summary_for_icp.sql`` over one ICP's rows (read_date, trading_period,
+    buyer_seller, matched_amount, run_id), computed with numpy: the same rows, values and
+    order (period, buyer_seller), at most ``limit`` rows after the key ``after``. DuckDB
+    needs several milliseconds to bind and plan that statement, for a few hundred rows.
+
+    Periods are grouped by integers whose order is that of their text (dates are
+    0001..9999, so ``YYYY``-first text sorts in time order; a trading period 0..99 pads to
+    two digits), and only the rows returned get their text. Returns None when only the SQL
+    gives the exact answer: null values, a trading period outside 0..99 (``lpad`` would cut
+    it), a sum that might leave int64 or DECIMAL(18, 4) (DuckDB raises), or a cursor key
+    that is not text."""
+    if after is not None and not all(isinstance(v, str) for v in after):
+        return None
+    if any(rows.column(c).null_count for c in ("read_date", "trading_period", "buyer_seller", "matched_amount",
+                                                 "run_id")):
+        return None
+    if rows.schema.field("matched_amount").type != schema.AMOUNT_DECIMAL:
+        return None
+    if buyer_seller is not None:
+        rows = rows.filter(pc.equal(rows.column("buyer_seller"), pa.scalar(buyer_seller, pa.string())))
+    n = rows.num_rows
+    if n == 0:
+        return _summary_table([], [], np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros(1, np.int32))
+    days = rows.column("read_date").cast(pa.int32()).to_numpy().astype(np.int64)
+    periods = rows.column("trading_period").to_numpy().astype(np.int64)
+    if granularity == "interval":
+        if periods.min() < 0 or periods.max() > 99:
+            return None
+        period_key = days * 100 + periods
+    elif granularity == "day":
+        period_key = days
+    elif granularity == "week":
+        period_key = (days + 3) // 7  # ISO weeks start on Monday; 1970-01-01 was a Thursday
+    else:
+        period_key = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    side_names, side_codes = _codes(rows.column("buyer_seller"))
+    run_names, run_codes = _codes(rows.column("run_id"))
+    amounts = _unscaled(rows.column("matched_amount"))
+    if amounts is None or max(int(amounts.max()), -int(amounts.min())) * n >= _INT64_LIMIT:
+        return None
+    group_key = period_key * len(side_names) + side_codes
+    order = np.argsort(group_key, kind="stable")
+    sorted_key = group_key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    first_row = order[starts]  # a row of each group, for its period and side
+    group_sides = side_codes[first_row]
+
+    def period_text(i: int) -> str:
+        return _period_text(granularity, int(days[first_row[i]]), int(periods[first_row[i]]))
+
+    lo = 0
+    if after is not None:
+        lo = bisect.bisect_right(range(len(starts)), (after[0], after[1]),
+                                 key=lambda i: (period_text(i), side_names[group_sides[i]]))
+    hi = len(starts) if limit is None else min(len(starts), lo + limit)
+    sums = np.add.reduceat(amounts[order], starts)[lo:hi]
+    if len(sums) and max(int(sums.max()), -int(sums.min())) >= _AMOUNT_LIMIT:
+        return None
+    counts = np.diff(np.r_[starts, n])[lo:hi]
+    # Distinct runs of each group, in run id order: distinct (group, run) pairs, sorted.
+    group_of_row = np.empty(n, np.int64)
+    group_of_row[order] = np.cumsum(np.r_[False, sorted_key[1:] != sorted_key[:-1]])
+    pairs = np.unique(group_of_row * len(run_names) + run_codes)
+    pair_groups, pair_runs = pairs // len(run_names), pairs % len(run_names)
+    bounds = np.searchsorted(pair_groups, np.arange(lo, hi + 1))
+    return _summary_table([period_text(i) for i in range(lo, hi)],
+                          [side_names[c] for c in group_sides[lo:hi]], sums, counts,
+                          [run_names[c] for c in pair_runs[bounds[0]:bounds[-1]]],
+                          (bounds - bounds[0]).astype(np.int32))
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """A text column's distinct values in byte order (DuckDB's VARCHAR order) and each
+    row's position among them."""
+    encoded = column.combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    ranked = sorted(range(len(names)), key=lambda i: names[i].encode())
+    position = np.empty(len(names), np.int64)
+    position[ranked] = np.arange(len(names))
+    return [names[i] for i in ranked], position[encoded.indices.to_numpy().astype(np.int64)]
+
+
+def _unscaled(column: pa.ChunkedArray) -> np.ndarray | None:
+    """A DECIMAL(18, 4) column's unscaled values as int64 (None if one does not fit)."""
+    array = column.combine_chunks()
+    words = np.frombuffer(array.buffers()[1], dtype="<i8").reshape(-1, 2)[array.offset:array.offset + len(array)]
+    low, high = words[:, 0], words[:, 1]
+    if not (high == (low >> 63)).all():
+        return None
+    return low
+
+
+def _period_text(granularity: str, day_number: int, trading_period: int) -> str:
+    """PERIOD_SQL's text of one period, from a date (days since 1970-01-01) in it."""
+    if granularity == "interval":
+        return f"{_day_text(granularity, day_number)}/{trading_period:02d}"
+    return _day_text(granularity, day_number)
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_text(granularity: str, day_number: int) -> str:
+    day = EPOCH + dt.timedelta(days=day_number)
+    if granularity in ("interval", "day"):
+        return day.isoformat()
+    if granularity == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _summary_table(periods: list[str], sides: list[str], sums: np.ndarray, counts: np.ndarray,
+                   runs: list[str], run_offsets: np.ndarray) -> pa.Table:
+    words = np.empty((len(sums), 2), np.int64)
+    words[:, 0], words[:, 1] = sums, sums >> 63
+    amounts = pa.Array.from_buffers(schema.AMOUNT_DECIMAL, len(sums), [None, pa.py_buffer(words.tobytes())])
+    return pa.Table.from_arrays([
+        pa.array(periods, pa.string()), pa.array(sides, pa.string()), amounts,
+        pa.array(counts, pa.int64()),
+        pa.ListArray.from_arrays(pa.array(run_offsets, pa.int32()), pa.array(runs, pa.string())),
+    ], schema=SUMMARY_SCHEMA)
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -407,8 +407,10 @@ def output_rows(lake, icp_id: str, pinned: dict[dt.date, str]) -> pa.Table | Non
         rows = index.rows_of(icp_id)
         days = rows.column("read_date").cast(pa.int32()).to_numpy()
         wanted = np.array(sorted((d - EPOCH).days for d, r in pinned.items() if r == run_id), dtype=np.int32)
-        rows = rows.filter(pa.array(np.isin(days, wanted)))
-        tables.append(rows.append_column("run_id", pa.array([run_id] * rows.num_rows, pa.string())))
+        keep = np.isin(days, wanted)
+        if not keep.all():
+            rows = rows.filter(pa.array(keep))
+        tables.append(rows.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), rows.num_rows)))
     if not tables:
         return None
     return pa.concat_tables(tables)
