@@ -13,7 +13,7 @@ from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
 from datalake.reads import read_icp
 from datalake.runs import list_runs
-from datalake.serving import build_output_index, build_raw_index
+from datalake.serving import build_daily_output, build_output_index, build_raw_index
 
 from .progress import ProgressBar
 
@@ -85,6 +85,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         started = time.monotonic()
         folder = build_output_index(lake, record["run_id"])
         print(f"output index {folder.name} ({time.monotonic() - started:.1f} s)")
+        started = time.monotonic()
+        folder = build_daily_output(lake, record["run_id"])
+        print(f"daily totals {folder.name} ({time.monotonic() - started:.1f} s)")
     return 0
 
 

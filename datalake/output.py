@@ -8,15 +8,17 @@ time), ``day`` ``YYYY-MM-DD``, ``week`` the ISO week ``YYYY-Www``, ``month`` ``Y
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from . import cursor as cursors
@@ -25,7 +27,7 @@ from .errors import InvalidArgumentError, MeterlakeError
 from .lake import Lake, check_range, parse_date
 from .layout import check_run_id
 from .reads import check_icp_id
-from .runs import get_run, output_files, records
+from .runs import get_run, output_files, records, run_record
 from .serving import EPOCH
 
 Granularity = Literal["interval", "day", "week", "month"]
@@ -141,35 +143,112 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     files = _files(lake, pinned)
     if not files:
         return out_schema.empty_table(), None
-    con = con or sql.connect()
     runs = sorted(set(pinned.values()))
-    text = sql.query("output_by_key" if len(runs) > 1 else "output_by_key_one_run").replace("{keys}", keys)
     if len(runs) == 1:
         out_schema = _OneRun(out_schema, runs[0])
+    # The runs' daily totals (ICP x date x side) when the service has built them: a date
+    # is 100k rows instead of 4.8M, and one date of one run by ICP and side is them as is.
+    daily = serving.daily_output(lake, pinned)
+    if daily is not None and by == ["icp_id", "buyer_seller"]:
+        table = _one_date_by_icp(daily, buyer_seller, [params[f"after_{i}"] for i in range(2)] if after else None,
+                                 limit)
+        if table is not None:
+            table = out_schema.complete(table) if isinstance(out_schema, _OneRun) else table.cast(out_schema)
+            return _with_cursor(table, limit, query, pinned, by)
+    con = con or sql.connect()
+    name = "output_by_key" + ("_daily" if daily is not None else "") + ("_one_run" if len(runs) == 1 else "")
+    text = sql.query(name).replace("{keys}", keys)
+    source = {"files": files} if daily is None else {}
+    first = params.get("after_0") if lead == "icp_id" else None
     if limit is None:
-        return _query(con, text.replace("{after}", predicate), params, files, None, out_schema), None
+        with _daily_relation(con, daily, len(runs) > 1, first, None):
+            return _query(con, text.replace("{after}", predicate), params, source, None, out_schema), None
     # A page aggregates only the keys up to a bound: limit + 2 distinct leading keys from
     # the cursor on hold at least limit + 1 groups (the first may be used up) unless keys
     # are sparse (an ICP absent on the pinned dates, or lacking the side asked for), in
     # which case the bound is widened until the page is full or reaches the last key.
     n = limit + 2
     while True:
-        bound = _bound(lake, con, pinned, files, lead, after_lead, params, buyer_seller, n)
+        bound = _bound(lake, con, pinned, files, lead, after_lead, params, buyer_seller, n, scan=daily is None)
         if bound is None:
             return out_schema.empty_table(), None
         value, last = bound
         page_params = params if last else {**params, "bound": value}
         page_predicate = predicate if last else f"{predicate} AND {lead} <= $bound"
-        table = _query(con, text.replace("{after}", page_predicate), page_params, files, limit, out_schema)
+        with _daily_relation(con, daily, len(runs) > 1, first, None if last or lead != "icp_id" else value):
+            table = _query(con, text.replace("{after}", page_predicate), page_params, source, limit, out_schema)
         if last or table.num_rows > limit:
             return _with_cursor(table, limit, query, pinned, by)
         n *= 4
 
 
+def _one_date_by_icp(daily: list[tuple[str, list[pa.Table]]], buyer_seller: str | None, after: list | None,
+                     limit: int | None) -> pa.Table | None:
+    """Totals by (icp_id, buyer_seller) of one date of one run: that date's daily totals
+    are already those groups in that order (sorted by DuckDB, whose text order is the byte
+    order, as Python's is for str). None when the query is not of that shape, or a total
+    does not fit DECIMAL(18, 4) (the SQL raises that error)."""
+    if len(daily) != 1 or len(daily[0][1]) != 1:
+        return None
+    rows = daily[0][1][0]
+    if buyer_seller is not None:
+        rows = rows.filter(pc.equal(rows["buyer_seller"], pa.scalar(buyer_seller, pa.string())))
+    lo = 0
+    if after is not None:
+        icps, sides = rows["icp_id"], rows["buyer_seller"]
+        lo = bisect.bisect_right(range(rows.num_rows), (after[0], after[1]),
+                                 key=lambda i: (icps[i].as_py(), sides[i].as_py()))
+    hi = rows.num_rows if limit is None else min(rows.num_rows, lo + limit + 1)
+    rows = rows.slice(lo, hi - lo)
+    try:
+        amounts = rows["matched_amount"].cast(schema.AMOUNT_DECIMAL)
+    except pa.ArrowInvalid:
+        return None
+    return pa.table({"icp_id": rows["icp_id"], "buyer_seller": rows["buyer_seller"], "matched_amount": amounts,
+                     "intervals": rows["intervals"]})
+
+
+@contextlib.contextmanager
+def _daily_relation(con: duckdb.DuckDBPyConnection, daily: list[tuple[str, list[pa.Table]]] | None,
+                    with_runs: bool, first: str | None, last: str | None) -> Iterator[None]:
+    """``daily_output`` registered on ``con`` for the statement run inside (nothing when
+    the daily totals are not used), with only the ICPs from ``first`` to ``last`` (either
+    may be None: no limit) when the statement reads no others: each date's totals are
+    sorted by icp_id, so that is a binary search instead of a scan."""
+    if daily is None:
+        yield
+        return
+    tables = []
+    for run_id, days in daily:
+        days = [_icp_range(t, first, last) for t in days]
+        table = pa.concat_tables(days) if days else serving.DAILY_SCHEMA.empty_table()
+        if with_runs:
+            table = table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), table.num_rows))
+        tables.append(table)
+    con.register("daily_output", pa.concat_tables(tables))
+    try:
+        yield
+    finally:
+        con.unregister("daily_output")
+
+
+def _icp_range(table: pa.Table, first: str | None, last: str | None) -> pa.Table:
+    """The rows of a table sorted by icp_id (in byte order, which Python's str order is)
+    whose icp_id is from ``first`` to ``last``."""
+    if first is None and last is None:
+        return table
+    icps = table["icp_id"]
+    rows = range(table.num_rows)
+    lo = 0 if first is None else bisect.bisect_left(rows, first, key=lambda i: icps[i].as_py())
+    hi = table.num_rows if last is None else bisect.bisect_right(rows, last, key=lambda i: icps[i].as_py())
+    return table.slice(lo, max(0, hi - lo))
+
+
 def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: str, after_lead: str,
-           params: dict, buyer_seller: str | None, n: int) -> tuple[object, bool] | None:
+           params: dict, buyer_seller: str | None, n: int, *, scan: bool = True) -> tuple[object, bool] | None:
     """The n-th distinct leading key from the cursor on, and whether it is the last one;
-    None when there is none. By icp_id it comes from the runs' ICP indexes, without a scan."""
+    None when there is none. By icp_id it comes from the runs' ICP indexes, without a scan;
+    otherwise from a scan of the files, or (``scan=False``) no bound: (None, True)."""
     after = params.get("after_0")
     keys = _icp_keys(lake, tuple(sorted(set(pinned.values())))) if lead == "icp_id" else None
     if keys is not None:
@@ -178,6 +257,8 @@ def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: 
             return None
         at = min(start + n - 1, len(keys) - 1)
         return keys[at], at == len(keys) - 1
+    if not scan:
+        return None, True
     text = sql.query("output_by_key_bound").replace("{lead}", lead).replace("{after}", after_lead)
     bound_params = {"files": files, "buyer_seller": buyer_seller, "n": n}
     if after is not None:
@@ -188,20 +269,25 @@ def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: 
 
 @functools.lru_cache(maxsize=16)
 def _icp_keys_cached(paths: tuple[tuple[str, int], ...]) -> list[str]:
-    tables = [pq.read_table(p, columns=["icp_id"]) for p, _ in paths]
+    tables = [ipc.open_file(pa.memory_map(p)).read_all().select(["icp_id"]) if p.endswith(".arrow")
+              else pq.read_table(p, columns=["icp_id"]) for p, _ in paths]
     keys = pc.unique(pa.chunked_array([t["icp_id"].combine_chunks() for t in tables]))
     return sorted(keys.to_pylist())
 
 
 def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
     """The sorted union of the runs' ICP indexes (immutable once published), or None if a
-    run has none (published before indexes existed)."""
+    run has none: published before publish wrote them, and without a built output index
+    (whose ICP table lists the same ICPs)."""
     paths = []
     for run in run_ids:
-        index = get_run(lake, run).get("icp_index")
-        if not index:
+        index = run_record(lake, run).get("icp_index")
+        if index:
+            path = lake.root / index
+        elif (lake.layout.output_index(run) / "manifest.json").exists():
+            path = lake.layout.output_index(run) / "icps.arrow"
+        else:
             return None
-        path = lake.root / index
         paths.append((str(path), path.stat().st_mtime_ns))
     return _icp_keys_cached(tuple(paths))
 
@@ -424,9 +510,9 @@ class _OneRun:
         return table.append_column("runs", runs).cast(self.schema)
 
 
-def _query(con: duckdb.DuckDBPyConnection, text: str, params: dict, files: list[str], limit: int | None,
+def _query(con: duckdb.DuckDBPyConnection, text: str, params: dict, source: dict, limit: int | None,
            out_schema: pa.Schema | _OneRun) -> pa.Table:
-    params = {**params, "files": files, "limit": None if limit is None else limit + 1}
+    params = {**params, **source, "limit": None if limit is None else limit + 1}
     table = con.sql(text, params=params).to_arrow_table()
     return out_schema.complete(table) if isinstance(out_schema, _OneRun) else table.cast(out_schema)
 
