@@ -38,7 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_generate)
 
     p = commands.add_parser("index", help="build the serving indexes of the raw snapshot and of the "
-                                          "published runs (the service also keeps them current by itself)")
+                                          "published runs, and the runs' daily totals (the service also "
+                                          "keeps them current by itself)")
     p.set_defaults(func=cmd_index)
 
     p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV")
