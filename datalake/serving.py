@@ -542,8 +542,9 @@ class IndexKeeper:
         for record in list_runs(self.lake, status="published"):
             if self._stop.is_set():
                 return
-            for folder, build in ((self.lake.layout.output_index(record["run_id"]), build_output_index),
-                                  (self.lake.layout.daily_output(record["run_id"]), build_daily_output)):
+            # The daily totals first: a few seconds, where the output index takes a minute.
+            for folder, build in ((self.lake.layout.daily_output(record["run_id"]), build_daily_output),
+                                  (self.lake.layout.output_index(record["run_id"]), build_output_index)):
                 if not (folder / "manifest.json").exists():
                     with exclusive_lock(self.lake.layout.serving_lock, blocking=False) as locked:
                         if locked:

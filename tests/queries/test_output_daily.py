@@ -140,3 +140,22 @@ def test_a_total_beyond_decimal_18_4_fails_as_from_the_files(tmp_path: Path, mon
                 output.output_by_key(lake, D, D, con=CON)
             errors.append((type(caught.value), str(caught.value)))
     assert errors[0] == errors[1]
+
+
+def test_runs_without_an_icp_index_page_by_icp_from_the_output_index(tmp_path: Path) -> None:
+    """A run published before publish wrote ICP indexes: by-icp pages take their bound from
+    the output index's ICP table once it is built, and give the same pages."""
+    from datalake.storage import write_json_atomic
+
+    lake = Lake.create(tmp_path / "lake")
+    record = publish_rows(lake, tmp_path, interval_rows(ICPS, days(D, 2), seed=1), D, D + dt.timedelta(days=1))
+    write_json_atomic(lake.layout.run_record(record["run_id"]), {**record, "icp_index": None})
+    run_id = (record["run_id"],)
+    assert output._icp_keys(lake, run_id) is None
+    end = D + dt.timedelta(days=1)
+    want = [t.to_pylist() for t in pages(lake, start=D, end=end, limit=3)]
+    serving.build_output_index(lake, record["run_id"])
+    assert output._icp_keys(lake, run_id) == sorted(ICPS)
+    assert [t.to_pylist() for t in pages(lake, start=D, end=end, limit=3)] == want
+    serving.build_daily_output(lake, record["run_id"])
+    assert [t.to_pylist() for t in pages(lake, start=D, end=end, limit=3)] == want
