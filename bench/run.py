@@ -42,7 +42,7 @@ from datalake import sql  # noqa: E402
 from datalake.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.output import resolve_runs  # noqa: E402
-from datalake.runs import output_files  # noqa: E402
+from datalake.runs import list_runs, output_files  # noqa: E402
 from foundation_bench import lake_bytes  # noqa: E402
 from runs_bench import build_parts  # noqa: E402
 from service.client import MeterlakeClient  # noqa: E402
@@ -121,6 +121,22 @@ def publish_runs(url: str, work: Path, icps: int, days: int, parts: int, res: di
             log("run", res["runs"][-1])
             for p in paths:
                 p.unlink()
+
+
+def wait_for_run_indexes(lake: Lake, timeout: float = 1800) -> float:
+    """Seconds until the service's keeper has built the output index and the daily totals
+    of every published run (queries 2-4 read the files until then: correct, slower)."""
+    started = time.monotonic()
+    while True:
+        missing = [folder for r in list_runs(lake, status="published")
+                   for folder in (lake.layout.output_index(r["run_id"]), lake.layout.daily_output(r["run_id"]))
+                   if not (folder / "manifest.json").exists()]
+        elapsed = time.monotonic() - started
+        if not missing:
+            return round(elapsed, 1)
+        if elapsed > timeout:
+            raise RuntimeError(f"the service built no {missing[0].name} within {timeout} s")
+        time.sleep(1)
 
 
 def sample_icps(lake: Lake, runs: dict[dt.date, str], n: int, seed: int) -> list[tuple[str, str]]:
@@ -206,6 +222,8 @@ def serve_and_measure(lake: Lake, work: Path, args: argparse.Namespace, res: dic
         res["workers_rss_idle_mib"] = service.peak_rss_mib()
         if full:
             publish_runs(service.url, work, args.icps, args.days, args.parts, res)
+            res["run_indexes_wait_s"] = wait_for_run_indexes(lake)
+            log("run indexes built by the service", res["run_indexes_wait_s"], "s after the last publish")
         runs = resolve_runs(lake, START, end) if full else {}
         with httpx.Client(base_url=service.url, timeout=600) as http:
             if full:

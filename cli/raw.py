@@ -13,7 +13,7 @@ from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
 from datalake.reads import read_icp
 from datalake.runs import list_runs
-from datalake.serving import build_output_index, build_raw_index
+from datalake.serving import build_daily_output, build_output_index, build_raw_index
 
 from .progress import ProgressBar
 
@@ -38,7 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_generate)
 
     p = commands.add_parser("index", help="build the serving indexes of the raw snapshot and of the "
-                                          "published runs (the service also keeps them current by itself)")
+                                          "published runs, and the runs' daily totals (the service also "
+                                          "keeps them current by itself)")
     p.set_defaults(func=cmd_index)
 
     p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV")
@@ -85,6 +86,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         started = time.monotonic()
         folder = build_output_index(lake, record["run_id"])
         print(f"output index {folder.name} ({time.monotonic() - started:.1f} s)")
+        started = time.monotonic()
+        folder = build_daily_output(lake, record["run_id"])
+        print(f"daily totals {folder.name} ({time.monotonic() - started:.1f} s)")
     return 0
 
 

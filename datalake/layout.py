@@ -115,6 +115,10 @@ class Layout:
         check_run_id(run)
         return self.serving_dir / f"output-{run}"
 
+    def daily_output(self, run: str) -> Path:
+        check_run_id(run)
+        return self.serving_dir / f"daily-{run}"
+
     def raw_partition(self, date: dt.date) -> Path:
         return self.raw_dir / f"read_date={date.isoformat()}"
 

@@ -8,9 +8,10 @@ time), ``day`` ``YYYY-MM-DD``, ``week`` the ISO week ``YYYY-Www``, ``month`` ``Y
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from . import cursor as cursors
@@ -26,7 +28,8 @@ from .errors import InvalidArgumentError, MeterlakeError
 from .lake import Lake, check_range, parse_date
 from .layout import check_run_id
 from .reads import check_icp_id
-from .runs import get_run, output_files, records
+from .runs import get_run, output_files, records, run_record
+from .serving import EPOCH
 from .storage import version
 
 Granularity = Literal["interval", "day", "week", "month"]
@@ -94,17 +97,20 @@ def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = Non
     params = {"buyer_seller": buyer_seller, "limit": None if limit is None else limit + 1,
               "after_period": after[0] if after else None, "after_side": after[1] if after else None}
     rows = serving.output_rows(lake, icp_id, pinned)  # from the run indexes, when built
-    con = con or sql.connect()
     if rows is None:
         files = _files(lake, pinned)
         if not files:
             return SUMMARY_SCHEMA.empty_table(), None
+        con = con or sql.connect()
         rows = con.sql(sql.query("output_rows_for_icp"), params={"files": files, "icp_id": icp_id}).to_arrow_table()
-    con.register("icp_output", rows)
-    try:
-        table = con.sql(text, params=params).to_arrow_table()
-    finally:
-        con.unregister("icp_output")
+    table = summarize(rows, granularity, buyer_seller, after, params["limit"])
+    if table is None:  # the few inputs only SQL answers exactly (see summarize)
+        con = con or sql.connect()
+        con.register("icp_output", rows)
+        try:
+            table = con.sql(text, params=params).to_arrow_table()
+        finally:
+            con.unregister("icp_output")
     return _with_cursor(table.cast(SUMMARY_SCHEMA), limit, query, pinned, ["period", "buyer_seller"])
 
 
@@ -139,35 +145,112 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     files = _files(lake, pinned)
     if not files:
         return out_schema.empty_table(), None
-    con = con or sql.connect()
     runs = sorted(set(pinned.values()))
-    text = sql.query("output_by_key" if len(runs) > 1 else "output_by_key_one_run").replace("{keys}", keys)
     if len(runs) == 1:
         out_schema = _OneRun(out_schema, runs[0])
+    # The runs' daily totals (ICP x date x side) when the service has built them: a date
+    # is 100k rows instead of 4.8M, and one date of one run by ICP and side is them as is.
+    daily = serving.daily_output(lake, pinned)
+    if daily is not None and by == ["icp_id", "buyer_seller"]:
+        table = _one_date_by_icp(daily, buyer_seller, [params[f"after_{i}"] for i in range(2)] if after else None,
+                                 limit)
+        if table is not None:
+            table = out_schema.complete(table) if isinstance(out_schema, _OneRun) else table.cast(out_schema)
+            return _with_cursor(table, limit, query, pinned, by)
+    con = con or sql.connect()
+    name = "output_by_key" + ("_daily" if daily is not None else "") + ("_one_run" if len(runs) == 1 else "")
+    text = sql.query(name).replace("{keys}", keys)
+    source = {"files": files} if daily is None else {}
+    first = params.get("after_0") if lead == "icp_id" else None
     if limit is None:
-        return _query(con, text.replace("{after}", predicate), params, files, None, out_schema), None
+        with _daily_relation(con, daily, len(runs) > 1, first, None):
+            return _query(con, text.replace("{after}", predicate), params, source, None, out_schema), None
     # A page aggregates only the keys up to a bound: limit + 2 distinct leading keys from
     # the cursor on hold at least limit + 1 groups (the first may be used up) unless keys
     # are sparse (an ICP absent on the pinned dates, or lacking the side asked for), in
     # which case the bound is widened until the page is full or reaches the last key.
     n = limit + 2
     while True:
-        bound = _bound(lake, con, pinned, files, lead, after_lead, params, buyer_seller, n)
+        bound = _bound(lake, con, pinned, files, lead, after_lead, params, buyer_seller, n, scan=daily is None)
         if bound is None:
             return out_schema.empty_table(), None
         value, last = bound
         page_params = params if last else {**params, "bound": value}
         page_predicate = predicate if last else f"{predicate} AND {lead} <= $bound"
-        table = _query(con, text.replace("{after}", page_predicate), page_params, files, limit, out_schema)
+        with _daily_relation(con, daily, len(runs) > 1, first, None if last or lead != "icp_id" else value):
+            table = _query(con, text.replace("{after}", page_predicate), page_params, source, limit, out_schema)
         if last or table.num_rows > limit:
             return _with_cursor(table, limit, query, pinned, by)
         n *= 4
 
 
+def _one_date_by_icp(daily: list[tuple[str, list[pa.Table]]], buyer_seller: str | None, after: list | None,
+                     limit: int | None) -> pa.Table | None:
+    """Totals by (icp_id, buyer_seller) of one date of one run: that date's daily totals
+    are already those groups in that order (sorted by DuckDB, whose text order is the byte
+    order, as Python's is for str). None when the query is not of that shape, or a total
+    does not fit DECIMAL(18, 4) (the SQL raises that error)."""
+    if len(daily) != 1 or len(daily[0][1]) != 1:
+        return None
+    rows = daily[0][1][0]
+    if buyer_seller is not None:
+        rows = rows.filter(pc.equal(rows["buyer_seller"], pa.scalar(buyer_seller, pa.string())))
+    lo = 0
+    if after is not None:
+        icps, sides = rows["icp_id"], rows["buyer_seller"]
+        lo = bisect.bisect_right(range(rows.num_rows), (after[0], after[1]),
+                                 key=lambda i: (icps[i].as_py(), sides[i].as_py()))
+    hi = rows.num_rows if limit is None else min(rows.num_rows, lo + limit + 1)
+    rows = rows.slice(lo, hi - lo)
+    try:
+        amounts = rows["matched_amount"].cast(schema.AMOUNT_DECIMAL)
+    except pa.ArrowInvalid:
+        return None
+    return pa.table({"icp_id": rows["icp_id"], "buyer_seller": rows["buyer_seller"], "matched_amount": amounts,
+                     "intervals": rows["intervals"]})
+
+
+@contextlib.contextmanager
+def _daily_relation(con: duckdb.DuckDBPyConnection, daily: list[tuple[str, list[pa.Table]]] | None,
+                    with_runs: bool, first: str | None, last: str | None) -> Iterator[None]:
+    """``daily_output`` registered on ``con`` for the statement run inside (nothing when
+    the daily totals are not used), with only the ICPs from ``first`` to ``last`` (either
+    may be None: no limit) when the statement reads no others: each date's totals are
+    sorted by icp_id, so that is a binary search instead of a scan."""
+    if daily is None:
+        yield
+        return
+    tables = []
+    for run_id, days in daily:
+        days = [_icp_range(t, first, last) for t in days]
+        table = pa.concat_tables(days) if days else serving.DAILY_SCHEMA.empty_table()
+        if with_runs:
+            table = table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), table.num_rows))
+        tables.append(table)
+    con.register("daily_output", pa.concat_tables(tables))
+    try:
+        yield
+    finally:
+        con.unregister("daily_output")
+
+
+def _icp_range(table: pa.Table, first: str | None, last: str | None) -> pa.Table:
+    """The rows of a table sorted by icp_id (in byte order, which Python's str order is)
+    whose icp_id is from ``first`` to ``last``."""
+    if first is None and last is None:
+        return table
+    icps = table["icp_id"]
+    rows = range(table.num_rows)
+    lo = 0 if first is None else bisect.bisect_left(rows, first, key=lambda i: icps[i].as_py())
+    hi = table.num_rows if last is None else bisect.bisect_right(rows, last, key=lambda i: icps[i].as_py())
+    return table.slice(lo, max(0, hi - lo))
+
+
 def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: str, after_lead: str,
-           params: dict, buyer_seller: str | None, n: int) -> tuple[object, bool] | None:
+           params: dict, buyer_seller: str | None, n: int, *, scan: bool = True) -> tuple[object, bool] | None:
     """The n-th distinct leading key from the cursor on, and whether it is the last one;
-    None when there is none. By icp_id it comes from the runs' ICP indexes, without a scan."""
+    None when there is none. By icp_id it comes from the runs' ICP indexes, without a scan;
+    otherwise from a scan of the files, or (``scan=False``) no bound: (None, True)."""
     after = params.get("after_0")
     keys = _icp_keys(lake, tuple(sorted(set(pinned.values())))) if lead == "icp_id" else None
     if keys is not None:
@@ -176,6 +259,8 @@ def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: 
             return None
         at = min(start + n - 1, len(keys) - 1)
         return keys[at], at == len(keys) - 1
+    if not scan:
+        return None, True
     text = sql.query("output_by_key_bound").replace("{lead}", lead).replace("{after}", after_lead)
     bound_params = {"files": files, "buyer_seller": buyer_seller, "n": n}
     if after is not None:
@@ -188,6 +273,9 @@ def _bound(lake: Lake, con, pinned: dict[dt.date, str], files: list[str], lead: 
 def _icp_keys_cached(paths: tuple[tuple[Path, tuple], ...]) -> list[str]:
     tables = []
     for path, _ in paths:
+        if path.name.endswith(".arrow"):  # an output index's ICP table, on local disk
+            tables.append(ipc.open_file(pa.memory_map(str(path))).read_all().select(["icp_id"]))
+            continue
         with path.open("rb") as f:
             tables.append(pq.read_table(f, columns=["icp_id"]))
     keys = pc.unique(pa.chunked_array([t["icp_id"].combine_chunks() for t in tables]))
@@ -196,15 +284,149 @@ def _icp_keys_cached(paths: tuple[tuple[Path, tuple], ...]) -> list[str]:
 
 def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
     """The sorted union of the runs' ICP indexes (immutable once published), or None if a
-    run has none (published before indexes existed)."""
+    run has none: published before publish wrote them, and without a built output index
+    (whose ICP table lists the same ICPs)."""
     paths = []
     for run in run_ids:
-        index = get_run(lake, run).get("icp_index")
-        if not index:
+        index = run_record(lake, run).get("icp_index")
+        if index:
+            path = lake.root / index
+        elif (lake.layout.output_index(run) / "manifest.json").exists():
+            path = lake.layout.output_index(run) / "icps.arrow"
+        else:
             return None
-        path = lake.root / index
         paths.append((path, version(path)))
     return _icp_keys_cached(tuple(paths))
+
+
+# -- one ICP's summary in numpy -------------------------------------------------------------
+
+_INT64_LIMIT = 1 << 63
+_AMOUNT_LIMIT = 10 ** 18  # DECIMAL(18, 4) holds unscaled values below 10^18
+
+
+def summarize(rows: pa.Table, granularity: str, buyer_seller: str | None, after: list | None,
+              limit: int | None) -> pa.Table | None:
+    """``output_summary_for_icp.sql`` over one ICP's rows (read_date, trading_period,
+    buyer_seller, matched_amount, run_id), computed with numpy: the same rows, values and
+    order (period, buyer_seller), at most ``limit`` rows after the key ``after``. DuckDB
+    needs several milliseconds to bind and plan that statement, for a few hundred rows.
+
+    Periods are grouped by integers whose order is that of their text (dates are
+    0001..9999, so ``YYYY``-first text sorts in time order; a trading period 0..99 pads to
+    two digits), and only the rows returned get their text. Returns None when only the SQL
+    gives the exact answer: null values, a trading period outside 0..99 (``lpad`` would cut
+    it), a sum that might leave int64 or DECIMAL(18, 4) (DuckDB raises), or a cursor key
+    that is not text."""
+    if after is not None and not all(isinstance(v, str) for v in after):
+        return None
+    if any(rows.column(c).null_count for c in ("read_date", "trading_period", "buyer_seller", "matched_amount",
+                                                 "run_id")):
+        return None
+    if rows.schema.field("matched_amount").type != schema.AMOUNT_DECIMAL:
+        return None
+    if buyer_seller is not None:
+        rows = rows.filter(pc.equal(rows.column("buyer_seller"), pa.scalar(buyer_seller, pa.string())))
+    n = rows.num_rows
+    if n == 0:
+        return _summary_table([], [], np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros(1, np.int32))
+    days = rows.column("read_date").cast(pa.int32()).to_numpy().astype(np.int64)
+    periods = rows.column("trading_period").to_numpy().astype(np.int64)
+    if granularity == "interval":
+        if periods.min() < 0 or periods.max() > 99:
+            return None
+        period_key = days * 100 + periods
+    elif granularity == "day":
+        period_key = days
+    elif granularity == "week":
+        period_key = (days + 3) // 7  # ISO weeks start on Monday; 1970-01-01 was a Thursday
+    else:
+        period_key = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    side_names, side_codes = _codes(rows.column("buyer_seller"))
+    run_names, run_codes = _codes(rows.column("run_id"))
+    amounts = _unscaled(rows.column("matched_amount"))
+    if amounts is None or max(int(amounts.max()), -int(amounts.min())) * n >= _INT64_LIMIT:
+        return None
+    group_key = period_key * len(side_names) + side_codes
+    order = np.argsort(group_key, kind="stable")
+    sorted_key = group_key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    first_row = order[starts]  # a row of each group, for its period and side
+    group_sides = side_codes[first_row]
+
+    def period_text(i: int) -> str:
+        return _period_text(granularity, int(days[first_row[i]]), int(periods[first_row[i]]))
+
+    lo = 0
+    if after is not None:
+        lo = bisect.bisect_right(range(len(starts)), (after[0], after[1]),
+                                 key=lambda i: (period_text(i), side_names[group_sides[i]]))
+    hi = len(starts) if limit is None else min(len(starts), lo + limit)
+    sums = np.add.reduceat(amounts[order], starts)[lo:hi]
+    if len(sums) and max(int(sums.max()), -int(sums.min())) >= _AMOUNT_LIMIT:
+        return None
+    counts = np.diff(np.r_[starts, n])[lo:hi]
+    # Distinct runs of each group, in run id order: distinct (group, run) pairs, sorted.
+    group_of_row = np.empty(n, np.int64)
+    group_of_row[order] = np.cumsum(np.r_[False, sorted_key[1:] != sorted_key[:-1]])
+    pairs = np.unique(group_of_row * len(run_names) + run_codes)
+    pair_groups, pair_runs = pairs // len(run_names), pairs % len(run_names)
+    bounds = np.searchsorted(pair_groups, np.arange(lo, hi + 1))
+    return _summary_table([period_text(i) for i in range(lo, hi)],
+                          [side_names[c] for c in group_sides[lo:hi]], sums, counts,
+                          [run_names[c] for c in pair_runs[bounds[0]:bounds[-1]]],
+                          (bounds - bounds[0]).astype(np.int32))
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """A text column's distinct values in byte order (DuckDB's VARCHAR order) and each
+    row's position among them."""
+    encoded = column.combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    ranked = sorted(range(len(names)), key=lambda i: names[i].encode())
+    position = np.empty(len(names), np.int64)
+    position[ranked] = np.arange(len(names))
+    return [names[i] for i in ranked], position[encoded.indices.to_numpy().astype(np.int64)]
+
+
+def _unscaled(column: pa.ChunkedArray) -> np.ndarray | None:
+    """A DECIMAL(18, 4) column's unscaled values as int64 (None if one does not fit)."""
+    array = column.combine_chunks()
+    words = np.frombuffer(array.buffers()[1], dtype="<i8").reshape(-1, 2)[array.offset:array.offset + len(array)]
+    low, high = words[:, 0], words[:, 1]
+    if not (high == (low >> 63)).all():
+        return None
+    return low
+
+
+def _period_text(granularity: str, day_number: int, trading_period: int) -> str:
+    """PERIOD_SQL's text of one period, from a date (days since 1970-01-01) in it."""
+    if granularity == "interval":
+        return f"{_day_text(granularity, day_number)}/{trading_period:02d}"
+    return _day_text(granularity, day_number)
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_text(granularity: str, day_number: int) -> str:
+    day = EPOCH + dt.timedelta(days=day_number)
+    if granularity in ("interval", "day"):
+        return day.isoformat()
+    if granularity == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _summary_table(periods: list[str], sides: list[str], sums: np.ndarray, counts: np.ndarray,
+                   runs: list[str], run_offsets: np.ndarray) -> pa.Table:
+    words = np.empty((len(sums), 2), np.int64)
+    words[:, 0], words[:, 1] = sums, sums >> 63
+    amounts = pa.Array.from_buffers(schema.AMOUNT_DECIMAL, len(sums), [None, pa.py_buffer(words.tobytes())])
+    return pa.Table.from_arrays([
+        pa.array(periods, pa.string()), pa.array(sides, pa.string()), amounts,
+        pa.array(counts, pa.int64()),
+        pa.ListArray.from_arrays(pa.array(run_offsets, pa.int32()), pa.array(runs, pa.string())),
+    ], schema=SUMMARY_SCHEMA)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -295,9 +517,9 @@ class _OneRun:
         return table.append_column("runs", runs).cast(self.schema)
 
 
-def _query(con: duckdb.DuckDBPyConnection, text: str, params: dict, files: list[str], limit: int | None,
+def _query(con: duckdb.DuckDBPyConnection, text: str, params: dict, source: dict, limit: int | None,
            out_schema: pa.Schema | _OneRun) -> pa.Table:
-    params = {**params, "files": files, "limit": None if limit is None else limit + 1}
+    params = {**params, **source, "limit": None if limit is None else limit + 1}
     table = con.sql(text, params=params).to_arrow_table()
     return out_schema.complete(table) if isinstance(out_schema, _OneRun) else table.cast(out_schema)
 

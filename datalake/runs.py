@@ -104,6 +104,12 @@ def get_run(lake: Lake, run_id: str) -> dict:
     return copy.deepcopy(_load(lake, run_id))
 
 
+def run_record(lake: Lake, run_id: str) -> dict:
+    """``get_run`` without the copy, for readers in the engine that do not modify it."""
+    check_run_id(run_id)
+    return _load(lake, run_id)
+
+
 def list_runs(lake: Lake, *, status: str | None = None, start: dt.date | str | None = None,
               end: dt.date | str | None = None) -> list[dict]:
     """Run records, oldest first, optionally only those in ``status`` or whose window

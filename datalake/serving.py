@@ -484,11 +484,101 @@ def output_rows(lake, icp_id: str, pinned: dict[dt.date, str]) -> pa.Table | Non
         rows = index.rows_of(icp_id)
         days = rows.column("read_date").cast(pa.int32()).to_numpy()
         wanted = np.array(sorted((d - EPOCH).days for d, r in pinned.items() if r == run_id), dtype=np.int32)
-        rows = rows.filter(pa.array(np.isin(days, wanted)))
-        tables.append(rows.append_column("run_id", pa.array([run_id] * rows.num_rows, pa.string())))
+        keep = np.isin(days, wanted)
+        if not keep.all():
+            rows = rows.filter(pa.array(keep))
+        tables.append(rows.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), rows.num_rows)))
     if not tables:
         return None
     return pa.concat_tables(tables)
+
+
+# -- daily totals of published runs -------------------------------------------------------
+
+DAILY_SCHEMA = pa.schema([
+    pa.field("read_date", pa.date32()),
+    pa.field("icp_id", pa.string()),
+    pa.field("buyer_seller", pa.string()),
+    pa.field("matched_amount", pa.decimal128(38, schema.AMOUNT_SCALE)),
+    pa.field("intervals", pa.int64()),
+])
+
+
+def build_daily_output(lake, run_id: str) -> Path:
+    """One published run's output totalled by trading date, ICP and side (a run never
+    changes once published, so neither do its totals): the rows of each date are
+    contiguous and sorted by (icp_id, buyer_seller). Returns its folder."""
+    from .runs import get_run, output_files
+
+    target = lake.layout.daily_output(run_id)
+    if (target / "manifest.json").exists():
+        return target
+    expected = get_run(lake, run_id).get("rows")
+    con = sql.connect()
+    try:
+        with lake.staging() as work:
+            folder = work / "daily"
+            folder.mkdir()
+            dates: dict[str, list[int]] = {}
+            rows = intervals = 0
+            with ipc.new_file(folder / "days.arrow", DAILY_SCHEMA) as writer:
+                for day, files in sorted(output_files(lake, run_id).items()):
+                    table = con.sql(sql.query("output_daily_totals"), params={"files": files}).to_arrow_table()
+                    writer.write_table(table.cast(DAILY_SCHEMA))
+                    dates[day.isoformat()] = [rows, rows + table.num_rows]
+                    rows += table.num_rows
+                    intervals += pc.sum(table["intervals"]).as_py() or 0
+            if expected is not None and intervals != expected:
+                raise RuntimeError(f"daily totals of {run_id}: {intervals} rows, expected {expected}")
+            write_json_atomic(folder / "manifest.json", {"run_id": run_id, "rows": rows, "dates": dates,
+                                                         "built_at": dt.datetime.now(dt.UTC).isoformat()})
+            lake.layout.serving_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(folder, target)
+            fsync_dir(target.parent)
+    finally:
+        con.close()
+    return target
+
+
+@dataclass
+class DailyOutput:
+    run_id: str
+    rows: pa.Table
+    dates: dict[dt.date, tuple[int, int]]
+
+    @classmethod
+    def open(cls, folder: Path) -> DailyOutput:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        rows = ipc.open_file(pa.memory_map(str(folder / "days.arrow"))).read_all()
+        return cls(manifest["run_id"], rows,
+                   {dt.date.fromisoformat(d): (a, b) for d, (a, b) in manifest["dates"].items()})
+
+    def of(self, day: dt.date) -> pa.Table | None:
+        """The totals of one date (None when the run has no output that date)."""
+        bounds = self.dates.get(day)
+        return None if bounds is None else self.rows.slice(bounds[0], bounds[1] - bounds[0])
+
+
+_daily: dict[Path, DailyOutput] = {}
+
+
+def daily_output(lake, pinned: dict[dt.date, str]) -> list[tuple[str, list[pa.Table]]] | None:
+    """For each run pinned to some date, in run id order, its daily totals of those dates
+    (one table a date that has output); None when a pinned run has no daily totals yet."""
+    out = []
+    for run_id in sorted(set(pinned.values())):
+        folder = lake.layout.daily_output(run_id)
+        with _caches_lock:
+            summary = _daily.get(folder)
+        if summary is None:
+            if not (folder / "manifest.json").exists():
+                return None
+            summary = DailyOutput.open(folder)
+            with _caches_lock:
+                _daily[folder] = summary
+        tables = [summary.of(day) for day in sorted(d for d, r in pinned.items() if r == run_id)]
+        out.append((run_id, [t for t in tables if t is not None]))
+    return out
 
 
 class IndexKeeper:
@@ -529,7 +619,10 @@ class IndexKeeper:
         for record in list_runs(self.lake, status="published"):
             if self._stop.is_set():
                 return
-            if not (self.lake.layout.output_index(record["run_id"]) / "manifest.json").exists():
-                with exclusive_lock(self.lake.layout.serving_lock, blocking=False) as locked:
-                    if locked:
-                        build_output_index(self.lake, record["run_id"])
+            # The daily totals first: a few seconds, where the output index takes a minute.
+            for folder, build in ((self.lake.layout.daily_output(record["run_id"]), build_daily_output),
+                                  (self.lake.layout.output_index(record["run_id"]), build_output_index)):
+                if not (folder / "manifest.json").exists():
+                    with exclusive_lock(self.lake.layout.serving_lock, blocking=False) as locked:
+                        if locked:
+                            build(self.lake, record["run_id"])
