@@ -18,6 +18,8 @@ import json
 import logging
 import mmap
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -582,9 +584,11 @@ def daily_output(lake, pinned: dict[dt.date, str]) -> list[tuple[str, list[pa.Ta
 
 
 class IndexKeeper:
-    """Keeps a lake's raw index current from a background thread: every ``interval``
-    seconds, if the lake's head has moved past the newest index, it builds a new one. Only
-    one process builds at a time; the others pick the result up."""
+    """Keeps a lake's serving indexes current from a background thread: every ``interval``
+    seconds, if the lake's head has moved past the newest raw index, or a published run has
+    no output index or daily totals yet, it builds them. Only one process builds at a time;
+    the others pick the result up. Each build runs in a child process, so that its memory
+    (several GB for a large run) goes back to the system instead of staying with the worker."""
 
     def __init__(self, lake, *, interval: float = 2.0) -> None:
         self.lake = lake
@@ -607,10 +611,10 @@ class IndexKeeper:
                 head = self.lake.head_ingest()
                 index = index_for(self.lake)
                 if head is not None and (index is None or index.head != head):
-                    build_raw_index(self.lake, wait=False)
+                    self._build_apart("raw")
                 self._index_published_runs()
             except Exception:  # keep serving from the lake's files; try again later
-                log.exception("building the raw index failed")
+                log.exception("building a serving index failed")
             self._stop.wait(self.interval)
 
     def _index_published_runs(self) -> None:
@@ -620,9 +624,38 @@ class IndexKeeper:
             if self._stop.is_set():
                 return
             # The daily totals first: a few seconds, where the output index takes a minute.
-            for folder, build in ((self.lake.layout.daily_output(record["run_id"]), build_daily_output),
-                                  (self.lake.layout.output_index(record["run_id"]), build_output_index)):
+            for folder, what in ((self.lake.layout.daily_output(record["run_id"]), "daily"),
+                                 (self.lake.layout.output_index(record["run_id"]), "output")):
                 if not (folder / "manifest.json").exists():
                     with exclusive_lock(self.lake.layout.serving_lock, blocking=False) as locked:
                         if locked:
-                            build(self.lake, record["run_id"])
+                            self._build_apart(what, record["run_id"])
+
+    def _build_apart(self, what: str, run_id: str = "") -> None:
+        """``build_in_child`` in a child process; stopped if the keeper is."""
+        child = subprocess.Popen([sys.executable, "-c", "import sys; from datalake.serving import build_in_child; "
+                                  "build_in_child(*sys.argv[1:])", str(self.lake.root), what, run_id],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while child.poll() is None:
+            if self._stop.wait(0.2):
+                child.terminate()
+                child.wait()
+                return
+        if child.returncode:
+            error = child.stderr.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"building the {what} index in a child process failed: "
+                               f"{error[-1] if error else f'exit status {child.returncode}'}")
+
+
+def build_in_child(root: str, what: str, run_id: str = "") -> None:
+    """One of ``IndexKeeper``'s builds; the parent holds the serving lock for run builds, and
+    ``build_raw_index`` takes it itself (and skips if another process holds it)."""
+    from .lake import Lake
+
+    lake = Lake(root)
+    if what == "raw":
+        build_raw_index(lake, wait=False)
+    elif what == "output":
+        build_output_index(lake, run_id)
+    else:
+        build_daily_output(lake, run_id)
