@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpside  # noqa: E402
 from httpside import Service  # noqa: E402
+from run import wait_for_run_indexes  # noqa: E402
 
 from datalake.lake import Lake  # noqa: E402
 from datalake.serving import build_raw_index  # noqa: E402
@@ -29,6 +30,9 @@ def main() -> None:
     ap.add_argument("--end", default="2018-06-14")
     ap.add_argument("--shards", type=int, nargs="*", default=[1], help="shard counts to run, e.g. 1 4")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--wait-run-indexes", action="store_true",
+                    help="first let the service build every published run's indexes (its workers' peak "
+                         "memory then covers those builds)")
     args = ap.parse_args()
     build_raw_index(Lake(args.lake))
     work = Path(tempfile.mkdtemp(prefix="meterlake-bulk-"))
@@ -36,6 +40,8 @@ def main() -> None:
     result: dict = {"load_before": os.getloadavg()}
     try:
         service.wait_ready()
+        if args.wait_run_indexes:
+            result["run_indexes_wait_s"] = wait_for_run_indexes(Lake(args.lake))
         for n in args.shards:
             result[f"shards_{n}"] = [httpside.bulk(service, args.start, args.end, shards=n) for _ in range(args.repeat)]
     finally:
