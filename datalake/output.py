@@ -12,8 +12,8 @@ import contextlib
 import datetime as dt
 import functools
 from collections.abc import Iterator, Sequence
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import numpy as np
