@@ -181,9 +181,10 @@ class Lake:
 
     # -- writing ----------------------------------------------------------------------
 
-    def staging(self) -> contextlib.AbstractContextManager[Path]:
-        """A private work folder, removed afterwards (see ``staging_folder``)."""
-        return staging_folder(self.layout)
+    def staging(self, *, serving: bool = False) -> contextlib.AbstractContextManager[Path]:
+        """A private work folder, removed afterwards (see ``staging_folder``); with
+        ``serving``, one for building a serving index, under ``_serving``."""
+        return staging_folder(self.layout, serving=serving)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -204,7 +205,7 @@ class Lake:
         committed = {self.layout.root / f["path"] for r in self.commits() for f in r["files"]}
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
         found += [p for p in self.layout.ingests_dir.glob(".*.tmp")]
-        for folder in self.layout.staging_dir.glob("*"):
+        for folder in [*self.layout.staging_dir.glob("*"), *self.layout.serving_staging_dir.glob("*")]:
             if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
                 found.append(folder)
         found += self._abandoned_run_files()
@@ -235,11 +236,12 @@ class Lake:
 
 
 @contextlib.contextmanager
-def staging_folder(layout: Layout) -> Iterator[Path]:
-    """A private work folder under ``_staging``, removed afterwards. A lock held inside it
-    marks it as in use, so clean-up after a crash never removes another live writer's work."""
-    layout.staging_dir.mkdir(parents=True, exist_ok=True)
-    path = layout.staging(uuid.uuid4().hex)
+def staging_folder(layout: Layout, *, serving: bool = False) -> Iterator[Path]:
+    """A private work folder under ``_staging`` (or ``_serving/_staging``), removed
+    afterwards. A lock held inside it marks it as in use, so clean-up after a crash never
+    removes another live writer's work."""
+    path = layout.staging(uuid.uuid4().hex, serving=serving)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.mkdir()
     fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)

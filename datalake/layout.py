@@ -170,10 +170,15 @@ class Layout:
         """Where versions before Arrow IPC staging kept an uploaded part (Parquet)."""
         return self.run_part_file(run, part).with_suffix(".parquet")
 
-    def staging(self, staging_id: str) -> Path:
+    @cached_property
+    def serving_staging_dir(self) -> Path:
+        """Work folders of serving-index builds: caches, kept apart from the lake's staging."""
+        return self.serving_dir / "_staging"
+
+    def staging(self, staging_id: str, *, serving: bool = False) -> Path:
         if not STAGING_ID_RE.match(staging_id):
             raise InvalidArgumentError(f"bad staging id {staging_id!r}")
-        return self.staging_dir / staging_id
+        return (self.serving_staging_dir if serving else self.staging_dir) / staging_id
 
     def rejects_file(self, key: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{16}", key):

@@ -77,7 +77,7 @@ def _build(lake, head: str, target: Path, slice_rows: int, batch_rows: int) -> N
     con = sql.connect()
     try:
         ids = con.execute(sql.query("raw_index_icps"), {"files": files}).fetchall()
-        with lake.staging() as work:
+        with lake.staging(serving=True) as work:
             folder = work / "index"
             folder.mkdir()
             rows = 0
@@ -425,7 +425,7 @@ def build_output_index(lake, run_id: str, *, slice_rows: int = SLICE_ROWS) -> Pa
     con = sql.connect()
     try:
         ids = con.execute(sql.query("raw_index_icps"), {"files": files}).fetchall()
-        with lake.staging() as work:
+        with lake.staging(serving=True) as work:
             folder = work / "index"
             folder.mkdir()
             with ipc.new_file(folder / "rows.arrow", OUTPUT_INDEX_SCHEMA) as writer:
@@ -518,7 +518,7 @@ def build_daily_output(lake, run_id: str) -> Path:
     expected = get_run(lake, run_id).get("rows")
     con = sql.connect()
     try:
-        with lake.staging() as work:
+        with lake.staging(serving=True) as work:
             folder = work / "daily"
             folder.mkdir()
             dates: dict[str, list[int]] = {}
