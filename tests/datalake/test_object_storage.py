@@ -261,3 +261,21 @@ def test_polars_reads_the_store_with_the_recorded_file_list(lakes: tuple[Lake, L
         latest = frame.filter(pl.col("ingest_id") == pl.col("ingest_id").max().over(key))
         totals.append(latest.select(pl.len(), pl.col("interval_read").sum()).collect().row(0))
     assert totals[0] == totals[1] and totals[1][0] == len(ICPS) * N_DAYS * 48
+
+
+def test_a_commit_on_one_host_shows_on_another_within_the_poll_interval(s3: SeaweedServer, tmp_path: Path) -> None:
+    import time
+
+    from datalake.ingest import ingest_file
+
+    location = s3.url("lakes/two-hosts")
+    Lake.create(location)
+    writer, reader = Lake(location), Lake(location)
+    assert reader.head_ingest() is None  # the reader has listed the store
+    ingest_file(writer, write_csv(tmp_path / "d.csv", day_rows(ICPS[0], D)))
+    assert writer.head_ingest() == "ing-00000001", "the committing handle sees its commit at once"
+    deadline = time.monotonic() + lake_module.STORE_POLL_S + 1
+    while reader.head_ingest() is None:
+        assert time.monotonic() < deadline, "the other handle must see the commit within the poll interval"
+        time.sleep(0.05)
+    assert reads.read_icp(reader, ICPS[0], D, D) == reads.read_icp(writer, ICPS[0], D, D)
