@@ -98,9 +98,10 @@ def export_and_ingest(lake: Lake, work: Path, rows: int, res: dict) -> Path:
     return csv
 
 
-def publish_runs(url: str, work: Path, icps: int, days: int, parts: int, res: dict) -> None:
+def publish_runs(url: str, work: Path, icps: int, days: int, parts: int, res: dict, concurrency: int = 1) -> None:
     """Two runs over the whole window, each one row per ICP, date and half hour, uploaded
-    as Parquet parts and published through the HTTP API with the Python client."""
+    as Parquet parts (``concurrency`` at a time) and published through the HTTP API with the
+    Python client."""
     end = START + dt.timedelta(days=days - 1)
     res["runs"] = []
     with MeterlakeClient(url, timeout=3600) as ml:
@@ -108,8 +109,8 @@ def publish_runs(url: str, work: Path, icps: int, days: int, parts: int, res: di
             paths, build_s = timed_step(build_parts, work, icps, parts, seed, START, end)
             started = time.perf_counter()
             run = ml.create_run(start=START, end=end, algorithm="bench", version=str(seed))
-            for n, path in enumerate(paths, start=1):
-                ml.upload_part(run["run_id"], n, path.read_bytes(), content_type="application/vnd.apache.parquet")
+            ml.upload_parts(run["run_id"], (p.read_bytes() for p in paths), content_type="application/vnd.apache.parquet",
+                            concurrency=concurrency)
             upload_s = time.perf_counter() - started
             record = ml.publish_run(run["run_id"])
             seconds = time.perf_counter() - started
@@ -221,7 +222,7 @@ def serve_and_measure(lake: Lake, work: Path, args: argparse.Namespace, res: dic
         service.wait_ready()
         res["workers_rss_idle_mib"] = service.peak_rss_mib()
         if full:
-            publish_runs(service.url, work, args.icps, args.days, args.parts, res)
+            publish_runs(service.url, work, args.icps, args.days, args.parts, res, args.upload_concurrency)
             res["run_indexes_wait_s"] = wait_for_run_indexes(lake)
             log("run indexes built by the service", res["run_indexes_wait_s"], "s after the last publish")
         runs = resolve_runs(lake, START, end) if full else {}
@@ -264,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--icps", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--parts", type=int, default=8, help="parts per published run")
+    ap.add_argument("--upload-concurrency", type=int, default=1, help="parts uploaded at a time")
     ap.add_argument("--requests", type=int, default=400, help="timed requests per query and format")
     ap.add_argument("--load-seconds", type=float, default=20, help="duration of the 16-client run")
     ap.add_argument("--large-icps", type=int, default=500_000, help="0 skips the larger lake")

@@ -57,7 +57,7 @@ def ingest(code: Path, csv: Path, work: Path) -> dict:
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": int(rows / seconds), "load_before": before}
 
 
-def publish(code: Path, raw: Path, parts: list[Path], end: dt.date, work: Path) -> dict:
+def publish(code: Path, raw: Path, parts: list[Path], end: dt.date, work: Path, concurrency: int) -> dict:
     lake = work / "runs-lake"
     shutil.rmtree(lake, ignore_errors=True)
     shutil.copytree(raw, lake)
@@ -82,8 +82,8 @@ def publish(code: Path, raw: Path, parts: list[Path], end: dt.date, work: Path) 
         with MeterlakeClient(url, timeout=3600) as ml:
             started = time.perf_counter()
             run = ml.create_run(start=START, end=end, algorithm="bench", version="1")
-            for n, path in enumerate(parts, start=1):
-                ml.upload_part(run["run_id"], n, path.read_bytes(), content_type="application/vnd.apache.parquet")
+            ml.upload_parts(run["run_id"], (p.read_bytes() for p in parts), content_type="application/vnd.apache.parquet",
+                            concurrency=concurrency)
             upload_s = time.perf_counter() - started
             record = ml.publish_run(run["run_id"])
             seconds = time.perf_counter() - started
@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--icps", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--parts", type=int, default=8)
+    ap.add_argument("--upload-concurrency", type=int, action="append",
+                    help="parts uploaded at a time (repeatable: each is measured; default 1)")
     ap.add_argument("--code", type=Path, action="append", help="source tree to measure (repeatable)")
     ap.add_argument("--skip", choices=["ingest", "publish"], action="append", default=[])
     ap.add_argument("--workdir", type=Path, default=None)
@@ -132,8 +134,10 @@ def main() -> None:
                 entry["ingest_csv"] = ingest(code, csv, work)
                 print(code, "ingest", entry["ingest_csv"], flush=True)
             if "publish" not in args.skip:
-                entry["publish_http"] = publish(code, raw.root, parts, end, work)
-                print(code, "publish", entry["publish_http"], flush=True)
+                for concurrency in args.upload_concurrency or [1]:
+                    key = "publish_http" if concurrency == 1 else f"publish_http_concurrency_{concurrency}"
+                    entry[key] = publish(code, raw.root, parts, end, work, concurrency)
+                    print(code, key, entry[key], flush=True)
             res["results"].append(entry)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -184,3 +184,26 @@ def test_run_lifecycle_conflicts_and_validation(fresh: httpx.Client, fresh_lake:
     with pytest.raises(ApiError) as e:
         client.retract_run(good["run_id"])
     assert e.value.status == 409
+
+
+def test_parts_uploaded_side_by_side_are_all_recorded(tmp_path) -> None:
+    lake = Lake.create(tmp_path / "lake")
+    generate(lake, icps=10, days=1, start=START, seed=4)
+    icps = lake_icps(lake)
+    tables = [output_table(icps[2 * k:2 * k + 2], [START], seed=k) for k in range(5)]
+    with serve(lake.root) as url, MeterlakeClient(url) as client:
+        run = client.create_run(start=START, end=START, algorithm="matcher", version="2")
+        entries = client.upload_parts(run["run_id"], iter(tables), concurrency=3)
+        assert [e["part"] for e in entries] == [1, 2, 3, 4, 5]
+        recorded = client.get_run(run["run_id"])
+        assert [p["part"] for p in recorded["parts"]] == [1, 2, 3, 4, 5]
+        assert recorded["rows"] == sum(t.num_rows for t in tables)
+        assert client.publish_run(run["run_id"])["rows"] == 10 * 48 * 2
+
+        bad = tables[2].set_column(1, "matched_amount", pa.array([Decimal("-1")] * tables[2].num_rows,
+                                                                  pa.decimal128(18, 4)))
+        second = client.create_run(start=START, end=START, algorithm="matcher", version="3")
+        with pytest.raises(ApiError) as e:
+            client.upload_parts(second["run_id"], [tables[0], tables[1], bad, tables[3]], concurrency=2)
+        assert e.value.status == 422
+        assert 3 not in [p["part"] for p in client.get_run(second["run_id"])["parts"]]
