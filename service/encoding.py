@@ -292,7 +292,7 @@ def stream_response(request: Request, schema: pa.Schema, batches: Iterable[pa.Re
     return Stream(_pieces(chunks), media_type=MEDIA_TYPES[fmt], headers=headers or {})
 
 
-PIECE_BYTES = 1 << 20
+PIECE_BYTES = 1 << 18
 
 
 async def _pieces(chunks: Iterator[bytes | pa.Buffer], piece: int = PIECE_BYTES) -> AsyncIterator[bytes]:
@@ -300,8 +300,8 @@ async def _pieces(chunks: Iterator[bytes | pa.Buffer], piece: int = PIECE_BYTES)
 
     A batch's message is several MB; copied whole (to bytes, by the server's chunk framing,
     into the transport's buffer) each copy lands in freshly faulted-in pages. Pieces of a
-    MB reuse the same few allocations while hot in cache, and the socket takes each one
-    whole. One thread hand-off per chunk, not per piece."""
+    quarter MB reuse the same few allocations while hot in cache, and the socket takes
+    each one whole. One thread hand-off per chunk, not per piece."""
     try:
         while (chunk := await sync_to_thread(next, chunks, None)) is not None:
             if len(chunk) <= piece:
