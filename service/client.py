@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import httpx
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -86,8 +87,8 @@ class MeterlakeClient:
                 _check(response)
                 yield from ipc.open_stream(io.BufferedReader(_Body(response.iter_bytes())))
             return
-        # pyarrow reads the body straight from http.client's response (C-buffered reads of
-        # whole chunks): httpx parses a chunked body 64 KiB at a time in Python, which
+        # pyarrow reads the body straight from http.client's response, each message into one
+        # buffer of its own (``_ResponseFile``): httpx parses a chunked body 64 KiB at a time in Python, which
         # made the client the slowest part of a bulk read.
         request = self.http.build_request("GET", path, params=params)
         url = request.url
@@ -105,7 +106,7 @@ class MeterlakeClient:
                 except ValueError:
                     problem = {"detail": body.decode(errors="replace")}
                 raise ApiError(response.status, problem if isinstance(problem, dict) else {"detail": str(problem)})
-            yield from ipc.open_stream(response)
+            yield from ipc.open_stream(_ResponseFile(response))
         finally:
             connection.close()
 
@@ -240,6 +241,41 @@ class _Body(io.RawIOBase):
         buffer[:n] = self.pending[:n]
         self.pending = self.pending[n:]
         return n
+
+
+class _ResponseFile:
+    """An http.client response as the file pyarrow reads: ``read(n)`` fills one fresh
+    buffer with ``readinto`` across the body's chunks (http.client's own ``read(n)`` of a
+    chunked body joins the chunks, a second copy of every message), and pyarrow keeps that
+    buffer, uncopied, as the batch's memory."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self.response = response
+
+    @property
+    def closed(self) -> bool:
+        return self.response.closed
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1) -> bytes | memoryview:
+        if n is None or n < 0:
+            return self.response.read()
+        view = memoryview(np.empty(n, dtype=np.uint8))  # not zero-filled: only the bytes read are returned
+        got = 0
+        while got < n:
+            k = self.response.readinto(view[got:])
+            if not k:
+                break
+            got += k
+        return view[:got] if got < n else view
+
+    def close(self) -> None:
+        self.response.close()
 
 
 def _params(**values: Any) -> dict[str, str]:
