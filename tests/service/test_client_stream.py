@@ -86,3 +86,23 @@ def test_compressed_stream(indexed: Lake, served: str, codec: str) -> None:
         with pytest.raises(ApiError) as e:
             client._get("/v1/reads", {"start": START, "end": START, "format": "csv", "compression": codec})
         assert e.value.status == 400 and e.value.problem["field"] == "compression"
+
+
+def test_a_client_that_leaves_mid_stream_does_not_harm_the_server(tmp_path) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    lake = Lake.create(tmp_path / "lake")
+    generate(lake, icps=300, days=4, start=dt.date(2018, 6, 1), seed=12)  # ~7 MB of Arrow: many pieces
+    build_raw_index(lake)
+    expected = read_bulk(lake, "2018-06-01", "2018-06-04").reader().read_all().num_rows
+    with serve(lake.root) as url:
+        where = urlsplit(url)
+        for _ in range(3):
+            with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+                sock.sendall(b"GET /v1/reads?start=2018-06-01&end=2018-06-04 HTTP/1.1\r\nHost: x\r\n"
+                             b"Accept: application/vnd.apache.arrow.stream\r\n\r\n")
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")  # then hang up with most unread
+        with MeterlakeClient(url) as client:
+            assert client.reads("2018-06-01", "2018-06-04").num_rows == expected
+            assert client.http.get("/healthz").status_code == 200
