@@ -93,13 +93,18 @@ def _build(lake, head: str, target: Path, slice_rows: int, batch_rows: int) -> N
                         raise RuntimeError(f"index slice {lo}..{hi}: {got} rows, expected {expected}")
                     rows += got
             _write_icps(folder, ids)
-            write_json_atomic(folder / "manifest.json", {
-                "head": head, "rows": rows, "icps": len(ids),
-                "built_at": dt.datetime.now(dt.UTC).isoformat()})
-            os.replace(folder, target)
-            fsync_dir(target.parent)
+            _put_in_place(folder, target, {"head": head, "rows": rows, "icps": len(ids)})
     finally:
         con.close()
+
+
+def _put_in_place(folder: Path, target: Path, manifest: dict) -> None:
+    """Finish a build in ``folder``: its manifest (what marks it complete) written last,
+    then the folder renamed to ``target`` in the serving folder."""
+    write_json_atomic(folder / "manifest.json", {**manifest, "built_at": dt.datetime.now(dt.UTC).isoformat()})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(folder, target)
+    fsync_dir(target.parent)
 
 
 def _write_icps(folder: Path, ids: list[tuple[str, int]]) -> None:
@@ -436,11 +441,7 @@ def build_output_index(lake, run_id: str, *, slice_rows: int = SLICE_ROWS) -> Pa
                         raise RuntimeError(f"output index slice {lo}..{hi}: {table.num_rows} rows, expected {expected}")
                     writer.write_table(table.drop_columns(["icp_id"]).cast(OUTPUT_INDEX_SCHEMA))
             _write_icps(folder, ids)
-            write_json_atomic(folder / "manifest.json", {"run_id": run_id, "icps": len(ids),
-                                                         "built_at": dt.datetime.now(dt.UTC).isoformat()})
-            lake.layout.serving_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(folder, target)
-            fsync_dir(target.parent)
+            _put_in_place(folder, target, {"run_id": run_id, "icps": len(ids)})
     finally:
         con.close()
     return target
@@ -468,21 +469,29 @@ class OutputIndex:
 _output_indexes: dict[Path, OutputIndex] = {}
 
 
+def _opened(cache: dict, folder: Path, open_folder):
+    """The built serving folder ``folder``, opened once per process (folders of published
+    runs never change); None when it is not built (yet)."""
+    with _caches_lock:
+        found = cache.get(folder)
+    if found is None:
+        if not (folder / "manifest.json").exists():
+            return None
+        found = open_folder(folder)
+        with _caches_lock:
+            cache[folder] = found
+    return found
+
+
 def output_rows(lake, icp_id: str, pinned: dict[dt.date, str]) -> pa.Table | None:
     """One ICP's output rows for each date from the run pinned to it (read_date,
     trading_period, buyer_seller, matched_amount, run_id), from the run indexes; None when
     a pinned run has no index yet."""
     tables = []
     for run_id in sorted(set(pinned.values())):
-        folder = lake.layout.output_index(run_id)
-        with _caches_lock:
-            index = _output_indexes.get(folder)
+        index = _opened(_output_indexes, lake.layout.output_index(run_id), OutputIndex.open)
         if index is None:
-            if not (folder / "manifest.json").exists():
-                return None
-            index = OutputIndex.open(folder)
-            with _caches_lock:
-                _output_indexes[folder] = index
+            return None
         rows = index.rows_of(icp_id)
         days = rows.column("read_date").cast(pa.int32()).to_numpy()
         wanted = np.array(sorted((d - EPOCH).days for d, r in pinned.items() if r == run_id), dtype=np.int32)
@@ -532,11 +541,7 @@ def build_daily_output(lake, run_id: str) -> Path:
                     intervals += pc.sum(table["intervals"]).as_py() or 0
             if expected is not None and intervals != expected:
                 raise RuntimeError(f"daily totals of {run_id}: {intervals} rows, expected {expected}")
-            write_json_atomic(folder / "manifest.json", {"run_id": run_id, "rows": rows, "dates": dates,
-                                                         "built_at": dt.datetime.now(dt.UTC).isoformat()})
-            lake.layout.serving_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(folder, target)
-            fsync_dir(target.parent)
+            _put_in_place(folder, target, {"run_id": run_id, "rows": rows, "dates": dates})
     finally:
         con.close()
     return target
@@ -569,15 +574,9 @@ def daily_output(lake, pinned: dict[dt.date, str]) -> list[tuple[str, list[pa.Ta
     (one table a date that has output); None when a pinned run has no daily totals yet."""
     out = []
     for run_id in sorted(set(pinned.values())):
-        folder = lake.layout.daily_output(run_id)
-        with _caches_lock:
-            summary = _daily.get(folder)
+        summary = _opened(_daily, lake.layout.daily_output(run_id), DailyOutput.open)
         if summary is None:
-            if not (folder / "manifest.json").exists():
-                return None
-            summary = DailyOutput.open(folder)
-            with _caches_lock:
-                _daily[folder] = summary
+            return None
         tables = [summary.of(day) for day in sorted(d for d, r in pinned.items() if r == run_id)]
         out.append((run_id, [t for t in tables if t is not None]))
     return out
