@@ -115,24 +115,24 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
                 if (previous := _ingest_with_hash(lake, digest)) is not None:
                     result.reason = f"content already ingested as {previous}"
                     return done()
-                _find_changes(con, lake, dates)
-                result.rows_new, result.rows_revised, kept = con.execute(
-                    "SELECT count(*) FILTER (NOT is_revision), count(*) FILTER (is_revision), count(*) "
-                    "FROM changes").fetchall()[0]
                 keys = con.execute("SELECT count(*) FROM delivery").fetchall()[0][0]
-                result.rows_unchanged = keys - kept
-                if kept == 0:
-                    result.reason = "every row is already stored with the same value"
-                    return done()
-                _commit_changes(lake, con, work, result, kept, actor=actor,
-                                source={"name": name, "format": fmt, "bytes": size, "sha256": digest})
+                _store_changes(lake, con, work, result, dates, keys, actor=actor,
+                               source={"name": name, "format": fmt, "bytes": size, "sha256": digest})
         finally:
             con.close()
     return done()
 
 
-def _commit_changes(lake: Lake, con, work: Path, result: IngestResult, kept: int, *, actor: str | None,
-                    source: dict) -> None:
+def _store_changes(lake: Lake, con, work: Path, result: IngestResult, dates: list[dt.date], keys: int, *,
+                   actor: str | None, source: dict) -> None:
+    """Compare the ``delivery`` view's ``keys`` keys with what the lake holds on ``dates``,
+    and commit the new and revised rows, if any. Call under the write lock."""
+    _find_changes(con, lake, dates)
+    result.rows_new, result.rows_revised, kept = con.execute(sql.query("raw_change_counts")).fetchall()[0]
+    result.rows_unchanged = keys - kept
+    if kept == 0:
+        result.reason = "every row is already stored with the same value"
+        return
     ingest = lake.next_ingest_id()
     staged = _write_changes(con, work, ingest)
     _commit(lake, ingest, staged, result, kept, actor=actor, source=source)
@@ -285,15 +285,7 @@ def _ingest_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestResu
             try:
                 con.register("delivery_rows", _delivery_table(delivery))
                 con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM delivery_rows")
-                _find_changes(con, lake, dates)
-                result.rows_new, result.rows_revised, kept = con.execute(
-                    "SELECT count(*) FILTER (NOT is_revision), count(*) FILTER (is_revision), count(*) "
-                    "FROM changes").fetchall()[0]
-                result.rows_unchanged = len(delivery) - kept
-                if kept == 0:
-                    result.reason = "every row is already stored with the same value"
-                    return
-                _commit_changes(lake, con, work, result, kept, actor=actor, source=source)
+                _store_changes(lake, con, work, result, dates, len(delivery), actor=actor, source=source)
             finally:
                 con.close()
             return
