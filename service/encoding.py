@@ -6,6 +6,7 @@ JSON and CSV render values the same way: decimals as strings with their fixed sc
 (decimal128, UTC timestamps) and goes out batch by batch for streams."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -19,7 +20,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.ipc as ipc
 from litestar import Request, Response
-from litestar.concurrency import sync_to_thread
 from litestar.response import Stream
 
 from datalake.errors import InvalidArgumentError
@@ -301,9 +301,20 @@ async def _pieces(chunks: Iterator[bytes | pa.Buffer], piece: int = PIECE_BYTES)
     A batch's message is several MB; copied whole (to bytes, by the server's chunk framing,
     into the transport's buffer) each copy lands in freshly faulted-in pages. Pieces of a
     quarter MB reuse the same few allocations while hot in cache, and the socket takes
-    each one whole. One thread hand-off per chunk, not per piece."""
+    each one whole. One thread hand-off per chunk, not per piece.
+
+    When the client leaves, the generator is closed only once no thread is inside it: a
+    worker may still be producing the next chunk (cancelling the wait does not stop it), and
+    closing under it would release the batches it is reading."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future | None = None
     try:
-        while (chunk := await sync_to_thread(next, chunks, None)) is not None:
+        while True:
+            pending = loop.run_in_executor(None, next, chunks, None)
+            chunk = await asyncio.shield(pending)  # a cancelled wait leaves `pending` running
+            pending = None
+            if chunk is None:
+                break
             if len(chunk) <= piece:
                 yield chunk if isinstance(chunk, bytes) else chunk.to_pybytes()
                 continue
@@ -312,7 +323,9 @@ async def _pieces(chunks: Iterator[bytes | pa.Buffer], piece: int = PIECE_BYTES)
                 yield bytes(view[at:at + piece])
     finally:
         close = getattr(chunks, "close", None)
-        if close:
+        if close and pending is not None and not pending.done():
+            pending.add_done_callback(lambda _: close())  # after the worker has left the generator
+        elif close:
             close()
 
 
