@@ -21,6 +21,7 @@ from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_se
 from .storage import exclusive_lock, modified_within, read_json, remove_tree, write_json_atomic
 
 STAGING_LOCK = ".owner.lock"
+UNLOCKED_STAGING_GRACE_S = 60.0
 
 
 COMPACTION = "compaction"
@@ -253,11 +254,17 @@ def staging_folder(layout: Layout, *, serving: bool = False) -> Iterator[Path]:
 
 
 def _abandoned(folder: Path) -> bool:
+    """Whether no live writer owns a staging folder. A folder without its lock file is
+    abandoned only once it is older than ``UNLOCKED_STAGING_GRACE_S``: its owner creates the
+    lock just after the folder, and another writer may look in between."""
     lock = folder / STAGING_LOCK
     try:
         fd = os.open(lock, os.O_RDWR)
     except FileNotFoundError:
-        return True
+        try:
+            return time.time() - folder.stat().st_mtime > UNLOCKED_STAGING_GRACE_S
+        except FileNotFoundError:
+            return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:

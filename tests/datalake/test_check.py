@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -116,6 +117,10 @@ def test_leftovers_are_reported_then_repaired(sound, cli):
     stray.write_bytes(b"half a file")
     staging = sound.layout.staging("0" * 32)
     staging.mkdir(parents=True)
+    fresh = sound.layout.staging("1" * 32)  # its owner is about to take the lock inside it
+    fresh.mkdir()
+    an_hour_ago = time.time() - 3600
+    os.utime(staging, (an_hour_ago, an_hour_ago))
     report = check_lake(sound)
     assert report.ok  # leftovers are not damage: the next writer removes them
     assert sorted(report.leftovers) == ["_staging/" + "0" * 32, "raw/read_date=2018-06-14/ing-00000009.parquet"]
@@ -123,4 +128,5 @@ def test_leftovers_are_reported_then_repaired(sound, cli):
     done = cli("--lake", sound.root, "check", "--repair")
     assert done.code == 0 and "removed: raw/read_date=2018-06-14/ing-00000009.parquet" in done.out
     assert not stray.exists() and not staging.exists()
+    assert fresh.exists()
     assert check_lake(sound).leftovers == []
