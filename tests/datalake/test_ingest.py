@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake import sql
-from datalake.lake import Lake
+from datalake.lake import STAGING_LOCK, Lake
 from datalake.reads import read_icp
 from tests.conftest import SHARED_DATA
 from tests.factories import ausgrid
@@ -251,6 +251,7 @@ def test_killed_writer_leftovers_are_invisible_and_cleaned(lake, cli, tmp_path):
     orphan.write_bytes((lake.root / lake.ingest("ing-00000001")["files"][0]["path"]).read_bytes())
     stale = lake.layout.staging_dir / ("0" * 32)
     stale.mkdir()
+    (stale / STAGING_LOCK).touch()  # its owner held the lock until it was killed
     assert read_icp(lake, "ICP1", "2018-06-14", "2018-06-14").num_rows == 48
     result = cli("--lake", lake.root, "ingest", write_csv(tmp_path / "b.csv", day_rows("ICP2", dt.date(2018, 6, 14))))
     assert "as ing-00000002" in result.out
