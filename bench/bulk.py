@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--end", default="2018-06-14")
     ap.add_argument("--shards", type=int, nargs="*", default=[1], help="shard counts to run, e.g. 1 4")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--dictionary", choices=["off", "on", "both"], default="off",
+                    help="ask for icp_id and direction as dictionaries (both: alternate plain and dictionary)")
     ap.add_argument("--wait-run-indexes", action="store_true",
                     help="first let the service build every published run's indexes (its workers' peak "
                          "memory then covers those builds)")
@@ -42,8 +44,13 @@ def main() -> None:
         service.wait_ready()
         if args.wait_run_indexes:
             result["run_indexes_wait_s"] = wait_for_run_indexes(Lake(args.lake))
+        modes = {"off": [False], "on": [True], "both": [False, True]}[args.dictionary]
         for n in args.shards:
-            result[f"shards_{n}"] = [httpside.bulk(service, args.start, args.end, shards=n) for _ in range(args.repeat)]
+            for _ in range(args.repeat):
+                for dictionary in modes:
+                    key = f"shards_{n}" + ("_dictionary" if dictionary else "")
+                    result.setdefault(key, []).append(httpside.bulk(service, args.start, args.end, shards=n,
+                                                                    dictionary=dictionary))
     finally:
         service.stop()
     result["load_after"] = os.getloadavg()

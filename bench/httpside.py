@@ -160,10 +160,11 @@ class MemorySampler(threading.Thread):
             time.sleep(0.05)
 
 
-def bulk(service: Service, start: str, end: str, shards: int = 1) -> dict:
+def bulk(service: Service, start: str, end: str, shards: int = 1, dictionary: bool = False) -> dict:
     """Every row of the window as Arrow batches into pyarrow clients, ``shards`` streams in
-    parallel threads (shard k/n each); rows/s over the wall time, and the workers' resident
-    memory sampled while streaming (VmRSS total, and VmHWM peaks)."""
+    parallel threads (shard k/n each), icp_id and direction as dictionaries if
+    ``dictionary``; rows/s over the wall time, and the workers' resident memory sampled
+    while streaming (VmRSS total, and VmHWM peaks)."""
     samplers = [MemorySampler(pid) for pid in service.worker_pids()]
     for s in samplers:
         s.start()
@@ -173,7 +174,8 @@ def bulk(service: Service, start: str, end: str, shards: int = 1) -> dict:
     def read(k: int) -> None:
         try:
             with MeterlakeClient(service.url, timeout=3600) as ml:
-                for batch in ml.iter_reads(start, end, shard=(k, shards) if shards > 1 else None):
+                for batch in ml.iter_reads(start, end, shard=(k, shards) if shards > 1 else None,
+                                           dictionary=dictionary):
                     counts[k] += batch.num_rows
         except BaseException as e:  # reported below
             errors.append(e)
@@ -191,7 +193,7 @@ def bulk(service: Service, start: str, end: str, shards: int = 1) -> dict:
     if errors:
         raise errors[0]
     rows = sum(counts)
-    return {"shards": shards, "rows": rows, "seconds": round(seconds, 2), "rows_per_s": int(rows / seconds),
+    return {"shards": shards, "dictionary": dictionary, "rows": rows, "seconds": round(seconds, 2), "rows_per_s": int(rows / seconds),
             "workers_rss_peak_sampled_mib": {str(s.pid): round(s.rss / 1024, 1) for s in samplers},
             "workers_anon_peak_sampled_mib": {str(s.pid): round(s.anon / 1024, 1) for s in samplers},
             "workers_vmhwm_mib": service.peak_rss_mib()}

@@ -34,6 +34,12 @@ BULK_READS_SCHEMA = pa.schema([
     pa.field("interval_read", schema.READ_DECIMAL),
     pa.field("energy_flow_direction", pa.string()),
 ])
+# The same with icp_id and energy_flow_direction as dictionaries (``dictionary=True``).
+BULK_READS_DICTIONARY_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.dictionary(pa.int32(), pa.string())),
+    *list(BULK_READS_SCHEMA)[1:-1],
+    pa.field("energy_flow_direction", pa.dictionary(pa.int8(), pa.string())),
+])
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,16 @@ def shard_of(icp_id: str, n: int) -> int:
 @dataclass
 class BulkReads:
     """An open bulk read: ``as_of`` names the raw snapshot it reads (None for an empty
-    lake), ``batches`` yields the rows. Iterate ``batches`` once, or call ``close``."""
+    lake), ``batches`` yields the rows. Iterate ``batches`` once, or call ``close``.
+    ``same_dictionaries``: every batch's dictionary columns hold the very same dictionaries
+    as the first batch's, so a stream needs to send them only once."""
 
     as_of: str | None
     icps: int
     rows_estimate: int
     batches: Iterator[pa.RecordBatch]
     schema: pa.Schema = BULK_READS_SCHEMA
+    same_dictionaries: bool = False
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, self.batches)
@@ -96,11 +105,13 @@ class BulkReads:
 def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction: str | None = None,
               as_of: str | None = None, shard: Shard | str | None = None,
               con: duckdb.DuckDBPyConnection | None = None, chunk_rows: int = CHUNK_ROWS,
-              batch_rows: int = BATCH_ROWS) -> BulkReads:
+              batch_rows: int = BATCH_ROWS, dictionary: bool = False) -> BulkReads:
     """Raw reads of every ICP (or one shard of them) for trading dates ``start``..``end``,
     latest revision of each key as of ingest ``as_of`` (default: the newest). Arguments are
     checked and the ICPs listed now; rows are read as ``batches`` is iterated. The stream
-    owns ``con`` (a fresh connection when None) and closes it when done."""
+    owns ``con`` (a fresh connection when None) and closes it when done. ``dictionary``
+    gives icp_id and energy_flow_direction as dictionary arrays
+    (``BULK_READS_DICTIONARY_SCHEMA``)."""
     try:
         check_direction(direction)
         start, end = parse_date(start, "start"), parse_date(end, "end")
@@ -117,7 +128,9 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
         if con is not None:
             con.close()
         icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
-                                         shard_k=shard.k, shard_n=shard.n)
+                                         shard_k=shard.k, shard_n=shard.n, dictionary=dictionary)
+        if dictionary:
+            return BulkReads(snapshot, icps, rows, batches, BULK_READS_DICTIONARY_SCHEMA, same_dictionaries=True)
         return BulkReads(snapshot, icps, rows, (_typed(b) for b in batches))
     owned = con or sql.connect()
     try:
@@ -128,14 +141,16 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     except BaseException:
         owned.close()
         raise
+    target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
     if not ids:
         owned.close()
-        return BulkReads(snapshot, 0, 0, iter(()))
+        return BulkReads(snapshot, 0, 0, iter(()), target)
     revised = len({f.read_date for f in files}) < len(files) or not all(f.unique_keys for f in files)
     query = sql.query("raw_bulk_reads" if revised else "raw_bulk_reads_unrevised")
     params = {"files": paths, "as_of": snapshot, "direction": direction}
-    batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows, sharded=shard != ALL)
-    return BulkReads(snapshot, len(ids), sum(n for _, n in ids), batches)
+    batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows, sharded=shard != ALL,
+                      target=target)
+    return BulkReads(snapshot, len(ids), sum(n for _, n in ids), batches, target)
 
 
 def _typed(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -156,7 +171,7 @@ def _slices(ids: list[tuple[str, int]], chunk_rows: int) -> Iterator[list[str]]:
 
 
 def _stream(con: duckdb.DuckDBPyConnection, query: str, params: dict, slices: Iterator[list[str]],
-            batch_rows: int, *, sharded: bool) -> Iterator[pa.RecordBatch]:
+            batch_rows: int, *, sharded: bool, target: pa.Schema) -> Iterator[pa.RecordBatch]:
     try:
         for icp_ids in slices:
             # Unsharded, the id range alone selects the slice; the id list would only add a join.
@@ -164,6 +179,6 @@ def _stream(con: duckdb.DuckDBPyConnection, query: str, params: dict, slices: It
                                             "hi": icp_ids[-1]}).to_arrow_reader(batch_rows)
             for batch in reader:
                 if batch.num_rows:
-                    yield batch.cast(BULK_READS_SCHEMA)
+                    yield batch.cast(target)
     finally:
         con.close()

@@ -175,6 +175,7 @@ class RawIndex:
     stops: np.ndarray
     shard_hashes: np.ndarray
     _id_bytes: tuple[np.ndarray, np.ndarray] | None = None  # the ids as fixed-width bytes, and lengths
+    _id_dictionary: pa.Array | None = None  # the ids as one string array (the dictionary of bulk streams)
 
     @classmethod
     def open(cls, folder: Path) -> RawIndex:
@@ -187,19 +188,24 @@ class RawIndex:
         return all(f.max_ingest_id <= self.head for f in files)
 
     def bulk(self, start: dt.date, end: dt.date, *, direction: str | None, as_of: str | None,
-             shard_k: int = 0, shard_n: int = 1) -> tuple[int, int, Iterator[pa.RecordBatch]]:
+             shard_k: int = 0, shard_n: int = 1,
+             dictionary: bool = False) -> tuple[int, int, Iterator[pa.RecordBatch]]:
         """Every ICP of one shard (by ``shard_hash % shard_n``), latest revision of each key
         as of ``as_of``, in icp_id then time order: (ICPs, rows before filtering, batches).
+        With ``dictionary``, icp_id and energy_flow_direction are dictionary arrays whose
+        dictionaries are the same in every batch: all the index's ICP ids, and ``DIRECTIONS``.
 
         The stream reads the index file record batch by record batch, not through the
         memory map, so the process holds only the batch in hand."""
         in_shard = self.shard_hashes % shard_n == shard_k
         counts = self.stops - self.starts
-        batches = self._bulk_batches(in_shard, start, end, direction, as_of)
+        make = self._dictionary_batch if dictionary else self._bulk_batch
+        batches = (make(*rows) for rows in self._bulk_rows(in_shard, start, end, direction, as_of))
         return int(in_shard.sum()), int(counts[in_shard].sum()), batches
 
-    def _bulk_batches(self, in_shard: np.ndarray, start: dt.date, end: dt.date, direction: str | None,
-                      as_of: str | None) -> Iterator[pa.RecordBatch]:
+    def _bulk_rows(self, in_shard: np.ndarray, start: dt.date, end: dt.date, direction: str | None,
+                   as_of: str | None) -> Iterator[tuple]:
+        """The kept rows, a piece at a time, as ``_filter`` gives them."""
         with open(self.folder / "reads.arrow", "rb") as f:
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         base = pa.py_buffer(mapped)
@@ -237,7 +243,10 @@ class RawIndex:
             carry, pos = batch.slice(cut - first), cut
 
     def _filter(self, rows: pa.RecordBatch, pos: int, stop: int, in_shard: np.ndarray, start: dt.date,
-                end: dt.date, direction: str | None, as_of: str | None) -> pa.RecordBatch | None:
+                end: dt.date, direction: str | None, as_of: str | None) -> tuple | None:
+        """The kept rows of index rows [pos, stop), whole ICPs: (rows, first, last, counts,
+        codes), the rows owned in order by ICPs first..last-1, ``counts`` rows each, with
+        their direction codes; None when no row is kept."""
         first = int(np.searchsorted(self.starts, pos, "left"))
         last = int(np.searchsorted(self.starts, stop, "left"))
         counts = self.stops[first:last] - self.starts[first:last]
@@ -250,7 +259,7 @@ class RawIndex:
                 and (seqs is None or seqs.max() <= ingest_seq(as_of))
                 and not _repeated_keys(ts, codes, self.starts[first + 1:last] - pos)):
             # Every row is kept: the batch goes out as it is, with the ids and directions as text.
-            return self._bulk_batch(rows, first, last, counts, codes)
+            return rows, first, last, counts, codes
         owner = np.repeat(np.arange(first, last), counts)
         keep = in_shard[owner] & (days >= lo_day) & (days <= hi_day)
         if direction is not None:
@@ -271,7 +280,7 @@ class RawIndex:
             mask[idx] = True
             rows = rows.filter(pa.array(mask))
             codes = codes[idx]
-        return self._bulk_batch(rows, first, last, np.bincount(own - first, minlength=last - first), codes)
+        return rows, first, last, np.bincount(own - first, minlength=last - first), codes
 
     def _bulk_batch(self, rows: pa.RecordBatch, first: int, last: int, counts: np.ndarray,
                     codes: np.ndarray) -> pa.RecordBatch:
@@ -289,6 +298,22 @@ class RawIndex:
             rows.column("trading_period"),
             rows.column("interval_read"),
             _direction_strings(codes),
+        ], names=BULK_COLUMNS)
+
+    def _dictionary_batch(self, rows: pa.RecordBatch, first: int, last: int, counts: np.ndarray,
+                          codes: np.ndarray) -> pa.RecordBatch:
+        """``_bulk_batch`` with icp_id as indices into all the index's ids, and the direction
+        codes into ``DIRECTIONS``: no strings are built, and a row is 35 bytes, not 54."""
+        if self._id_dictionary is None:
+            self._id_dictionary = pa.array(self.icp_ids, pa.string())
+        ids = np.repeat(np.arange(first, last, dtype=np.int32), counts)
+        return pa.RecordBatch.from_arrays([
+            pa.DictionaryArray.from_arrays(pa.array(ids), self._id_dictionary),
+            rows.column("read_timestamp"),
+            rows.column("read_date"),
+            rows.column("trading_period"),
+            rows.column("interval_read"),
+            pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8, copy=False)), DIRECTIONS),
         ], names=BULK_COLUMNS)
 
     def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:

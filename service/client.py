@@ -70,14 +70,17 @@ class MeterlakeClient:
 
     def iter_reads(self, start: DateLike, end: DateLike, *, direction: str | None = None,
                    as_of: str | None = None, shard: tuple[int, int] | str | None = None,
-                   compression: Literal["lz4", "zstd"] | None = None) -> Iterator[pa.RecordBatch]:
+                   compression: Literal["lz4", "zstd"] | None = None,
+                   dictionary: bool = False) -> Iterator[pa.RecordBatch]:
         """Raw reads of every ICP (or shard ``(k, n)``), batch by batch as they arrive,
         ordered by icp_id then time. ``compression`` asks for compressed batches (fewer
-        bytes over a network, more CPU at both ends; no gain on loopback)."""
+        bytes over a network, more CPU at both ends; no gain on loopback). ``dictionary``
+        asks for icp_id and energy_flow_direction as dictionary arrays (a third fewer bytes,
+        less work at both ends)."""
         if isinstance(shard, tuple):
             shard = f"{shard[0]}/{shard[1]}"
         params = _params(start=start, end=end, direction=direction, as_of=as_of, shard=shard, format="arrow",
-                         compression=compression)
+                         compression=compression, dictionary="true" if dictionary else None)
         yield from self._stream("/v1/reads", params)
 
     def _stream(self, path: str, params: dict) -> Iterator[pa.RecordBatch]:
@@ -113,7 +116,7 @@ class MeterlakeClient:
     def reads(self, start: DateLike, end: DateLike, **kwargs: Any) -> pa.Table:
         """``iter_reads`` collected into one table."""
         batches = list(self.iter_reads(start, end, **kwargs))
-        return pa.Table.from_batches(batches) if batches else _empty_reads()
+        return pa.Table.from_batches(batches) if batches else _empty_reads(kwargs.get("dictionary", False))
 
     def ingest(self, body: bytes | Frame, *, content_type: str | None = None, source_name: str | None = None,
                on_error: Literal["fail", "quarantine"] = "fail") -> dict:
@@ -312,7 +315,9 @@ def _body(data: bytes | Frame, content_type: str | None) -> tuple[bytes, str]:
     return sink.getvalue(), ARROW
 
 
-def _empty_reads() -> pa.Table:
-    return pa.schema([("icp_id", pa.string()), ("read_timestamp", pa.timestamp("us", tz="UTC")),
+def _empty_reads(dictionary: bool = False) -> pa.Table:
+    text = pa.dictionary(pa.int32(), pa.string()) if dictionary else pa.string()
+    letter = pa.dictionary(pa.int8(), pa.string()) if dictionary else pa.string()
+    return pa.schema([("icp_id", text), ("read_timestamp", pa.timestamp("us", tz="UTC")),
                       ("read_date", pa.date32()), ("trading_period", pa.int16()),
-                      ("interval_read", pa.decimal128(18, 3)), ("energy_flow_direction", pa.string())]).empty_table()
+                      ("interval_read", pa.decimal128(18, 3)), ("energy_flow_direction", letter)]).empty_table()

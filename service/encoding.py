@@ -275,18 +275,23 @@ def table_response(request: Request, table: pa.Table, fmt: Format, envelope: Cal
     return Response(body, status_code=status_code, headers=headers, media_type=MEDIA_TYPES[fmt])
 
 
-def check_compression(compression: str | None, fmt: Format) -> None:
-    if compression is not None and fmt is not Format.ARROW:
-        raise InvalidArgumentError(f"compression applies to Arrow streams only, not {fmt}", field="compression",
-                                   value=compression)
+def check_arrow_only(fmt: Format, **options: object) -> None:
+    """A 400 for options of Arrow streams (``compression=``, ``dictionary=``) given for another format."""
+    for name, value in options.items():
+        if value and fmt is not Format.ARROW:
+            raise InvalidArgumentError(f"{name} applies to Arrow streams only, not {fmt}", field=name,
+                                       value=str(value))
 
 
 def stream_response(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: Format, *,
-                    headers: dict[str, str] | None = None, compression: str | None = None) -> Stream:
+                    headers: dict[str, str] | None = None, compression: str | None = None,
+                    same_dictionaries: bool = False) -> Stream:
     """Send ``batches`` as they come: an Arrow IPC stream (its buffers compressed with
-    ``compression``, lz4 or zstd, if given), or CSV with one header line."""
+    ``compression``, lz4 or zstd, if given), or CSV with one header line.
+    ``same_dictionaries``: the batches' dictionary columns all hold the first batch's
+    dictionaries, which are then sent once."""
     if fmt is Format.ARROW:
-        chunks = _arrow_chunks(request, schema, batches, fmt, compression)
+        chunks = _arrow_chunks(request, schema, batches, fmt, compression, same_dictionaries)
     else:
         chunks = _csv_chunks(request, schema, batches, fmt)
     return Stream(_pieces(chunks), media_type=MEDIA_TYPES[fmt], headers=headers or {})
@@ -355,14 +360,27 @@ _EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end-of-stream marker of the Ar
 
 
 def _arrow_chunks(request: Request, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-                  fmt: Format, compression: str | None = None) -> Iterator[bytes | pa.Buffer]:
-    if compression or any(pa.types.is_dictionary(f.type) for f in schema):  # these need the stream writer
+                  fmt: Format, compression: str | None = None,
+                  same_dictionaries: bool = False) -> Iterator[bytes | pa.Buffer]:
+    dictionaries = any(pa.types.is_dictionary(f.type) for f in schema)
+    if compression or (dictionaries and not same_dictionaries):  # these need the stream writer
         yield from _arrow_writer_chunks(request, schema, batches, fmt, compression)
         return
     # The stream is its schema message, one message per batch, then the end marker: each
     # batch is serialized once into one buffer, without the writer's many small writes.
+    # Dictionaries that every batch shares go out once, with the first batch, from the writer.
     try:
-        yield schema.serialize().to_pybytes()
+        batches = iter(batches)
+        if dictionaries:
+            out = _Chunks()
+            with ipc.new_stream(pa.PythonFile(out, mode="w"), schema) as writer:
+                first = next(batches, None)
+                if first is not None:
+                    writer.write_batch(first)
+                    _count_rows(request, fmt, first.num_rows)
+                yield out.take()
+        else:
+            yield schema.serialize().to_pybytes()
         for batch in batches:
             if batch.schema != schema:
                 batch = batch.cast(schema)

@@ -35,6 +35,11 @@ Compression = Annotated[Literal["lz4", "zstd"] | None, Parameter(
     description="Arrow only: compress the stream's record batch buffers with lz4 or zstd (Arrow IPC buffer "
                 "compression; pyarrow and other Arrow readers decompress on reading). Fewer bytes on the wire "
                 "for more CPU at both ends: worth it over a network, not on loopback. Default: none")]
+Dictionary = Annotated[bool, Parameter(
+    description="Arrow only: icp_id and energy_flow_direction as Arrow dictionary arrays (int32 indices into "
+                "one dictionary of ICP ids, int8 into I/X), each dictionary sent once: about 35 bytes a row "
+                "instead of 54, and less work at both ends. Readers see dictionary-typed columns "
+                "(pyarrow `dictionary_decode` or a cast to string gives the plain ones). Default: false")]
 RunId = Annotated[str, Parameter(description="run id, e.g. run-00000001", pattern=r"^run-[0-9]{8}$")]
 
 # Injected by the app (see service.app.create_app).

@@ -15,12 +15,12 @@ from datalake.ingest import ingest_file
 from datalake.reads import read_icp
 
 from ..auth import requires
-from ..encoding import STREAMED, check_compression, etag, negotiate, not_modified, stream_response, table_response
+from ..encoding import STREAMED, check_arrow_only, etag, negotiate, not_modified, stream_response, table_response
 from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
-from .params import (ActorDep, AsOf, Compression, DbDep, Direction, End, FormatParam, IcpId, LakeDep, SettingsDep, Shard, Start,
+from .params import (ActorDep, AsOf, Compression, DbDep, Dictionary, Direction, End, FormatParam, IcpId, LakeDep, SettingsDep, Shard, Start,
                      check_span)
 
 SNAPSHOT_HEADER = "X-Raw-Snapshot"
@@ -67,7 +67,8 @@ class ReadsController(Controller):
          responses=problem_responses(404, 406, 504), response_headers=[SNAPSHOT_DOC], **requires("read"))
     def bulk_reads(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
                    direction: Direction = None, as_of: AsOf = None, shard: Shard = None,
-                   format: FormatParam = None, compression: Compression = None) -> Stream:
+                   format: FormatParam = None, compression: Compression = None,
+                   dictionary: Dictionary = False) -> Stream:
         """Raw reads of every ICP for trading dates start..end, for the algorithm: streamed
         batch by batch as Arrow IPC (the default) or CSV, ordered by icp_id then time.
         `shard=k/n` keeps the ICPs of shard k, so n workers with k = 0..n-1 together get
@@ -76,18 +77,20 @@ class ReadsController(Controller):
         query timeout, or the stream is cut short."""
         fmt = negotiate(request, format, STREAMED)
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
-        check_compression(compression, fmt)
+        check_arrow_only(fmt, compression=compression, dictionary=dictionary)
         con = db.private_cursor()
         bulk = None
         try:
             with db.deadline(con):
-                bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=con)
+                bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=con,
+                                 dictionary=dictionary)
         except BaseException:
             if bulk is not None:  # read, but past the deadline
                 bulk.close()
             raise
         return stream_response(request, bulk.schema, db.bounded(bulk.batches, con), fmt,
-                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression)
+                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression,
+                               same_dictionaries=bulk.same_dictionaries)
 
     @post("/v1/reads", operation_class=UploadOperation, status_code=201,
           responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),

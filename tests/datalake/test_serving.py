@@ -10,7 +10,7 @@ import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pytest
 
 from datalake import serving, sql
-from datalake.bulk import read_bulk
+from datalake.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, read_bulk
 from datalake.compaction import compact
 from datalake.generate import generate
 from datalake.ingest import ingest_file
@@ -94,6 +94,22 @@ def bulk_table(lake: Lake, **kwargs) -> pa.Table:
     return stream.reader().read_all()
 
 
+def decoded(table: pa.Table) -> pa.Table:
+    """A bulk table read with ``dictionary=True``, its dictionary columns as plain strings."""
+    assert table.schema == BULK_READS_DICTIONARY_SCHEMA
+    return table.cast(BULK_READS_SCHEMA)
+
+
+def assert_same_dictionaries(lake: Lake, **kwargs) -> None:
+    """The index path's batches share one dictionary per column, so a stream sends each once."""
+    stream = read_bulk(lake, DAYS[0], DAYS[-1], dictionary=True, **kwargs)
+    assert stream.same_dictionaries
+    batches = list(stream.batches)
+    assert len(batches) > 1
+    for column in ("icp_id", "energy_flow_direction"):
+        assert len({id(b.column(column).dictionary) for b in batches}) == 1
+
+
 BULK_CASES = [dict(), dict(direction="I"), dict(shard="1/3"), dict(shard="2/3", direction="X"),
               dict(start=DAYS[1], end=DAYS[1])]
 
@@ -108,12 +124,16 @@ def test_bulk_stream_from_index_equals_files(revised_lake, tmp_path):
     for case, want in zip(cases, expected):
         got = bulk_table(lake, **case)
         assert got.num_rows > 0 and got.equals(want), case
+        assert decoded(bulk_table(lake, dictionary=True, **case)).equals(want), case
+    assert_same_dictionaries(lake)
     shards = [bulk_table(lake, shard=f"{k}/4") for k in range(4)]
     assert sum(t.num_rows for t in shards) == expected[0].num_rows
     # A commit newer than the index: the stream falls back to the files and stays exact.
     deliver(lake, tmp_path, "third", icps[:2], seed=9)
     assert bulk_table(lake).num_rows == expected[0].num_rows
     assert not bulk_table(lake).equals(expected[0])
+    assert not read_bulk(lake, DAYS[0], DAYS[-1], dictionary=True).same_dictionaries
+    assert decoded(bulk_table(lake, dictionary=True)).equals(bulk_table(lake))
 
 
 def test_bulk_stream_across_many_index_batches(small_lake, tmp_path):
@@ -176,6 +196,7 @@ def test_bulk_stream_with_ids_of_different_lengths(lake, tmp_path):
     for case, want in zip(cases, expected):
         got = bulk_table(lake, **case)
         assert got.equals(want), case
+        assert decoded(bulk_table(lake, dictionary=True, **case)).equals(want), case
     assert sorted(set(bulk_table(lake).column("icp_id").to_pylist())) == sorted(icps)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pytest
 
 from datalake.bulk import read_bulk
@@ -86,6 +88,31 @@ def test_compressed_stream(indexed: Lake, served: str, codec: str) -> None:
         with pytest.raises(ApiError) as e:
             client._get("/v1/reads", {"start": START, "end": START, "format": "csv", "compression": codec})
         assert e.value.status == 400 and e.value.problem["field"] == "compression"
+
+
+def test_dictionary_stream(indexed: Lake, served: str) -> None:
+    """icp_id and direction as dictionaries: the same rows, each dictionary sent once, fewer
+    bytes; compression on top still works; CSV refuses the option."""
+    plain_schema = engine(indexed).schema
+    with MeterlakeClient(served) as client:
+        got = client.reads(START, END, dictionary=True)
+        assert pa.types.is_dictionary(got.schema.field("icp_id").type)
+        assert pa.types.is_dictionary(got.schema.field("energy_flow_direction").type)
+        assert got.num_rows == engine(indexed).num_rows
+        assert got.cast(plain_schema).equals(engine(indexed))
+        assert client.reads(START, END, dictionary=True, shard=(2, 3)).cast(plain_schema).equals(
+            engine(indexed, shard="2/3"))
+        assert client.reads(START, END, dictionary=True, compression="lz4").cast(plain_schema).equals(
+            engine(indexed))
+        window = {"start": START, "end": END, "format": "arrow"}
+        plain = client.http.get("/v1/reads", params=window).content
+        small = client.http.get("/v1/reads", params={**window, "dictionary": "true"}).content
+        assert len(small) < 0.8 * len(plain)
+        messages = list(pa.ipc.open_stream(small))
+        assert len(messages) > 1 and pa.Table.from_batches(messages).cast(plain_schema).equals(engine(indexed))
+        with pytest.raises(ApiError) as e:
+            client._get("/v1/reads", {"start": START, "end": START, "format": "csv", "dictionary": "true"})
+        assert e.value.status == 400 and e.value.problem["field"] == "dictionary"
 
 
 def test_a_client_that_leaves_mid_stream_does_not_harm_the_server(tmp_path) -> None:
