@@ -10,7 +10,8 @@ CLI (rows/s); start the service (2 workers, loopback) after building the raw ind
 publish two runs of the raw data's size through the HTTP API with the Python client
 (rows/s); check every query's answers against plain DuckDB over the lake's files; time
 queries 1-4 in JSON and Arrow over random ICPs; query 1 under 16 concurrent clients from a
-separate process; the bulk 14-day Arrow stream, whole and as 4 parallel shards, with the
+separate process; the bulk 14-day Arrow stream, whole and as 4 parallel shards (each plain and
+with dictionary=true), with the
 workers' peak memory; PostgreSQL 15 on loopback loaded with the same reads and output,
 queries 1, 2 and 4 checked and timed; then query 1 and the bulk stream on a larger lake.
 Raw figures go to bench/results/bench-<icps>x<days>.json; `bench/report.py` renders them."""
@@ -246,11 +247,15 @@ def serve_and_measure(lake: Lake, work: Path, args: argparse.Namespace, res: dic
             paths = [f"/v1/icps/{i}/reads?start={START}&end={end}" for i, _ in icps]
             res["q1_throughput"] = httpside.throughput(service.port, paths, work, 16, args.load_seconds, 100_000)
             log("throughput", res["q1_throughput"])
-        res["bulk"] = httpside.bulk(service, START.isoformat(), end.isoformat())
-        log("bulk", res["bulk"])
+        # Plain, then with icp_id and direction as dictionaries (dictionary=true), alternating.
+        for suffix, dictionary in (("", False), ("_dictionary", True)):
+            res["bulk" + suffix] = httpside.bulk(service, START.isoformat(), end.isoformat(), dictionary=dictionary)
+            log("bulk" + suffix, res["bulk" + suffix])
         if full:
-            res["bulk_4_shards"] = httpside.bulk(service, START.isoformat(), end.isoformat(), shards=4)
-            log("bulk 4 shards", res["bulk_4_shards"])
+            for suffix, dictionary in (("", False), ("_dictionary", True)):
+                res["bulk_4_shards" + suffix] = httpside.bulk(service, START.isoformat(), end.isoformat(), shards=4,
+                                                              dictionary=dictionary)
+                log("bulk 4 shards" + suffix, res["bulk_4_shards" + suffix])
         res["workers_vmhwm_mib"] = service.peak_rss_mib()
     finally:
         service.stop()
