@@ -18,7 +18,7 @@ from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
 from .location import is_local
 from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
-from .storage import exclusive_lock, modified_within, read_json, remove_tree, write_json_atomic
+from .storage import exclusive_lock, local_names, modified_within, read_json, remove_tree, write_json_atomic
 
 STAGING_LOCK = ".owner.lock"
 UNLOCKED_STAGING_GRACE_S = 60.0
@@ -100,11 +100,14 @@ class Lake:
     # -- the raw snapshot -------------------------------------------------------------
 
     def names(self, folder: Path, pattern: str, *, fresh: bool = False) -> list[str]:
-        """Sorted names of the files in ``folder`` matching ``pattern``. On an object store a
+        """Sorted names of the files in ``folder`` matching ``pattern``. A local listing is
+        reused while the folder is unchanged (``storage.local_names``). On an object store a
         listing is a request, so one is reused for up to ``STORE_POLL_S`` seconds unless
         ``fresh`` (writers, under the write lock); commits made through this handle show at
         once."""
-        if is_local(folder) or fresh:
+        if is_local(folder):
+            return local_names(folder, pattern)
+        if fresh:
             return sorted(p.name for p in folder.glob(pattern))
         key = (str(folder), pattern)
         with self._lock:

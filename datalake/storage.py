@@ -12,11 +12,38 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from .location import is_local
+
+
+SETTLED_NS = 100_000_000
+_listings: dict[tuple[str, str], tuple[int, list[str]]] = {}
+_listings_lock = threading.Lock()
+
+
+def local_names(folder: Path, pattern: str) -> list[str]:
+    """Sorted names of the entries of a local folder that match ``pattern``. A listing is
+    reused while the folder's mtime is unchanged, and kept only when that mtime was already
+    ``SETTLED_NS`` old: file systems stamp mtimes from a coarse clock, so two changes within
+    one tick can leave the same mtime, but a change after the listing gets a later one."""
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except FileNotFoundError:
+        return []
+    key = (str(folder), pattern)
+    hit = _listings.get(key)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    names = sorted(p.name for p in folder.glob(pattern))
+    if time.time_ns() - mtime > SETTLED_NS:
+        with _listings_lock:
+            _listings[key] = (mtime, names)
+    return names
 
 
 def fsync_dir(path: Path) -> None:

@@ -10,12 +10,13 @@ from types import SimpleNamespace
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.ipc as ipc
 import pytest
 
 from datalake import schema
-from service.encoding import (Format, _arrow_chunks, _instants, _instants_built, json_array, json_body,
-                              json_rows)
+from service.encoding import (_READ_SLOTS, Format, _arrow_chunks, _instants, _instants_built, json_array,
+                              json_body, json_rows)
 from service.structs import IcpReads
 
 UTC = dt.timezone.utc
@@ -52,6 +53,24 @@ def test_json_body_is_byte_for_byte_the_row_path():
     assert json_body(chunked, envelope) == reference(chunked)
     empty = table.slice(0, 0)
     assert json_body(empty, envelope) == reference(empty)
+
+
+def test_raw_reads_rows_from_the_slot_cache_are_the_row_path():
+    """One ICP's reads take the per-instant cache; rows whose date or period differ from
+    what the cache holds for their instant, or with other directions, go the general way."""
+    table = reads_table(n=300)
+    assert _READ_SLOTS.rows(table) is not None
+    assert json_body(table, envelope) == reference(table)
+    assert json_body(table.slice(3, 100), envelope) == reference(table.slice(3, 100))  # now all cached
+    shifted = table.set_column(2, "trading_period", pa.compute.add(table["trading_period"], pa.scalar(1, pa.int16())))
+    assert _READ_SLOTS.rows(shifted) is None
+    assert json_body(shifted, envelope) == reference(shifted)
+    other_day = table.set_column(1, "read_date", pa.array([dt.date(2018, 1, 1)] * 300, pa.date32()))
+    assert _READ_SLOTS.rows(other_day) is None and json_body(other_day, envelope) == reference(other_day)
+    two_letters = table.set_column(4, "energy_flow_direction", pa.array(["XI"] * 300))
+    assert _READ_SLOTS.rows(two_letters) is None and json_body(two_letters, envelope) == reference(two_letters)
+    chunked = pa.concat_tables([table.slice(0, 7), table.slice(7)])
+    assert json_body(chunked, envelope) == reference(chunked)
 
 
 @pytest.mark.parametrize("column", [
