@@ -76,7 +76,8 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
         con = con or sql.connect()
         overlay = con.sql(sql.query("raw_rows_for_icp"),
                           params={"files": newer, "icp_id": icp_id, "as_of": snapshot}).to_arrow_table()
-        rows = pa.concat_tables([_plain(rows), overlay.cast(_plain(rows).schema)])
+        rows = _plain(pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows)
+        rows = pa.concat_tables([rows, overlay.cast(rows.schema)])
         rows = rows.take(pc.sort_indices(rows, [("read_timestamp", "ascending"),
                                                 ("energy_flow_direction", "ascending"),
                                                 ("ingest_seq", "ascending")]))
@@ -89,7 +90,7 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
         "read_date": latest.column("read_date"),
         "trading_period": latest.column("trading_period"),
         "interval_read": latest.column("interval_read"),
-        "energy_flow_direction": latest.column("energy_flow_direction").cast(pa.string()),
+        "energy_flow_direction": serving.direction_strings(latest.column("energy_flow_direction")),
     }
     if not ingest_id:
         return pa.table(columns, schema=ICP_READS_SCHEMA.remove(ICP_READS_SCHEMA.get_field_index("ingest_id")))

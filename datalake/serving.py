@@ -176,6 +176,8 @@ class RawIndex:
     shard_hashes: np.ndarray
     _id_bytes: tuple[np.ndarray, np.ndarray] | None = None  # the ids as fixed-width bytes, and lengths
     _id_dictionary: pa.Array | None = None  # the ids as one string array (the dictionary of bulk streams)
+    _batch_starts: np.ndarray | None = None  # the first row of each of the reads' record batches, and the total
+    _batches: list[pa.RecordBatch] | None = None
 
     @classmethod
     def open(cls, folder: Path) -> RawIndex:
@@ -316,10 +318,22 @@ class RawIndex:
             pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8, copy=False)), DIRECTIONS),
         ], names=BULK_COLUMNS)
 
-    def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.Table:
+    def _slice(self, lo: int, hi: int) -> pa.RecordBatch | pa.Table:
+        """Index rows [lo, hi): a slice of the one record batch that holds them (finding it
+        is a binary search; ``Table.slice`` walks the chunks), or of the table."""
+        if self._batch_starts is None:
+            self._batch_starts = np.cumsum([0] + [len(c) for c in self.reads.column(0).chunks])
+        b = int(np.searchsorted(self._batch_starts, lo, "right")) - 1
+        if 0 <= b < self.reads.column(0).num_chunks and hi <= self._batch_starts[b + 1]:
+            if self._batches is None:
+                self._batches = self.reads.to_batches()
+            return self._batches[b].slice(lo - int(self._batch_starts[b]), hi - lo)
+        return self.reads.slice(lo, hi - lo)
+
+    def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.RecordBatch | pa.Table:
         """Every stored row (all revisions) of one ICP with read_date in [start, end]."""
         lo, hi = _icp_rows(self.icp_ids, self.starts, self.stops, icp_id)
-        rows = self.reads.slice(lo, hi - lo)
+        rows = self._slice(lo, hi)
         days = numbers(rows.column("read_date"), np.int32)
         a = int(np.searchsorted(days, (start - EPOCH).days, "left"))
         b = int(np.searchsorted(days, (end - EPOCH).days, "right"))
@@ -356,6 +370,14 @@ def _repeated_strings(id_bytes: np.ndarray, id_lens: np.ndarray, counts: np.ndar
 _DIRECTION_BYTES = np.frombuffer("".join(schema.DIRECTIONS).encode(), np.uint8)
 
 
+def direction_strings(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A direction column as plain strings: an index's dictionary column is written out
+    from its codes (a cast costs several times more), a string column stays as it is."""
+    if not pa.types.is_dictionary(column.type):
+        return column
+    return _direction_strings(direction_codes(column))
+
+
 def _direction_strings(codes: np.ndarray) -> pa.Array:
     """Direction codes (index into ``schema.DIRECTIONS``, one letter each) as strings."""
     n = len(codes)
@@ -387,8 +409,11 @@ class RawIndexCache:
 
     def current(self) -> RawIndex | None:
         folder = self.layout.serving_dir
-        built = next((folder / n for n in reversed(local_names(folder, "raw-ing-*"))
-                      if (folder / n / "manifest.json").exists()), None)
+        names = local_names(folder, "raw-ing-*")
+        index = self._index
+        if index is not None and names and names[-1] == index.folder.name:
+            return index  # still the newest: its manifest was there when it was opened
+        built = next((folder / n for n in reversed(names) if (folder / n / "manifest.json").exists()), None)
         if built is None:
             return None
         newest = built.name.removeprefix("raw-")

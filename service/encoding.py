@@ -524,4 +524,4 @@ def _close(batches: Iterable[pa.RecordBatch]) -> None:
 def _count_rows(request: Request, fmt: Format, n: int) -> None:
     metrics = request.app.state.get("metrics")
     if metrics is not None:
-        metrics.rows_served(request.scope.get("path_template", request.url.path), fmt.value, n)
+        metrics.rows_served(request.scope.get("path_template") or request.url.path, fmt.value, n)
