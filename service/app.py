@@ -12,6 +12,7 @@ from datalake.serving import IndexKeeper
 
 from .auth import actor_of, audit, check_scope
 from .controllers.health import HealthController
+from .controllers.params import Services
 from .controllers.output import OutputController
 from .controllers.reads import ReadsController
 from .controllers.runs import RunsController
@@ -27,12 +28,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     lake = Lake(settings.lake)
     db = Database(settings.query_timeout)
     keeper = IndexKeeper(lake)
+    services = Services(lake, db, settings)
     return Litestar(
         route_handlers=[HealthController, ReadsController, RunsController, OutputController],
         dependencies={
-            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
-            "lake": Provide(lambda: lake, use_cache=True, sync_to_thread=False),
-            "db": Provide(lambda: db, use_cache=True, sync_to_thread=False),
+            "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
         guards=[check_scope],

@@ -9,7 +9,7 @@ from ..auth import requires
 from ..metrics import CONTENT_TYPE, Metrics
 from ..problems import problem_responses
 from ..structs import Health, Ready
-from .params import SettingsDep
+from .params import ServicesDep
 
 
 class HealthController(Controller):
@@ -21,9 +21,9 @@ class HealthController(Controller):
         return Health(status="ok")
 
     @get("/readyz", sync_to_thread=True, responses=problem_responses(503, auth=False), **requires("public"))
-    def readyz(self, settings: SettingsDep) -> Ready:
+    def readyz(self, svc: ServicesDep) -> Ready:
         """Readiness: the lake's record and its ingest records can be read now."""
-        lake = Lake(settings.lake)
+        lake = Lake(svc.settings.lake)
         return Ready(status="ready", format_version=lake.info["version"], head_ingest=lake.head_ingest())
 
     # Metrics name routes and volumes, not data, but still need a read token (Prometheus can send one).

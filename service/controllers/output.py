@@ -16,8 +16,8 @@ from ..encoding import etag, negotiate, not_modified, stream_response, table_res
 from ..openapi import TabularOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import KeyPage, Summary
-from .params import (BuyerSeller, Cursor, DbDep, End, FormatParam, IcpId, LakeDep, Limit, OptEnd, OptStart,
-                     RunSelector, SettingsDep, Start, check_limit, check_span)
+from .params import (BuyerSeller, Cursor, End, FormatParam, IcpId, Limit, OptEnd, OptStart, RunSelector,
+                     ServicesDep, Start, check_limit, check_span)
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 NEXT_CURSOR_DOC = ResponseHeader(name=NEXT_CURSOR_HEADER, required=False, documentation_only=True,
@@ -40,7 +40,7 @@ class OutputController(Controller):
     @get("/v1/icps/{icp_id:str}/output/summary", operation_class=TabularOperation, sync_to_thread=True,
          responses={**not_modified_response(), **problem_responses(404, 406, 409, 504)},
          response_headers=[NEXT_CURSOR_DOC], **requires("read"))
-    def summary(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, icp_id: IcpId,
+    def summary(self, request: Request, svc: ServicesDep, icp_id: IcpId,
                 start: OptStart = None, end: OptEnd = None, buyer_seller: BuyerSeller = None,
                 granularity: Granularity = "day", run: RunSelector = "latest", limit: Limit = 100,
                 cursor: Cursor = None, format: FormatParam = None) -> Response[Summary]:
@@ -48,6 +48,7 @@ class OutputController(Controller):
         and the runs that answered. With start/end (and buyer_seller) it is the total for a
         range; without a range it pages through the ICP's whole history. Pages are keyset:
         `next_cursor` pins the runs of the first page. An ICP without output is an empty list."""
+        lake, db, settings = svc
         fmt = negotiate(request, format)
         check_limit(limit, settings)
         tag = pinned_tag("summary", icp_id, start, end, buyer_seller, granularity, limit, fmt,
@@ -66,13 +67,14 @@ class OutputController(Controller):
     @get("/v1/output", operation_class=TabularOperation, sync_to_thread=True,
          responses={**not_modified_response(), **problem_responses(404, 406, 409, 504)},
          response_headers=[NEXT_CURSOR_DOC], **requires("read"))
-    def by_key(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
+    def by_key(self, request: Request, svc: ServicesDep, start: Start, end: End,
                by: By = "icp_id,buyer_seller", run: RunSelector = "latest", buyer_seller: BuyerSeller = None,
                limit: Limit = 100, cursor: Cursor = None, format: FormatParam = None) -> Response[KeyPage]:
         """Output for trading dates start..end grouped by key (`by`: icp_id, buyer_seller,
         read_date, in the order given): exact sums, interval counts and runs, in key order.
         JSON is paginated by key (`limit`, `cursor`); CSV and Arrow stream every row and
         ignore `limit` and `cursor`. At most `max_output_days` dates (366 by default)."""
+        lake, db, settings = svc
         fmt = negotiate(request, format)
         check_span(start, end, settings.max_output_days, "output queries")
         keys = by.split(",")

@@ -20,8 +20,8 @@ from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_mo
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
-from .params import (ActorDep, AsOf, Compression, DbDep, Dictionary, Direction, End, FormatParam, IcpId, LakeDep, SettingsDep, Shard, Start,
-                     check_span)
+from .params import (ActorDep, AsOf, Compression, Dictionary, Direction, End, FormatParam, IcpId, ServicesDep, Shard,
+                     Start, check_span)
 
 SNAPSHOT_HEADER = "X-Raw-Snapshot"
 SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentation_only=True,
@@ -39,13 +39,14 @@ class ReadsController(Controller):
     @get("/v1/icps/{icp_id:str}/reads", operation_class=TabularOperation,
          responses={**not_modified_response(), **problem_responses(404, 406, 504)},
          response_headers=[SNAPSHOT_DOC], **requires("read"))
-    async def icp_reads(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, icp_id: IcpId,
+    async def icp_reads(self, request: Request, svc: ServicesDep, icp_id: IcpId,
                   start: Start, end: End,
                   direction: Direction = None, as_of: AsOf = None, format: FormatParam = None) -> Response[IcpReads]:
         """Raw reads of one ICP for trading dates start..end, in time order: the latest
         revision of each read as of ingest `as_of`. An ICP with no data is an empty list.
         The result is fixed by its snapshot, so it carries a strong ETag. At most
         `max_icp_days` dates (731 by default) per request."""
+        lake, db, settings = svc
         fmt = negotiate(request, format)
         check_span(start, end, settings.max_icp_days, "one ICP's reads")
         snapshot = as_of or lake.head_ingest()
@@ -65,7 +66,7 @@ class ReadsController(Controller):
 
     @get("/v1/reads", operation_class=StreamOperation, sync_to_thread=True,
          responses=problem_responses(404, 406, 504), response_headers=[SNAPSHOT_DOC], **requires("read"))
-    def bulk_reads(self, request: Request, lake: LakeDep, db: DbDep, settings: SettingsDep, start: Start, end: End,
+    def bulk_reads(self, request: Request, svc: ServicesDep, start: Start, end: End,
                    direction: Direction = None, as_of: AsOf = None, shard: Shard = None,
                    format: FormatParam = None, compression: Compression = None,
                    dictionary: Dictionary = False) -> Stream:
@@ -75,6 +76,7 @@ class ReadsController(Controller):
         every row exactly once. JSON is not offered (406). At most `max_bulk_days` dates
         (92 by default) per request; each slice of the stream must be read within the
         query timeout, or the stream is cut short."""
+        lake, db, settings = svc
         fmt = negotiate(request, format, STREAMED)
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
         check_arrow_only(fmt, compression=compression, dictionary=dictionary)
@@ -95,7 +97,7 @@ class ReadsController(Controller):
     @post("/v1/reads", operation_class=UploadOperation, status_code=201,
           responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),
                      **problem_responses(413, 422)}, **requires("write"))
-    async def ingest(self, request: Request, lake: LakeDep, actor: ActorDep,
+    async def ingest(self, request: Request, svc: ServicesDep, actor: ActorDep,
                      on_error: Annotated[Literal["fail", "quarantine"], Parameter(
                          description="fail: any bad row and nothing is written (422); quarantine: ingest the "
                                      "good rows and write the bad ones to a rejects file")] = "fail",
@@ -105,7 +107,7 @@ class ReadsController(Controller):
         """Ingest a raw delivery (CSV in the brief's format, Parquet or Arrow IPC body) with
         the same rules as the CLI: 201 with the ingest record, 200 for a no-op re-delivery,
         422 with row-level errors (nothing written)."""
-        async with received_file(request, lake) as (path, fmt):
-            result = await sync_to_thread(ingest_file, lake, path, on_error=on_error, fmt=fmt, actor=actor,
+        async with received_file(request, svc.lake) as (path, fmt):
+            result = await sync_to_thread(ingest_file, svc.lake, path, on_error=on_error, fmt=fmt, actor=actor,
                                           source_name=source_name or "upload")
         return Response(Ingest(**result.to_dict()), status_code=201 if result.status == "committed" else 200)

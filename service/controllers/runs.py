@@ -19,7 +19,7 @@ from ..openapi import UploadOperation
 from ..problems import problem_responses
 from ..structs import NewRun, Run, RunPage, RunPart
 from ..uploads import received_file
-from .params import (ActorDep, Cursor, LakeDep, Limit, OptEnd, OptStart, RunId, SettingsDep, check_limit, check_span,
+from .params import (ActorDep, Cursor, Limit, OptEnd, OptStart, RunId, ServicesDep, check_limit, check_span,
                      json_body)
 
 PartNumber = Annotated[int, Parameter(description="part number, 1-based; uploading a number again replaces it",
@@ -36,72 +36,72 @@ class RunsController(Controller):
 
     @post("/", sync_to_thread=True, status_code=201, responses=problem_responses(404, 415), guards=[json_body],
           **requires("write"))
-    def create(self, lake: LakeDep, settings: SettingsDep, actor: ActorDep, data: JSONBody[NewRun]) -> Run:
+    def create(self, svc: ServicesDep, actor: ActorDep, data: JSONBody[NewRun]) -> Run:
         """Open a run over trading dates start..end for an algorithm version. `raw_as_of`
         names the raw snapshot (ingest id) the algorithm read; default the newest. Invalid
         fields are a 400 naming the field (body fields included). A window spans at most
         `max_output_days` dates (366 by default)."""
         with contextlib.suppress(ValueError):  # the engine reports unparseable dates
-            check_span(dt.date.fromisoformat(data.start), dt.date.fromisoformat(data.end), settings.max_output_days,
-                       "runs")
-        return as_run(runs.create_run(lake, start=data.start, end=data.end, algorithm=data.algorithm,
+            check_span(dt.date.fromisoformat(data.start), dt.date.fromisoformat(data.end),
+                       svc.settings.max_output_days, "runs")
+        return as_run(runs.create_run(svc.lake, start=data.start, end=data.end, algorithm=data.algorithm,
                                       version=data.version, params=data.params, raw_as_of=data.raw_as_of,
                                       actor=actor))
 
     @get("/", sync_to_thread=True, responses=problem_responses(), **requires("read"))
-    def list(self, lake: LakeDep, settings: SettingsDep, status: Annotated[
+    def list(self, svc: ServicesDep, status: Annotated[
                  Literal["open", "published", "retracted", "aborted"] | None,
                  Parameter(description="only runs in this state")] = None,
              start: OptStart = None, end: OptEnd = None, limit: Limit = 100, cursor: Cursor = None) -> RunPage:
         """Run records, oldest first, optionally only those in `status` or whose window
         overlaps start..end; paginated by run id."""
-        check_limit(limit, settings)
+        check_limit(limit, svc.settings)
         query = {"k": "runs", "status": status, "s": str(start) if start else None, "e": str(end) if end else None}
         after = cursors.decode(cursor, query, 1).after[0] if cursor is not None else ""
         if not isinstance(after, str):
             raise InvalidArgumentError("invalid cursor: bad key", field="cursor", value=cursor)
-        records = [r for r in runs.list_runs(lake, status=status, start=start, end=end) if r["run_id"] > after]
+        records = [r for r in runs.list_runs(svc.lake, status=status, start=start, end=end) if r["run_id"] > after]
         page = records[:limit]
         more = len(records) > limit
         next_cursor = cursors.encode(cursors.Cursor(query, {}, [page[-1]["run_id"]])) if more else None
         return RunPage(items=[as_run(r) for r in page], next_cursor=next_cursor)
 
     @get("/{run_id:str}", sync_to_thread=True, responses=problem_responses(404), **requires("read"))
-    def get(self, lake: LakeDep, run_id: RunId) -> Run:
+    def get(self, svc: ServicesDep, run_id: RunId) -> Run:
         """One run record: status, window, lineage, parts, row counts and totals."""
-        return as_run(runs.get_run(lake, run_id))
+        return as_run(runs.get_run(svc.lake, run_id))
 
     @put("/{run_id:str}/parts/{part:int}", operation_class=UploadOperation,
          responses=problem_responses(404, 409, 413, 422), **requires("write"))
-    async def upload(self, request: Request, lake: LakeDep, actor: ActorDep, run_id: RunId, part: PartNumber,
+    async def upload(self, request: Request, svc: ServicesDep, actor: ActorDep, run_id: RunId, part: PartNumber,
                      source_name: Annotated[str | None, Parameter(description="name recorded for the part",
                                                                   max_length=200)] = None) -> RunPart:
         """Upload one part of an open run's output: CSV in the brief's format (optionally
         with trading_period), Parquet or Arrow IPC. Every row is validated: any bad row is a
         422 listing the first ones, and the run is left as it was. 409 if the run is not open."""
-        async with received_file(request, lake) as (path, fmt):
-            entry = await sync_to_thread(runs.upload_part, lake, run_id, part, path, fmt=fmt, actor=actor,
+        async with received_file(request, svc.lake) as (path, fmt):
+            entry = await sync_to_thread(runs.upload_part, svc.lake, run_id, part, path, fmt=fmt, actor=actor,
                                          source_name=source_name or f"part {part}")
         return msgspec.convert(entry, RunPart, strict=False)
 
     @post("/{run_id:str}/publish", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409, 422),
           **requires("write"))
-    def publish(self, lake: LakeDep, actor: ActorDep, run_id: RunId) -> Run:
+    def publish(self, svc: ServicesDep, actor: ActorDep, run_id: RunId) -> Run:
         """Check the whole run (no key twice across parts) and make it visible at once: it
         becomes "latest" for the dates of its window. 409 unless the run is open; 422 with
         the duplicate rows when the check fails (nothing is published)."""
-        return as_run(runs.publish_run(lake, run_id, actor=actor))
+        return as_run(runs.publish_run(svc.lake, run_id, actor=actor))
 
     @post("/{run_id:str}/retract", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),
           **requires("admin"))
-    def retract(self, lake: LakeDep, actor: ActorDep, run_id: RunId) -> Run:
+    def retract(self, svc: ServicesDep, actor: ActorDep, run_id: RunId) -> Run:
         """Withdraw a published run from "latest"; its output stays readable by run id.
         409 unless the run is published."""
-        return as_run(runs.retract_run(lake, run_id, actor=actor))
+        return as_run(runs.retract_run(svc.lake, run_id, actor=actor))
 
     @delete("/{run_id:str}", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),
             **requires("write"))
-    def abort(self, lake: LakeDep, actor: ActorDep, run_id: RunId) -> Run:
+    def abort(self, svc: ServicesDep, actor: ActorDep, run_id: RunId) -> Run:
         """Abort an open run: it will never publish and its parts are removed. 409 unless
         the run is open."""
-        return as_run(runs.abort_run(lake, run_id, actor=actor))
+        return as_run(runs.abort_run(svc.lake, run_id, actor=actor))
