@@ -179,7 +179,7 @@ def _read_fast(path: Path, name: str, fmt: Format, progress: Progress | None, si
     pieces: list[TypedReads] = []
     rows = 0
     try:
-        for batch in prefetched(read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt)):
+        for batch in prefetched(read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt, dictionary=True)):
             typed = type_reads(batch.table) if not batch.bad_rows else None
             rows += batch.table.num_rows
             if typed is None or rows > FAST_PATH_MAX_ROWS:

@@ -4,6 +4,7 @@ that validation can say exactly where a bad value is."""
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +58,16 @@ def detect_format(path: Path) -> Format:
 
 
 def read_batches(path: Path, columns: Sequence[str], *, name: str | None = None,
-                 fmt: Format | None = None, native: bool = False) -> Iterator[Batch]:
+                 fmt: Format | None = None, native: bool = False, dictionary: bool = False) -> Iterator[Batch]:
     """Yield the delivery at ``path`` in batches. Structural problems that make the whole
     file unreadable (wrong header, truncated Parquet) raise ``ValidationError``. With
     ``native``, columns of a Parquet or Arrow delivery keep their own types (see
-    ``as_text``); CSV columns are always text."""
+    ``as_text``); CSV columns are always text, and with ``dictionary`` may come as
+    dictionary arrays of text (the CSV reader encodes them while it parses, on all cores)."""
     name = name or path.name
     fmt = fmt or detect_format(path)
     if fmt == "csv":
-        yield from _csv_batches(path, columns, name)
+        yield from _csv_batches(path, columns, name, dictionary)
     else:
         yield from _columnar_batches(path, columns, name, fmt, native)
 
@@ -91,7 +93,7 @@ def _check_columns(found: Sequence[str], expected: Sequence[str], name: str, row
         raise ValidationError(f"{name}: wrong columns", [err], 1)
 
 
-def _csv_batches(path: Path, columns: Sequence[str], name: str) -> Iterator[Batch]:
+def _csv_batches(path: Path, columns: Sequence[str], name: str, dictionary: bool = False) -> Iterator[Batch]:
     with open(path, "rb") as f:
         header_bytes = f.readline()
         try:
@@ -103,39 +105,43 @@ def _csv_batches(path: Path, columns: Sequence[str], name: str) -> Iterator[Batc
         _check_columns(header, columns, name, 1)
         line = 2
         done = len(header_bytes)
-        carry = b""
+        block = CSV_BLOCK_BYTES
         while True:
-            chunk = f.read(CSV_BLOCK_BYTES)
-            if carry:
-                chunk = carry + chunk
-            carry = b""
+            chunk = f.read(block)
             if not chunk:
                 return
             end = len(chunk)
             if f.peek(1):
                 end = chunk.rfind(b"\n") + 1
-                if end == 0:  # one line longer than a block: read on
-                    carry = chunk
+                if end == 0:  # one line longer than a block: read it again with a larger one
+                    f.seek(-len(chunk), os.SEEK_CUR)
+                    block *= 2
                     continue
-                carry = chunk[end:]
+                f.seek(end - len(chunk), os.SEEK_CUR)  # the next block starts with the cut line
             done += end
-            table, bad, lines = _parse_csv_block(chunk, end, header, columns, name, line)
+            table, bad, lines = _parse_csv_block(chunk, end, header, columns, name, line, dictionary)
             yield Batch(table, bad, done)
             line += lines
 
 
-# Bytes that may need the slower steps: quotes (values spanning lines, quoted values to
-# strip), carriage returns (a lone one also ends a row), padding around values.
-_PADDING = (b", ", b" ,", b"\n ", b" \n")
+def _padded(col: pa.ChunkedArray) -> bool:
+    """Whether any value starts or ends with a space (as in ``101, 0.5``; a timestamp's own
+    space is inside it); a dictionary column's dictionaries alone are looked at."""
+    for chunk in col.chunks:
+        values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+        if pc.any(pc.or_(pc.starts_with(values, " "), pc.ends_with(values, " "))).as_py():
+            return True
+    return False
 
 
 def _parse_csv_block(data: bytes, end: int, header: list[str], columns: Sequence[str], name: str,
-                     first_line: int) -> tuple[pa.Table, list[RowError], int]:
-    """Parse ``data[:end]`` (whole lines)."""
+                     first_line: int, dictionary: bool = False) -> tuple[pa.Table, list[RowError], int]:
+    """Parse ``data[:end]`` (whole lines); values as dictionary arrays if ``dictionary`` and
+    no value needs trimming. Bytes that need the slower steps: quotes (values spanning lines,
+    quoted values to strip) and carriage returns (a lone one also ends a row)."""
     plain = data.find(b'"', 0, end) < 0 and data.find(b"\r", 0, end) < 0
-    padded = (not plain or data[:1] == b" " or data[end - 1:end] == b" "
-              or any(data.find(p, 0, end) >= 0 for p in _PADDING))
     lines = None if plain else data.count(b"\n", 0, end) + (0 if data[end - 1:end] == b"\n" else 1)
+    value_type = pa.dictionary(pa.int32(), pa.string()) if dictionary and plain else pa.string()
     for threads in (True, False):
         invalid: list[tuple[int | None, str, int]] = []
 
@@ -150,7 +156,7 @@ def _parse_csv_block(data: bytes, end: int, header: list[str], columns: Sequence
                                               block_size=CSV_PARSE_BYTES),
                 parse_options=pcsv.ParseOptions(invalid_row_handler=handler, ignore_empty_lines=False,
                                                 newlines_in_values=False),
-                convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                convert_options=pcsv.ConvertOptions(column_types={c: value_type for c in header},
                                                     strings_can_be_null=False,
                                                     quoted_strings_can_be_null=False),
             )
@@ -173,8 +179,10 @@ def _parse_csv_block(data: bytes, end: int, header: list[str], columns: Sequence
                     f"expected {len(header)} fields, found {found}")
            for n, text, found in invalid]
     # Values may be quoted, and padded as in `101, "0.0000"`: strip both.
-    table = pa.table({ROW: pa.array(numbers),
-                      **{c: pc.utf8_trim(table[c], ' "') if padded else table[c] for c in columns}})
+    if not plain or any(_padded(table[c]) for c in columns):
+        table = table.select(list(columns)).cast(pa.schema([(c, pa.string()) for c in columns]))
+        table = pa.table({c: pc.utf8_trim(table[c], ' "') for c in columns})
+    table = pa.table({ROW: pa.array(numbers), **{c: table[c] for c in columns}})
     return table, bad, lines
 
 

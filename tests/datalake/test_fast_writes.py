@@ -68,6 +68,22 @@ def test_clean_unsorted_delivery_takes_the_fast_path_and_stores_sorted_files(lak
         assert set(table["ingest_id"].to_pylist()) == {"ing-00000001"}
 
 
+@pytest.mark.parametrize("block", [1 << 20, 256, 32])
+def test_unquoted_padding_is_trimmed_on_the_fast_path(tmp_path, monkeypatch, no_general_path, block):
+    """Spaces around unquoted values (not the timestamp's own) are found in the parsed
+    values and trimmed; blocks smaller than a line are read again with a larger one."""
+    rows = raw_rows(3, 1)
+    plain = write_csv(tmp_path / "plain.csv", rows)
+    padded = tmp_path / "padded.csv"
+    lines = (tmp_path / "plain.csv").read_text().splitlines()
+    padded.write_text("\n".join([lines[0]] + [f" {ln.replace(',', ' , ')} " if n % 7 == 0 else ln
+                                              for n, ln in enumerate(lines[1:])]) + "\n")
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", block)
+    a, b = Lake.create(tmp_path / "a"), Lake.create(tmp_path / "b")
+    assert ingest_file(a, plain).rows_new == ingest_file(b, padded).rows_new == len(rows)
+    assert stored(a) == stored(b)
+
+
 def test_fast_path_matches_the_general_path(tmp_path, monkeypatch):
     rows = raw_rows(4, 2)
     random.Random(5).shuffle(rows)
