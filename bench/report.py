@@ -61,16 +61,20 @@ def rows(res: dict) -> list[tuple[str, str, str, str, str]]:
                 _ms(q4), _ratio(pg.get("q4_day_arrow"), q4), _mark(q4["median_ms"] <= 150 if q4 else None)))
     bulk = res.get("bulk")
     if bulk:
-        peak = max(bulk["workers_vmhwm_mib"].values())
+        # The stream's memory is the workers' resident set sampled while streaming; VmHWM is each
+        # worker's lifetime peak, which also covers the runs it received and published before.
+        sampled = bulk.get("workers_rss_peak_sampled_mib")
+        peak = max((sampled or bulk["workers_vmhwm_mib"]).values())
         shards, dbulk, dshards = (res.get(k) for k in ("bulk_4_shards", "bulk_dictionary", "bulk_4_shards_dictionary"))
         measured = (f"{_mrows(bulk['rows_per_s'])}; 4 shards in parallel {_mrows(shards['rows_per_s']) if shards else 'n/a'}; "
-                    f"peak {peak:.0f} MiB{_anon(bulk)}")
+                    f"peak RSS while streaming {peak:.0f} MiB{_anon(bulk)}; "
+                    f"lifetime VmHWM {max(bulk['workers_vmhwm_mib'].values()):.0f} MiB")
         best = bulk["rows_per_s"]
         if dbulk:
             best = max(best, dbulk["rows_per_s"])
             measured += (f". With `dictionary=true`: {_mrows(dbulk['rows_per_s'])}; 4 shards "
                          f"{_mrows(dshards['rows_per_s']) if dshards else 'n/a'}")
-        out.append(("bulk 14-day Arrow stream into pyarrow; server peak RSS (VmHWM, largest worker)",
+        out.append(("bulk 14-day Arrow stream into pyarrow; server peak RSS (largest worker)",
                     ">= 20M rows/s, <= 1.5 GB", measured, "not asked", _mark(best >= 20e6 and peak <= 1536)))
     ing = res.get("ingest_csv")
     if ing:
@@ -97,7 +101,9 @@ def rows(res: dict) -> list[tuple[str, str, str, str, str]]:
         ratio = lq["median_ms"] / q1["median_ms"]
         out.append((f"query 1 median at {large['icps'] // 1000}k ICPs vs {res['icps'] // 1000}k", "<= 1.5x",
                     f"{_ms(lq)} = {ratio:.2f}x; bulk {_mrows(large['bulk']['rows_per_s'])} "
-                    f"({large['bulk']['rows'] / 1e6:.0f}M rows), peak {max(large['bulk']['workers_vmhwm_mib'].values()):.0f} MiB",
+                    f"({large['bulk']['rows'] / 1e6:.0f}M rows), peak {max(large['bulk']['workers_vmhwm_mib'].values()):.0f} MiB"
+                    + (f"; with `dictionary=true` {_mrows(large['bulk_dictionary']['rows_per_s'])}"
+                       if large.get("bulk_dictionary") else ""),
                     "not asked", _mark(ratio <= 1.5)))
     return out
 

@@ -114,7 +114,9 @@ class _InstantCache:
         found[found] = keys[pos[found]] == utc_us[found]
         if not found.all():
             keys, texts = self._add(np.unique(utc_us[~found]))
-            pos = np.searchsorted(keys, utc_us)
+            pos = np.minimum(np.searchsorted(keys, utc_us), len(keys) - 1)
+            if not (keys[pos] == utc_us).all():  # the cache was full and started again
+                return _instants_built(pa.array(utc_us, pa.timestamp("us", tz="UTC")))
         return texts.take(pa.array(pos))
 
     def _add(self, new: np.ndarray) -> tuple[np.ndarray, pa.Array]:
@@ -258,7 +260,9 @@ class _SlotCache:
             new, first = np.unique(utc[~found], return_index=True)
             rows = np.flatnonzero(~found)[first]
             keys, texts, known_days, known_periods = self._add(new, days[rows], periods[rows])
-            pos = np.searchsorted(keys, utc)
+            pos = np.minimum(np.searchsorted(keys, utc), len(keys) - 1)
+            if not (keys[pos] == utc).all():  # the cache was full and started again
+                return None
         if not ((known_days[pos] == days).all() and (known_periods[pos] == periods).all()):
             return None
         return pc.binary_join_element_wise(texts.take(pa.array(pos)), pc.cast(amount, pa.string()),

@@ -73,6 +73,21 @@ def test_raw_reads_rows_from_the_slot_cache_are_the_row_path():
     assert json_body(chunked, envelope) == reference(chunked)
 
 
+def test_caches_that_fill_up_start_again_and_stay_exact(monkeypatch):
+    from service import encoding
+
+    monkeypatch.setattr(encoding, "_READ_SLOTS", encoding._SlotCache())
+    monkeypatch.setattr(encoding, "_INSTANTS", encoding._InstantCache())
+    monkeypatch.setattr(encoding._SlotCache, "MAX", 150)
+    monkeypatch.setattr(encoding._InstantCache, "MAX", 150)
+    first, second = reads_table(n=120), reads_table(n=120, start=dt.datetime(2018, 6, 1, tzinfo=UTC))
+    both = pa.concat_tables([first, second])
+    for table in (first, both, second, both):  # the second fill drops what the first cached
+        assert json_body(table, envelope) == reference(table)
+        col = table["read_timestamp"].combine_chunks()
+        assert _instants(col).equals(_instants_built(col))
+
+
 @pytest.mark.parametrize("column", [
     pa.array(['say "hi"', "ok"]),                   # a quote to escape
     pa.array(["back\\slash", "ok"]),                # a backslash
