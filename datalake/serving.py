@@ -174,16 +174,18 @@ class RawIndex:
     starts: np.ndarray
     stops: np.ndarray
     shard_hashes: np.ndarray
+    batches: list[pa.RecordBatch]  # the reads' record batches (zero-copy)
+    batch_starts: np.ndarray  # the first row of each of them, and the total
     _id_bytes: tuple[np.ndarray, np.ndarray] | None = None  # the ids as fixed-width bytes, and lengths
     _id_dictionary: pa.Array | None = None  # the ids as one string array (the dictionary of bulk streams)
-    _batch_starts: np.ndarray | None = None  # the first row of each of the reads' record batches, and the total
-    _batches: list[pa.RecordBatch] | None = None
 
     @classmethod
     def open(cls, folder: Path) -> RawIndex:
         manifest, reads, icps = _open_mapped(folder, "reads.arrow")
+        batches = reads.to_batches()
         return cls(manifest["head"], folder, reads, icps["icp_id"].to_pylist(), icps["start"].to_numpy(),
-                   icps["stop"].to_numpy(), icps["shard_hash"].to_numpy().astype(np.int64))
+                   icps["stop"].to_numpy(), icps["shard_hash"].to_numpy().astype(np.int64), batches,
+                   np.cumsum([0] + [b.num_rows for b in batches]))
 
     def covers(self, files) -> bool:
         """Whether this index holds every row of ``files`` (no commit newer than it)."""
@@ -321,13 +323,9 @@ class RawIndex:
     def _slice(self, lo: int, hi: int) -> pa.RecordBatch | pa.Table:
         """Index rows [lo, hi): a slice of the one record batch that holds them (finding it
         is a binary search; ``Table.slice`` walks the chunks), or of the table."""
-        if self._batch_starts is None:
-            self._batch_starts = np.cumsum([0] + [len(c) for c in self.reads.column(0).chunks])
-        b = int(np.searchsorted(self._batch_starts, lo, "right")) - 1
-        if 0 <= b < self.reads.column(0).num_chunks and hi <= self._batch_starts[b + 1]:
-            if self._batches is None:
-                self._batches = self.reads.to_batches()
-            return self._batches[b].slice(lo - int(self._batch_starts[b]), hi - lo)
+        b = int(np.searchsorted(self.batch_starts, lo, "right")) - 1
+        if 0 <= b < len(self.batches) and hi <= self.batch_starts[b + 1]:
+            return self.batches[b].slice(lo - int(self.batch_starts[b]), hi - lo)
         return self.reads.slice(lo, hi - lo)
 
     def rows_of(self, icp_id: str, start: dt.date, end: dt.date) -> pa.RecordBatch | pa.Table:

@@ -24,6 +24,7 @@ from litestar.response import Stream
 
 from datalake.errors import InvalidArgumentError
 from datalake.schema import MARKET_TZ
+from datalake.serving import numbers
 
 from .problems import NotAcceptableError
 
@@ -246,9 +247,7 @@ class _SlotCache:
         if any(c.null_count for c in cols):
             return None
         ts, day, period, amount, direction = cols
-        utc = np.frombuffer(ts.buffers()[1], np.int64, len(ts), ts.offset * 8)
-        days = np.frombuffer(day.buffers()[1], np.int32, len(day), day.offset * 4)
-        periods = np.frombuffer(period.buffers()[1], np.int16, len(period), period.offset * 2)
+        utc, days, periods = numbers(ts, np.int64), numbers(day, np.int32), numbers(period, np.int16)
         codes = _direction_codes(direction)
         if codes is None:
             return None
