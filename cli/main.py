@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from datalake.errors import MeterlakeError, ValidationError
+from datalake.errors import CommitConflictError, MeterlakeError, ValidationError
 
 from . import maintenance, raw, runs, serve, sql, tokens
 
@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args) or 0
     except ValidationError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except CommitConflictError as e:  # another writer won a race: exit 1, as for a bad delivery
+        print(f"error: {e.message}", file=sys.stderr)
         return 1
     except MeterlakeError as e:
         print(f"error: {e.message}", file=sys.stderr)

@@ -20,11 +20,11 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import schema, sql
+from . import commit, schema, sql
 from .errors import ConflictError, InvalidArgumentError
 from .lake import COMPACTION, Lake
 from .parquet import write_parquet
-from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
+from .storage import fsync_dir, sha256_file
 
 MIN_FILES = 2
 MEMORY_LIMIT = "2GB"
@@ -118,33 +118,35 @@ def compact_date(lake: Lake, day: dt.date, *, min_files: int = MIN_FILES,
             raise ConflictError(f"compaction of {day} wrote {written:,} rows, expected {rows:,} "
                                 f"(records say {sum(f.rows for f in files):,}); nothing committed",
                                 field="read_date", value=day.isoformat())
-        with lake.write_lock():
-            current = {f.path for f in lake.raw_files(day, day)}
-            if not all(f.path in current for f in files):
-                raise ConflictError(f"the raw files of {day} were compacted by another writer meanwhile",
-                                    field="read_date", value=day.isoformat())
-            commit = lake.next_ingest_id()
-            target = lake.layout.raw_file(day, commit)
-            entry = {"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": written,
-                     "bytes": staged.stat().st_size, "sha256": sha256_file(staged),
-                     "min_ingest_id": low, "max_ingest_id": high, "unique_keys": keys == rows,
-                     "rows_by_ingest": dict(by_ingest)}
-            move_into_place(staged, target)
-            fsync_dir(target.parent)
-            record = {
-                "ingest_id": commit,
-                "kind": COMPACTION,
-                "committed_at": dt.datetime.now(dt.UTC).isoformat(),
-                "actor": actor,
-                "dates": [day.isoformat()],
-                "replaces": result.replaced,
-                "files": [entry],
-            }
-            write_json_atomic(lake.layout.ingest_record(commit), record, exclusive=True)
-            lake.forget_listings()
-    result.status, result.commit_id, result.path, result.rows = "committed", commit, entry["path"], written
+        record = commit.append(lake, lambda commit_id, placed: _compaction_record(
+            lake, day, files, staged, written, low, high, keys == rows, dict(by_ingest), commit_id, placed,
+            actor=actor, replaced=result.replaced), retry=True)
+    commit_id, entry = record["ingest_id"], record["files"][0]
+    result.status, result.commit_id, result.path, result.rows = "committed", commit_id, entry["path"], written
     result.seconds = time.monotonic() - started
     return result
+
+
+def _compaction_record(lake: Lake, day: dt.date, files: list, staged: Path, written: int, low: str, high: str,
+                       unique_keys: bool, by_ingest: dict, commit_id: str, placed: commit.Staged, *,
+                       actor: str | None, replaced: list[str]) -> dict:
+    """The commit of a compaction, if the files it merged are still current: an ingest
+    meanwhile only added files, so the merge still holds; another compaction of the same
+    files is a conflict."""
+    current = {f.path for f in lake.raw_files(day, day)}
+    if not all(f.path in current for f in files):
+        winner = next(r["ingest_id"] for r in reversed(lake.commits())
+                      if r.get("kind") == COMPACTION and day.isoformat() in r["dates"])
+        raise commit.CommitConflictError(
+            f"conflict: the raw files of {day} were compacted by another writer meanwhile, as {winner}",
+            winner=winner, field="read_date", value=day.isoformat())
+    target = placed.add(staged, lake.layout.raw_file(day, commit_id, commit.token()))
+    entry = {"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": written,
+             "bytes": staged.stat().st_size, "sha256": sha256_file(staged),
+             "min_ingest_id": low, "max_ingest_id": high, "unique_keys": unique_keys,
+             "rows_by_ingest": by_ingest}
+    return {"ingest_id": commit_id, "kind": COMPACTION, "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+            "actor": actor, "dates": [day.isoformat()], "replaces": replaced, "files": [entry]}
 
 
 def replaced_files(lake: Lake) -> list[tuple[str, dt.datetime]]:

@@ -39,6 +39,17 @@ class ConflictError(MeterlakeError):
     code = "conflict"
 
 
+class CommitConflictError(ConflictError):
+    """Another writer committed first, and this write could not be retried on top of it.
+    ``winner`` names what the other writer committed (an ingest id, or a run and its new
+    status)."""
+
+    def __init__(self, message: str, *, winner: str | None = None, field: str | None = None,
+                 value: object = None) -> None:
+        super().__init__(message, field=field, value=value)
+        self.winner = winner
+
+
 @dataclass(frozen=True)
 class RowError:
     """One bad input row: where it is, which field, and why."""

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from . import schema
-from .ingest import IngestResult, commit_ingest
+from . import commit, schema
+from .ingest import IngestResult, ingest_record
 from .lake import Lake
 from .parquet import write_parquet
 from .rawtypes import decimal_array
@@ -45,9 +45,8 @@ def generate(lake: Lake, *, icps: int, days: int, start: dt.date, seed: int = 42
     icp_array = pa.array(ids)
     name = f"generate icps={icps} days={days} start={start} seed={seed}"
     digest = hashlib.sha256(name.encode()).hexdigest()
-    with lake.staging() as work, lake.write_lock():
-        ingest = lake.next_ingest_id()
-        staged = []
+    def prepare(ingest: str, staged: commit.Staged) -> dict:
+        files = []
         for offset in range(days):
             day = start + dt.timedelta(days=offset)
             path = work / f"{day.isoformat()}.parquet"
@@ -55,14 +54,18 @@ def generate(lake: Lake, *, icps: int, days: int, start: dt.date, seed: int = 42
                                np.random.default_rng([seed, 3, day.toordinal()]), ingest)
             rows = write_parquet(path, schema.RAW_FILE_SCHEMA, table.to_batches(),
                                  options=schema.RAW_WRITE_OPTIONS)
-            staged.append((day, path, rows))
-        rows = sum(r for _, _, r in staged)
-        commit_ingest(lake, ingest, staged, actor=actor,
-                      source={"name": name, "format": "generated", "bytes": None, "sha256": digest},
-                      rows={"read": rows, "new": rows, "revised": 0, "unchanged": 0,
-                            "duplicates_collapsed": 0, "rejected": 0, "stored": rows})
-    result = IngestResult(status="committed", source=name, ingest_id=ingest, rows_read=rows, rows_new=rows,
-                          dates=[d.isoformat() for d, _, _ in staged])
+            files.append((day, path, rows))
+        total = sum(r for _, _, r in files)
+        return ingest_record(lake, ingest, files, staged, actor=actor,
+                             source={"name": name, "format": "generated", "bytes": None, "sha256": digest},
+                             rows={"read": total, "new": total, "revised": 0, "unchanged": 0,
+                                   "duplicates_collapsed": 0, "rejected": 0, "stored": total})
+
+    with lake.staging() as work:
+        record = commit.append(lake, prepare, retry=True)
+    rows = record["rows"]["stored"]
+    result = IngestResult(status="committed", source=name, ingest_id=record["ingest_id"], rows_read=rows,
+                          rows_new=rows, dates=record["dates"])
     result.seconds = time.monotonic() - started
     return result
 

@@ -19,14 +19,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import schema, sql
+from . import commit, schema, sql
 from .errors import InvalidArgumentError, RowError, ValidationError
 from .lake import Lake
 from .parquet import write_parquet
 from .rawtypes import TypedReads, decimal_array, type_batch, type_reads
 from .sources import Batch, Format, detect_format, insert_bad_rows, read_batches
 from .trading import EPOCH
-from .storage import fsync_dir, move_into_place, sha256_file, write_json_atomic
+from .storage import move_into_place, sha256_file
 
 OnError = Literal["fail", "quarantine"]
 T = TypeVar("T")
@@ -111,42 +111,46 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
             if not dates:
                 result.reason = "no valid rows"
                 return done()
-            with lake.write_lock():
-                if (previous := _ingest_with_hash(lake, digest)) is not None:
-                    result.reason = f"content already ingested as {previous}"
-                    return done()
-                keys = con.execute("SELECT count(*) FROM delivery").fetchall()[0][0]
-                _store_changes(lake, con, work, result, dates, keys, actor=actor,
-                               source={"name": name, "format": fmt, "bytes": size, "sha256": digest})
+            keys = con.execute("SELECT count(*) FROM delivery").fetchall()[0][0]
+            source = {"name": name, "format": fmt, "bytes": size, "sha256": digest}
+            _committed(result, commit.append(lake, lambda ingest, staged: _prepare_changes(
+                lake, con, work, result, dates, keys, ingest, staged, actor=actor, source=source), retry=True))
         finally:
             con.close()
     return done()
 
 
-def _store_changes(lake: Lake, con, work: Path, result: IngestResult, dates: list[dt.date], keys: int, *,
-                   actor: str | None, source: dict) -> None:
-    """Compare the ``delivery`` view's ``keys`` keys with what the lake holds on ``dates``,
-    and commit the new and revised rows, if any. Call under the write lock."""
+def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: list[dt.date], keys: int,
+                     ingest: str, staged: commit.Staged, *, actor: str | None, source: dict) -> dict | None:
+    """Compare the ``delivery`` view's ``keys`` keys with what the lake holds on ``dates``
+    now, and write the new and revised rows as commit ``ingest``; None when there is nothing
+    to commit (the same content, or every row, is already stored)."""
+    if (previous := _ingest_with_hash(lake, source["sha256"])) is not None:
+        result.reason = f"content already ingested as {previous}"
+        return None
     _find_changes(con, lake, dates)
     result.rows_new, result.rows_revised, kept = con.execute(sql.query("raw_change_counts")).fetchall()[0]
     result.rows_unchanged = keys - kept
     if kept == 0:
         result.reason = "every row is already stored with the same value"
-        return
-    ingest = lake.next_ingest_id()
-    staged = _write_changes(con, work, ingest)
-    _commit(lake, ingest, staged, result, kept, actor=actor, source=source)
+        return None
+    return _prepared(lake, ingest, _write_changes(con, work, ingest), staged, result, kept,
+                     actor=actor, source=source)
 
 
-def _commit(lake: Lake, ingest: str, staged: list[tuple[dt.date, Path, int]], result: IngestResult, kept: int,
-            *, actor: str | None, source: dict) -> None:
-    commit_ingest(lake, ingest, staged, actor=actor, source=source,
-                  rows={"read": result.rows_read, "new": result.rows_new,
-                        "revised": result.rows_revised, "unchanged": result.rows_unchanged,
-                        "duplicates_collapsed": result.duplicates_collapsed,
-                        "rejected": result.rows_rejected, "stored": kept},
-                  rejects_file=result.rejects_file)
-    result.status, result.ingest_id = "committed", ingest
+def _prepared(lake: Lake, ingest: str, files: list[tuple[dt.date, Path, int]], staged: commit.Staged,
+              result: IngestResult, kept: int, *, actor: str | None, source: dict) -> dict:
+    return ingest_record(lake, ingest, files, staged, actor=actor, source=source,
+                           rows={"read": result.rows_read, "new": result.rows_new,
+                                 "revised": result.rows_revised, "unchanged": result.rows_unchanged,
+                                 "duplicates_collapsed": result.duplicates_collapsed,
+                                 "rejected": result.rows_rejected, "stored": kept},
+                           rejects_file=result.rejects_file)
+
+
+def _committed(result: IngestResult, record: dict | None) -> None:
+    if record is not None:
+        result.status, result.ingest_id, result.reason = "committed", record["ingest_id"], None
 
 
 # -- the fast path: a delivery whose every row is valid and whose keys are distinct -----------
@@ -274,25 +278,31 @@ def _ingest_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestResu
     result.rows_read = len(delivery)
     dates = [EPOCH + dt.timedelta(days=day) for day, _, _ in delivery.day_bounds]
     result.dates = [d.isoformat() for d in dates]
-    with lake.write_lock():
-        if (previous := _ingest_with_hash(lake, source["sha256"])) is not None:
-            result.reason = f"content already ingested as {previous}"
-            return
-        wanted = set(dates)
-        if any(f.read_date in wanted for f in lake.raw_files(min(dates), max(dates))):
-            # Some dates already hold reads: compare with them in DuckDB.
-            con = sql.connect(memory_limit=memory_limit, temp_directory=str(work / "spill"))
-            try:
-                con.register("delivery_rows", _delivery_table(delivery))
-                con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM delivery_rows")
-                _store_changes(lake, con, work, result, dates, len(delivery), actor=actor, source=source)
-            finally:
-                con.close()
-            return
-        result.rows_new = len(delivery)
-        ingest = lake.next_ingest_id()
-        staged = _write_sorted(delivery, work, ingest)
-        _commit(lake, ingest, staged, result, len(delivery), actor=actor, source=source)
+    _committed(result, commit.append(lake, lambda ingest, staged: _prepare_fast(
+        lake, delivery, work, result, dates, ingest, staged, actor=actor, memory_limit=memory_limit,
+        source=source), retry=True))
+
+
+def _prepare_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestResult, dates: list[dt.date],
+                  ingest: str, staged: commit.Staged, *, actor: str | None, memory_limit: str,
+                  source: dict) -> dict | None:
+    wanted = set(dates)
+    if any(f.read_date in wanted for f in lake.raw_files(min(dates), max(dates))):
+        # Some dates already hold reads: compare with them in DuckDB.
+        con = sql.connect(memory_limit=memory_limit, temp_directory=str(work / "spill"))
+        try:
+            con.register("delivery_rows", _delivery_table(delivery))
+            con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM delivery_rows")
+            return _prepare_changes(lake, con, work, result, dates, len(delivery), ingest, staged,
+                                    actor=actor, source=source)
+        finally:
+            con.close()
+    if (previous := _ingest_with_hash(lake, source["sha256"])) is not None:
+        result.reason = f"content already ingested as {previous}"
+        return None
+    result.rows_new, result.rows_revised, result.rows_unchanged = len(delivery), 0, 0
+    return _prepared(lake, ingest, _write_sorted(delivery, work, ingest), staged, result, len(delivery),
+                     actor=actor, source=source)
 
 
 def _delivery_table(delivery: _Delivery) -> pa.Table:
@@ -408,6 +418,8 @@ def _write_rejects(lake: Lake, con, name: str, digest: str) -> str:
 
 
 def _find_changes(con, lake: Lake, dates: list[dt.date]) -> None:
+    con.execute("DROP TABLE IF EXISTS changes")  # from an attempt that lost a race
+    con.execute("DROP VIEW IF EXISTS changes")
     wanted = set(dates)
     stored = [str(f.path) for f in lake.raw_files(min(dates), max(dates)) if f.read_date in wanted]
     if stored:
@@ -441,29 +453,22 @@ def _split_by_date(reader: pa.RecordBatchReader) -> Iterator[tuple[dt.date, pa.R
                 yield EPOCH + dt.timedelta(days=int(days[lo])), data.slice(lo, hi - lo)
 
 
-def commit_ingest(lake: Lake, ingest: str, staged: list[tuple[dt.date, Path, int]], *, source: dict,
-                  rows: dict, actor: str | None, rejects_file: str | None = None) -> dict:
-    """Move staged per-date files into place and write the commit record last, which makes
-    the ingest visible. Call under ``lake.write_lock()``; a crash before the record is
-    written leaves only files that the next writer removes."""
-    files = []
-    for day, path, count in staged:
-        target = lake.layout.raw_file(day, ingest)
-        files.append({"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": count,
-                      "bytes": path.stat().st_size, "sha256": sha256_file(path)})
-        move_into_place(path, target)
-    for day in {d for d, _, _ in staged}:
-        fsync_dir(lake.layout.raw_partition(day))
-    record = {
+def ingest_record(lake: Lake, ingest: str, files: list[tuple[dt.date, Path, int]], staged: commit.Staged, *,
+                  source: dict, rows: dict, actor: str | None, rejects_file: str | None = None) -> dict:
+    """Stage the per-date files of commit ``ingest`` and return its record, for
+    ``commit.append`` to make visible."""
+    entries = []
+    for day, path, count in files:
+        target = staged.add(path, lake.layout.raw_file(day, ingest, commit.token()))
+        entries.append({"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": count,
+                        "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+    return {
         "ingest_id": ingest,
         "committed_at": dt.datetime.now(dt.UTC).isoformat(),
         "actor": actor,
         "source": source,
         "rows": rows,
-        "dates": sorted(f["read_date"] for f in files),
-        "files": files,
+        "dates": sorted(f["read_date"] for f in entries),
+        "files": entries,
         "rejects_file": rejects_file,
     }
-    write_json_atomic(lake.layout.ingest_record(ingest), record, exclusive=True)
-    lake.forget_listings()
-    return record

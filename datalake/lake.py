@@ -226,15 +226,16 @@ class Lake:
         return found
 
     def _abandoned_run_files(self) -> list[Path]:
-        """Output folders of runs that never committed a publish (a publisher died between
-        moving them into place and writing the record), and uploaded parts of runs that are
-        no longer open."""
-        status = {p.stem: read_json(p).get("status") for p in self.layout.runs_dir.glob("run-*.json")}
-        found = [d for d in self.layout.output_dir.glob("run_id=*")
-                 if status.get(d.name.removeprefix("run_id=")) not in ("published", "retracted")]
-        found += [d for d in self.layout.run_parts_root.glob("*") if status.get(d.name) != "open"]
-        found += [f for f in self.layout.runs_dir.glob("run-*.icps.parquet")
-                  if status.get(f.name.split(".")[0]) not in ("published", "retracted")]
+        """Files of runs that no run record names: output files and ICP indexes of publishes
+        that never committed (a publisher died, or lost a race), and uploaded parts of runs
+        that are no longer open."""
+        found_records = {p.stem: read_json(p) for p in self.layout.runs_dir.glob("run-*.json")}
+        named = {self.layout.root / f["path"] for r in found_records.values() for f in r.get("files") or []}
+        named |= {self.layout.root / r["icp_index"] for r in found_records.values() if r.get("icp_index")}
+        found = [f for f in self.layout.output_dir.glob("run_id=*/read_date=*/*") if f not in named]
+        found += [f for f in self.layout.runs_dir.glob("run-*.icps.parquet") if f not in named]
+        found += [d for d in self.layout.run_parts_root.glob("*")
+                  if found_records.get(d.name, {}).get("status") != "open"]
         found += list(self.layout.runs_dir.glob(".*.tmp"))
         return found
 

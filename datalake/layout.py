@@ -12,6 +12,7 @@ from .errors import InvalidArgumentError
 from .location import is_local, lake_root, local_side
 
 INGEST_ID_RE = re.compile(r"^ing-[0-9]{8}$")
+TOKEN_RE = re.compile(r"^[0-9a-f]{12}$")
 RUN_ID_RE = re.compile(r"^run-[0-9]{8}$")
 STAGING_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_RUN_PART = 99_999
@@ -24,6 +25,14 @@ def ingest_id(seq: int) -> str:
 def ingest_seq(ingest: str) -> int:
     check_ingest_id(ingest)
     return int(ingest[4:])
+
+
+def _token_suffix(token: str | None) -> str:
+    if token is None:
+        return ""
+    if not TOKEN_RE.match(token):
+        raise InvalidArgumentError(f"bad file token {token!r}")
+    return f"-{token}"
 
 
 def check_ingest_id(value: str, field: str = "as_of") -> str:
@@ -122,9 +131,11 @@ class Layout:
     def raw_partition(self, date: dt.date) -> Path:
         return self.raw_dir / f"read_date={date.isoformat()}"
 
-    def raw_file(self, date: dt.date, ingest: str) -> Path:
+    def raw_file(self, date: dt.date, ingest: str, token: str | None = None) -> Path:
+        """A raw file of commit ``ingest``; ``token`` (``commit.token``) keeps the files of
+        two writers racing for one commit id apart (files of older lakes have none)."""
         check_ingest_id(ingest, "ingest_id")
-        return self.raw_partition(date) / f"{ingest}.parquet"
+        return self.raw_partition(date) / f"{ingest}{_token_suffix(token)}.parquet"
 
     def ingest_record(self, ingest: str) -> Path:
         check_ingest_id(ingest, "ingest_id")
@@ -134,10 +145,10 @@ class Layout:
         check_run_id(run)
         return self.runs_dir / f"{run}.json"
 
-    def run_icp_index(self, run: str) -> Path:
+    def run_icp_index(self, run: str, token: str | None = None) -> Path:
         """The sorted distinct icp_ids of a published run, for paging by icp_id."""
         check_run_id(run)
-        return self.runs_dir / f"{run}.icps.parquet"
+        return self.runs_dir / f"{run}{_token_suffix(token)}.icps.parquet"
 
     def run_dir(self, run: str) -> Path:
         check_run_id(run)
@@ -146,8 +157,8 @@ class Layout:
     def output_partition(self, run: str, date: dt.date) -> Path:
         return self.run_dir(run) / f"read_date={date.isoformat()}"
 
-    def output_file(self, run: str, date: dt.date, index: int = 0) -> Path:
-        return self.output_partition(run, date) / f"part-{int(index):05d}.parquet"
+    def output_file(self, run: str, date: dt.date, index: int = 0, *, token: str | None = None) -> Path:
+        return self.output_partition(run, date) / f"part-{int(index):05d}{_token_suffix(token)}.parquet"
 
     @cached_property
     def run_parts_root(self) -> Path:
@@ -160,11 +171,11 @@ class Layout:
         check_run_id(run)
         return self.run_parts_root / run
 
-    def run_part_file(self, run: str, part: int) -> Path:
+    def run_part_file(self, run: str, part: int, token: str | None = None) -> Path:
         if not isinstance(part, int) or isinstance(part, bool) or not 1 <= part <= MAX_RUN_PART:
             raise InvalidArgumentError(f"part must be an integer 1..{MAX_RUN_PART}, got {part!r}",
                                        field="part", value=part)
-        return self.run_parts_dir(run) / f"part-{part:05d}.arrow"
+        return self.run_parts_dir(run) / f"part-{part:05d}{_token_suffix(token)}.arrow"
 
     def legacy_run_part_file(self, run: str, part: int) -> Path:
         """Where versions before Arrow IPC staging kept an uploaded part (Parquet)."""

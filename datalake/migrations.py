@@ -34,7 +34,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import schema
+from . import commit, schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError
 from .lake import staging_folder
 from .layout import INGEST_ID_RE, RUN_ID_RE, Layout
@@ -121,13 +121,15 @@ def migrate(root: str | os.PathLike[str], *, start: int | None = None, dry_run: 
 def _commit_version(layout: Layout, version: int) -> None:
     """The commit of a step: ``lake.json`` rewritten (atomically) with the new version and a
     line of history, after every record the step changed is in place."""
-    info = read_json(layout.lake_record)
-    if info.get("version", 0) >= version:
-        return  # a re-run with ``start``: the declared version stands
-    history = info.get("migrations", [])
-    history.append({"from": info.get("version", 0), "to": version, "at": dt.datetime.now(dt.UTC).isoformat()})
-    info.update(version=version, migrations=history)
-    write_json_atomic(layout.lake_record, info)
+    def change(info: dict) -> dict | None:
+        if info.get("version", 0) >= version:
+            return None  # a re-run with ``start``: the declared version stands
+        history = info.get("migrations", [])
+        history.append({"from": info.get("version", 0), "to": version, "at": dt.datetime.now(dt.UTC).isoformat()})
+        info.update(version=version, migrations=history)
+        return info
+
+    commit.update_locked(layout.lake_record, change)
 
 
 # -- 0 -> 1 -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from . import schema, sql
+from . import commit, schema, sql
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
 from .lake import STORE_POLL_S, Lake, check_range, parse_date
 from .location import is_local
@@ -85,11 +85,25 @@ def _load(lake: Lake, run: str, *, fresh: bool = False) -> dict:
     return hit[1]
 
 
-def _save(lake: Lake, record: dict, *, new: bool = False) -> None:
-    write_json_atomic(lake.layout.run_record(record["run_id"]), record, exclusive=new)
-    lake.forget_listings()
-    with _cache_lock:
-        _cache.pop(lake.layout.run_record(record["run_id"]), None)
+def _update(lake: Lake, run_id: str, change, based_on: dict | None = None) -> dict:
+    """Change a run's record through ``commit.update``: only if no other writer changed it
+    meanwhile (since ``based_on``, the record the caller started from), else ``change`` runs
+    again on the new record."""
+    path = lake.layout.run_record(run_id)
+    try:
+        return commit.update(lake, path, change, describe=_describe, based_on=based_on)
+    except FileNotFoundError:
+        raise NotFoundError(f"no run {run_id}", field="run_id", value=run_id) from None
+    finally:
+        with _cache_lock:
+            _cache.pop(path, None)
+
+
+def _describe(record: dict) -> str:
+    status = record["status"]
+    by = record.get(f"{status}_by")
+    return f"{record['run_id']} {status}" + (f" by {by}" if by else "") + (
+        f" at {record[f'{status}_at']}" if record.get(f"{status}_at") else "")
 
 
 def _require(record: dict, status: str, action: str) -> None:
@@ -175,21 +189,23 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
         raise InvalidArgumentError("params must be a JSON object", field="params", value=str(params)) from None
     if raw_as_of is not None:
         lake.ingest(raw_as_of)
-    with lake.write_lock():
-        raw_as_of = raw_as_of or lake.head_ingest()
+    raw_as_of = raw_as_of or lake.head_ingest()
+
+    def next_record() -> Path:
         seqs = [int(n[4:12]) for n in lake.names(lake.layout.runs_dir, "run-*.json", fresh=True)]
-        record = {
-            "run_id": make_run_id(max(seqs, default=0) + 1),
-            "status": "open",
-            "start": start.isoformat(), "end": end.isoformat(),
-            "algorithm": algorithm, "version": version, "params": params, "raw_as_of": raw_as_of,
-            "created_at": _now(), "created_by": actor,
-            "published_at": None, "published_by": None, "publish_seq": None,
-            "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
-            "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
-            "missing_icps_sample": [], "dates": [], "files": [], "icp_index": None,
-        }
-        _save(lake, record, new=True)
+        return lake.layout.run_record(make_run_id(max(seqs, default=0) + 1))
+
+    record = commit.create(lake, next_record, lambda path: {
+        "run_id": path.name.removesuffix(".json"),
+        "status": "open",
+        "start": start.isoformat(), "end": end.isoformat(),
+        "algorithm": algorithm, "version": version, "params": params, "raw_as_of": raw_as_of,
+        "created_at": _now(), "created_by": actor,
+        "published_at": None, "published_by": None, "publish_seq": None,
+        "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
+        "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
+        "missing_icps_sample": [], "dates": [], "files": [], "icp_index": None,
+    })
     return copy.deepcopy(record)
 
 
@@ -200,7 +216,7 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
     bad row raises ``ValidationError`` and leaves the run as it was. Returns the part's
     entry in the run record."""
     record = get_run(lake, run_id)
-    target = lake.layout.run_part_file(run_id, part)
+    target = lake.layout.run_part_file(run_id, part, commit.token())
     _require(record, "open", "upload to")
     path = Path(path)
     if not path.is_file():
@@ -224,16 +240,19 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
         entry = {"part": part, "rows": rows, "dates": dates, "source_name": source_name or path.name,
                  "format": fmt, "bytes": path.stat().st_size, "sha256": sha256_file(path),
                  "uploaded_at": _now(), "uploaded_by": actor}
-        with lake.write_lock():
-            current = copy.deepcopy(_load(lake, run_id, fresh=True))
+        def change(current: dict, placed: commit.Staged) -> dict:
             _require(current, "open", "upload to")
-            move_into_place(staged, target)
-            lake.layout.legacy_run_part_file(run_id, part).unlink(missing_ok=True)
-            fsync_dir(target.parent)
+            entry["path"] = lake.layout.relative(placed.add(staged, target))
             current["parts"] = sorted([p for p in current["parts"] if p["part"] != part] + [entry],
                                       key=lambda p: p["part"])
             current["rows"] = sum(p["rows"] for p in current["parts"])
-            _save(lake, current)
+            return current
+
+        replaced = next((p for p in record["parts"] if p["part"] == part), None)
+        _update(lake, run_id, change)
+    # The part this one replaced: unnamed by the record now (the run's folder goes when it closes).
+    if replaced is not None:
+        _part_file(lake, run_id, replaced).unlink(missing_ok=True)
     return {"run_id": run_id, **entry}
 
 
@@ -339,9 +358,12 @@ def _write_part(path: Path, tables: Iterator[pa.Table]) -> None:
     fsync_file(path)
 
 
-def _part_file(lake: Lake, run_id: str, part: int) -> Path:
-    path = lake.layout.run_part_file(run_id, part)
-    legacy = lake.layout.legacy_run_part_file(run_id, part)
+def _part_file(lake: Lake, run_id: str, entry: dict) -> Path:
+    """Where an uploaded part is: its entry names it; older lakes kept it under a fixed name."""
+    if entry.get("path"):
+        return lake.layout.absolute(entry["path"])
+    path = lake.layout.run_part_file(run_id, entry["part"])
+    legacy = lake.layout.legacy_run_part_file(run_id, entry["part"])
     return legacy if not path.exists() and legacy.exists() else path
 
 
@@ -374,7 +396,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     with lake.staging() as work:
         con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
         try:
-            parts = [str(local_copy(_part_file(lake, run_id, p["part"]), work)) for p in record["parts"]]
+            parts = [str(local_copy(_part_file(lake, run_id, p), work)) for p in record["parts"]]
             folder = work / "run"
             files = publish_files(con, parts, folder, run_id)
             written = [str(folder / f["path"]) for f in files]
@@ -394,25 +416,25 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             raise
         finally:
             con.close()
-        with lake.write_lock():
-            current = copy.deepcopy(_load(lake, run_id, fresh=True))
+        def change(current: dict, placed: commit.Staged) -> dict:
             _require(current, "open", "publish")
             if current["parts"] != record["parts"]:
                 raise ConflictError(f"run {run_id} changed while it was being published; publish it again",
                                     field="parts")
-            target = lake.layout.run_dir(run_id)
-            remove_tree(target)  # a publisher that died before its commit may have left it
-            move_into_place(folder, target)
-            fsync_dir(target.parent)
-            move_into_place(index, lake.layout.run_icp_index(run_id))
-            fsync_dir(lake.layout.runs_dir)
-            seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
+            name = commit.token()
+            published = []
             for f in files:
-                f["path"] = lake.layout.relative(target / f["path"])
+                target = placed.add(folder / f["path"],
+                                    lake.layout.output_file(run_id, dt.date.fromisoformat(f["read_date"]), token=name))
+                published.append({**f, "path": lake.layout.relative(target)})
+            icps = placed.add(index, lake.layout.run_icp_index(run_id, name))
+            seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
             current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
-                           files=files, dates=[f["read_date"] for f in files],
-                           icp_index=lake.layout.relative(lake.layout.run_icp_index(run_id)), **stats)
-            _save(lake, current)
+                           files=published, dates=[f["read_date"] for f in files],
+                           icp_index=lake.layout.relative(icps), **stats)
+            return current
+
+        current = _update(lake, run_id, change, based_on=record)
     remove_tree(lake.layout.run_parts_dir(run_id))
     return copy.deepcopy(current)
 
@@ -430,10 +452,11 @@ def retract_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
 
 
 def _transition(lake: Lake, run_id: str, before: str, after: str, action: str, actor: str | None) -> dict:
-    get_run(lake, run_id)
-    with lake.write_lock():
-        record = copy.deepcopy(_load(lake, run_id, fresh=True))
+    based_on = _load(lake, run_id, fresh=True)
+
+    def change(record: dict, placed: commit.Staged) -> dict:
         _require(record, before, action)
         record.update({"status": after, f"{after}_at": _now(), f"{after}_by": actor})
-        _save(lake, record)
-    return copy.deepcopy(record)
+        return record
+
+    return _update(lake, run_id, change, based_on=based_on)

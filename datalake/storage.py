@@ -61,23 +61,44 @@ def fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def write_json_atomic(path: Path, data: object, *, exclusive: bool = False) -> None:
+class PreconditionFailed(Exception):
+    """A conditional write found the record not as the writer expected: present when it was
+    to be created, or changed since the writer read its version."""
+
+
+def _json_bytes(data: object) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def write_json_atomic(path: Path, data: object, *, exclusive: bool = False, if_version: tuple | None = None) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a
-    part. With ``exclusive`` the write fails (FileExistsError) if ``path`` exists."""
+    part. With ``exclusive`` the write fails (``PreconditionFailed``) if ``path`` exists;
+    with ``if_version``, unless ``path`` still has that ``version``. On a store both are the
+    store's conditional PUT (``If-None-Match: *``, ``If-Match``); on a local disk a create is
+    a ``link`` (atomic), while a version check is only atomic for writers that hold the
+    lake's write lock, as every commit does (``commit.py``)."""
     if not is_local(path):
-        _put_object(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode(),
-                    exclusive=exclusive)
+        _put_object(path, _json_bytes(data), exclusive=exclusive, if_version=if_version)
         return
+    if if_version is not None:
+        try:
+            current = version(path)
+        except FileNotFoundError:
+            current = None
+        if current != if_version:
+            raise PreconditionFailed(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
+    with open(tmp, "wb") as f:
+        f.write(_json_bytes(data))
         f.flush()
         os.fsync(f.fileno())
     try:
         if exclusive:
-            os.link(tmp, path)  # fails if path exists: an atomic create-if-absent
+            try:
+                os.link(tmp, path)  # fails if path exists: an atomic create-if-absent
+            except FileExistsError:
+                raise PreconditionFailed(str(path)) from None
         else:
             os.replace(tmp, path)
     finally:
@@ -86,21 +107,42 @@ def write_json_atomic(path: Path, data: object, *, exclusive: bool = False) -> N
     fsync_dir(path.parent)
 
 
-def _put_object(path, body: bytes, *, exclusive: bool) -> None:
-    if not exclusive:
+def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None) -> None:
+    if not exclusive and if_version is None:
         path.fs.pipe_file(path.path, body)
         return
     bucket, _, key = path.path.partition("/")
+    condition = {"IfNoneMatch": "*"} if exclusive else {"IfMatch": if_version[0]}
     try:
-        path.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        path.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, **condition)
     except OSError as e:
-        if "PreconditionFailed" in repr(e.__cause__) or "pre-condition" in str(e):
-            raise FileExistsError(str(path)) from e
+        if "PreconditionFailed" in repr(e.__cause__) or "pre-condition" in str(e) or "412" in str(e):
+            raise PreconditionFailed(str(path)) from e
         raise
 
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def read_json_versioned(path: Path) -> tuple[dict, tuple]:
+    """A record and the ``version`` of exactly the content read (one open, or one GET), for
+    a conditional write of its successor. FileNotFoundError if absent."""
+    if is_local(path):
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            return json.loads(f.read()), (st.st_ino, st.st_mtime_ns)
+    from fsspec.asyn import sync
+
+    bucket, _, key = path.path.partition("/")
+
+    async def get() -> tuple[bytes, str]:
+        answer = await path.fs._call_s3("get_object", Bucket=bucket, Key=key)
+        async with answer["Body"] as body:
+            return await body.read(), answer["ETag"]
+
+    body, etag = sync(path.fs.loop, get)
+    return json.loads(body), (etag,)
 
 
 def sha256_file(path: Path) -> str:
@@ -124,14 +166,19 @@ def move_into_place(src: Path, dst: Path) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
         return
-    files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
-    for f in files:
-        target = dst if f == src else dst.joinpath(*f.relative_to(src).parts)
-        dst.fs.put_file(str(f), target.path)
+    upload(src, dst)
     if src.is_file():
         src.unlink()
     else:
         remove_tree(src)
+
+
+def upload(src: Path, dst: Path) -> None:
+    """Copy the local file or folder ``src`` to ``dst`` on a store, keeping ``src``."""
+    files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+    for f in files:
+        target = dst if f == src else dst.joinpath(*f.relative_to(src).parts)
+        dst.fs.put_file(str(f), target.path)
 
 
 def local_copy(path: Path, folder: Path) -> Path:

@@ -20,7 +20,7 @@ from cli.main import main as cli_main
 from datalake import lake as lake_module
 from datalake import output, reads, runs, serving
 from datalake.lake import Lake
-from datalake.storage import write_json_atomic
+from datalake.storage import PreconditionFailed, write_json_atomic
 from tests.factories.output import days, interval_rows, publish_rows
 from tests.factories.raw import day_rows, write_csv
 from tests.seaweed import SeaweedServer
@@ -155,7 +155,7 @@ def test_a_commit_record_is_never_overwritten(lakes: tuple[Lake, Lake]) -> None:
     _, remote = lakes
     record = remote.layout.ingest_record("ing-00000001")
     original = record.read_text()
-    with pytest.raises(FileExistsError):
+    with pytest.raises(PreconditionFailed):
         write_json_atomic(record, {"ingest_id": "ing-00000001", "files": []}, exclusive=True)
     assert record.read_text() == original
 

@@ -72,7 +72,7 @@ def test_two_publishers_racing_on_one_run_exactly_one_wins(lake: Lake, tmp_path:
 
 CHILD = """
 import os, signal, sys
-from datalake import publication, runs
+from datalake import commit, publication, runs
 from datalake.lake import Lake
 
 lake_root, run, stage = sys.argv[1:4]
@@ -89,8 +89,9 @@ if stage == "writing":            # the first output file written, the second no
         return write(*args, **kwargs)
     publication.write_parquet = write_once
 elif stage == "moved":            # the run folder moved into output/, the record not written
-    save = runs._save
-    runs._save = lambda lake, record, new=False: die() if record["status"] == "published" else save(lake, record, new=new)
+    write = commit.write_json_atomic
+    commit.write_json_atomic = lambda path, record, **kw: (
+        die() if record.get("status") == "published" else write(path, record, **kw))
 elif stage == "committed":        # the record written, the staged parts not yet removed
     remove = runs.remove_tree
     runs.remove_tree = lambda path: die() if path.name == run else remove(path)
@@ -123,13 +124,13 @@ def test_publisher_killed_part_way(lake: Lake, tmp_path: Path, stage: str) -> No
     assert output.resolve_runs(lake, D, D + dt.timedelta(days=2)) == {}
     table, _ = output.output_by_key(lake, D, D + dt.timedelta(days=2))
     assert table.num_rows == 0
-    assert lake.layout.run_dir(run).exists() == lake.layout.run_icp_index(run).exists() == (stage == "moved")
+    icp_indexes = list(lake.layout.runs_dir.glob(f"{run}-*.icps.parquet"))
+    assert lake.layout.run_dir(run).exists() == bool(icp_indexes) == (stage == "moved")
     leftovers = lake.remove_abandoned(dry_run=True)
     assert leftovers, "the killed publisher left work behind for the next writer to remove"
 
     record = runs.publish_run(lake, run)
     assert record["status"] == "published"
     assert_published_cleanly(lake, record)
-    rewritten = {lake.layout.run_dir(run), lake.layout.run_icp_index(run)}  # by the publish that completed
-    assert not any(p.exists() for p in leftovers if p not in rewritten)
+    assert not any(p.exists() for p in leftovers if p != lake.layout.run_dir(run))  # the folder is rewritten
     assert output.resolve_runs(lake, D, D) == {D: run}
