@@ -6,7 +6,7 @@ LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo-lake test test-all test-spark bench bench-smoke crash clean-demo
+.PHONY: install run demo-lake test test-all test-spark bench bench-smoke crash race clean-demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ bench-smoke: install
 CRASH_TRIALS ?= 200
 crash: install
 	$(BIN)/python bench/crash_harness.py --trials $(CRASH_TRIALS) --seed 1 --json /tmp/meterlake-crash.json
+
+# Two processes (as two hosts) racing run transitions and ingests on one lake, local and on
+# SeaweedFS, 50 rounds each (make test runs 5); see docs/reliability.md, "Commits".
+RACE_ROUNDS ?= 50
+race: install
+	METERLAKE_RACE_ROUNDS=$(RACE_ROUNDS) $(BIN)/python -m pytest -s tests/datalake/test_races.py
 
 clean-demo:
 	rm -rf $(LAKE)
