@@ -15,7 +15,7 @@ from . import schema, sql
 from .lake import COMPACTION, Lake
 from .layout import INGEST_ID_RE, RUN_ID_RE
 from .runs import STATUSES
-from .storage import exclusive_lock, read_json, sha256_file
+from .storage import exclusive_lock, read_json, read_json_lines, sha256_file
 
 
 @dataclass
@@ -82,7 +82,23 @@ def _commit_records(lake: Lake, report: CheckReport) -> list[dict] | None:
             return None
         records.append(record)
     report.commits = len(records)
+    _check_checkpoints(lake, records, report)
     return records
+
+
+def _check_checkpoints(lake: Lake, records: list[dict], report: CheckReport) -> None:
+    """Each checkpoint holds exactly the records up to its id, as their own files say."""
+    by_id = {r["ingest_id"]: r for r in records}
+    for path in sorted(lake.layout.checkpoints_dir.glob("ing-*.jsonl")):
+        try:
+            held = read_json_lines(path)
+        except (OSError, ValueError) as e:
+            report.problems.append(f"{lake.layout.relative(path)}: unreadable checkpoint ({e})")
+            continue
+        expected = [by_id.get(i) for i in sorted(i for i in by_id if i <= path.stem)]
+        if json.loads(json.dumps(expected, default=str)) != held:
+            report.problems.append(f"{lake.layout.relative(path)}: does not hold the commit records up to "
+                                   f"{path.stem} as their files do")
 
 
 def _check_raw(lake: Lake, records: list[dict], current: list, report: CheckReport, checksums: bool) -> None:

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from . import checkpoint
 from .errors import CommitConflictError, ConflictError
 from .lake import Lake
 from .location import is_local
@@ -117,6 +118,7 @@ def append(lake: Lake, prepare: Callable[[str, Staged], dict | None], *, retry: 
             return None
         try:
             _commit(lake, lake.layout.ingest_record(commit_id), record, staged, version=None)
+            checkpoint.after_commit(lake, commit_id)
             return record
         except PreconditionFailed:
             if not retry or attempt == MAX_ATTEMPTS:

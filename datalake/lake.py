@@ -18,7 +18,8 @@ from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
 from .location import is_local
 from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
-from .storage import exclusive_lock, local_names, modified_within, read_json, remove_tree, write_json_atomic
+from .storage import (exclusive_lock, local_names, modified_within, read_json, read_json_lines, remove_tree,
+                      store_names, write_json_atomic)
 
 STAGING_LOCK = ".owner.lock"
 UNLOCKED_STAGING_GRACE_S = 60.0
@@ -74,8 +75,9 @@ class Lake:
                 f"run `meterlake --lake {root} migrate`")
         self.info = info
         self._ingests: dict[str, dict] = {}
+        self._checkpoint: tuple[str | None, list[str]] = (None, [])
         self._replayed: tuple[int, list[RawFile]] = (0, [])
-        self._listings: dict[tuple[str, str], tuple[float, list[str]]] = {}
+        self._listings: dict[tuple, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,22 +101,20 @@ class Lake:
 
     # -- the raw snapshot -------------------------------------------------------------
 
-    def names(self, folder: Path, pattern: str, *, fresh: bool = False) -> list[str]:
-        """Sorted names of the files in ``folder`` matching ``pattern``. A local listing is
-        reused while the folder is unchanged (``storage.local_names``). On an object store a
-        listing is a request, so one is reused for up to ``STORE_POLL_S`` seconds unless
-        ``fresh`` (writers, under the write lock); commits made through this handle show at
-        once."""
+    def names(self, folder: Path, pattern: str, *, fresh: bool = False, after: str | None = None) -> list[str]:
+        """Sorted names of the files in ``folder`` matching ``pattern`` (only those after
+        ``after``, if given). A local listing is reused while the folder is unchanged
+        (``storage.local_names``). On an object store a listing is a request, so one is
+        reused for up to ``STORE_POLL_S`` seconds unless ``fresh`` (writers, under the write
+        lock); commits made through this handle show at once."""
         if is_local(folder):
-            return local_names(folder, pattern)
-        if fresh:
-            return sorted(p.name for p in folder.glob(pattern))
-        key = (str(folder), pattern)
+            return [n for n in local_names(folder, pattern) if after is None or n > after]
+        key = (str(folder), pattern, after)
         with self._lock:
-            hit = self._listings.get(key)
+            hit = None if fresh else self._listings.get(key)
         if hit is not None and time.monotonic() - hit[0] < STORE_POLL_S:
             return hit[1]
-        names = sorted(p.name for p in folder.glob(pattern))
+        names = store_names(folder, pattern, after=after)
         with self._lock:
             self._listings[key] = (time.monotonic(), names)
         return names
@@ -126,14 +126,36 @@ class Lake:
 
     def commits(self, *, fresh: bool = False) -> list[dict]:
         """Every commit record, oldest first: ingests, and compactions (``"kind":
-        "compaction"``), which share one id sequence so that commits are totally ordered."""
-        names = self.names(self.layout.ingests_dir, "ing-*.json", fresh=fresh)
+        "compaction"``), which share one id sequence so that commits are totally ordered.
+        Read from the newest checkpoint and the records after it (``checkpoint.py``)."""
+        point, names = self._commit_log(fresh)
         with self._lock:
+            if point is not None and self._checkpoint[0] != point.name:
+                ids = []
+                for record in read_json_lines(point):
+                    self._ingests.setdefault(record["ingest_id"], record)
+                    ids.append(record["ingest_id"])
+                self._checkpoint = (point.name, ids)
+            ids = list(self._checkpoint[1]) if point is not None else []
             for name in names:
                 key = name.removesuffix(".json")
                 if key not in self._ingests:
                     self._ingests[key] = read_json(self.layout.ingests_dir / name)
-            return [self._ingests[n.removesuffix(".json")] for n in names]
+                ids.append(key)
+            return [self._ingests[i] for i in ids]
+
+    def commit_files(self) -> list[Path]:
+        """The files ``commits`` reads: the newest checkpoint, then each record after it."""
+        point, names = self._commit_log(False)
+        return [*([point] if point is not None else []), *(self.layout.ingests_dir / n for n in names)]
+
+    def _commit_log(self, fresh: bool) -> tuple[Path | None, list[str]]:
+        points = self.names(self.layout.checkpoints_dir, "ing-*.jsonl", fresh=fresh)
+        if not points:
+            return None, self.names(self.layout.ingests_dir, "ing-*.json", fresh=fresh)
+        point = points[-1].removesuffix(".jsonl")
+        return (self.layout.checkpoint(point),
+                self.names(self.layout.ingests_dir, "ing-*.json", fresh=fresh, after=f"{point}.json"))
 
     def ingests(self) -> list[dict]:
         """Every committed ingest record (not compactions), oldest first."""
@@ -208,7 +230,7 @@ class Lake:
         # Files a compaction replaced stay until vacuum removes them: readers may hold them.
         committed = {self.layout.root / f["path"] for r in self.commits() for f in r["files"]}
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
-        found += [p for p in self.layout.ingests_dir.glob(".*.tmp")]
+        found += [p for d in (self.layout.ingests_dir, self.layout.checkpoints_dir) for p in d.glob(".*.tmp")]
         for folder in [*self.layout.staging_dir.glob("*"), *self.layout.serving_staging_dir.glob("*")]:
             if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
                 found.append(folder)

@@ -91,6 +91,15 @@ class Layout:
         return self.meta_dir / "ingests"
 
     @cached_property
+    def checkpoints_dir(self) -> Path:
+        return self.meta_dir / "checkpoints"
+
+    def checkpoint(self, ingest: str) -> Path:
+        """Every commit record up to and including ``ingest``, one JSON object a line."""
+        check_ingest_id(ingest, "ingest_id")
+        return self.checkpoints_dir / f"{ingest}.jsonl"
+
+    @cached_property
     def runs_dir(self) -> Path:
         return self.meta_dir / "runs"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import hashlib
 import json
 import os
@@ -71,14 +72,20 @@ def _json_bytes(data: object) -> bytes:
 
 
 def write_json_atomic(path: Path, data: object, *, exclusive: bool = False, if_version: tuple | None = None) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a
+    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one,
+    never a part (``write_atomic``)."""
+    write_atomic(path, _json_bytes(data), exclusive=exclusive, if_version=if_version)
+
+
+def write_atomic(path: Path, body: bytes, *, exclusive: bool = False, if_version: tuple | None = None) -> None:
+    """Write ``body`` to ``path`` so that readers see the old file or the new one, never a
     part. With ``exclusive`` the write fails (``PreconditionFailed``) if ``path`` exists;
     with ``if_version``, unless ``path`` still has that ``version``. On a store both are the
     store's conditional PUT (``If-None-Match: *``, ``If-Match``); on a local disk a create is
     a ``link`` (atomic), while a version check is only atomic for writers that hold the
     lake's write lock, as every commit does (``commit.py``)."""
     if not is_local(path):
-        _put_object(path, _json_bytes(data), exclusive=exclusive, if_version=if_version)
+        _put_object(path, body, exclusive=exclusive, if_version=if_version)
         return
     if if_version is not None:
         try:
@@ -90,7 +97,7 @@ def write_json_atomic(path: Path, data: object, *, exclusive: bool = False, if_v
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "wb") as f:
-        f.write(_json_bytes(data))
+        f.write(body)
         f.flush()
         os.fsync(f.fileno())
     try:
@@ -102,8 +109,7 @@ def write_json_atomic(path: Path, data: object, *, exclusive: bool = False, if_v
         else:
             os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
 
@@ -123,6 +129,27 @@ def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None)
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def store_names(folder: Path, pattern: str, *, after: str | None = None) -> list[str]:
+    """Sorted names in a store folder matching ``pattern``, only those after ``after`` if
+    given: one LIST request per 1,000 names (``StartAfter`` skips the rest server-side)."""
+    bucket, _, key = folder.path.partition("/")
+    prefix = key.rstrip("/") + "/"
+    request = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+    if after is not None:
+        request["StartAfter"] = prefix + after
+    names = []
+    while True:
+        page = folder.fs.call_s3("list_objects_v2", **request)
+        names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+        request["ContinuationToken"] = page["NextContinuationToken"]
 
 
 def read_json_versioned(path: Path) -> tuple[dict, tuple]:

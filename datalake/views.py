@@ -51,7 +51,7 @@ _PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
     "output_files": (schema.OUTPUT_FILE_SCHEMA, {"run_id": "VARCHAR", "read_date": "DATE"}),
 }
 # Lists used as values, not as a reader's files.
-_VALUE_LISTS = {"output_runs", "raw_file_paths"}
+_VALUE_LISTS = {"output_runs", "raw_file_paths", "ingest_ids"}
 
 _READER_RE = re.compile(r"\b(read_parquet|read_json)\s*\(")
 _JSON_COLUMN_RE = re.compile(r"'(\w+)'\s*:\s*'([^']+)'")
@@ -68,7 +68,7 @@ class Snapshot:
 
     def describe(self) -> str:
         n = {k: len(v) for k, v in self.lists.items()}
-        return (f"snapshot at ingest {self.head_ingest or '(none)'}: {n['ingest_records']} ingests, "
+        return (f"snapshot at ingest {self.head_ingest or '(none)'}: {n['ingest_ids']} ingests, "
                 f"{n['raw_files']} raw files, {n['output_runs']} published runs ({n['output_files']} output files)")
 
 
@@ -81,8 +81,9 @@ def snapshot(lake: Lake) -> Snapshot:
     raw = lake.raw_files()
     base = _base_files(raw)
     return Snapshot(head, {
-        "ingest_records": [str(lake.layout.ingest_record(r["ingest_id"])) for r in records],
-        "commit_records": [str(lake.layout.ingest_record(r["ingest_id"])) for r in lake.commits()],
+        "ingest_ids": [r["ingest_id"] for r in records],
+        # The newest checkpoint and the records after it (see checkpoint.py).
+        "commit_records": [str(p) for p in lake.commit_files()],
         "raw_files": [str(f.path) for f in raw],
         "raw_file_paths": [lake.layout.relative(f.path) for f in raw],
         # Every raw file but the base of its trading date: see queries/view_raw_reads.sql.

@@ -1,5 +1,6 @@
--- One row per committed ingest, read from its commit record (_meta/ingests/<ingest_id>.json).
--- The record list is the snapshot the other raw views were built from.
+-- One row per committed ingest, read from its commit record: the newest checkpoint
+-- (_meta/checkpoints/<ingest_id>.jsonl) and the records after it (_meta/ingests/<ingest_id>.json).
+-- The id list is the snapshot the other raw views were built from; it leaves compactions out.
 CREATE OR REPLACE VIEW ingests AS
 SELECT
     ingest_id,
@@ -19,7 +20,7 @@ SELECT
     dates,
     files,
     rejects_file
-FROM read_json(getvariable('ingest_records'), format = 'auto', columns = {
+FROM read_json(getvariable('commit_records'), format = 'auto', columns = {
     'ingest_id': 'VARCHAR',
     'committed_at': 'TIMESTAMPTZ',
     'actor': 'VARCHAR',
@@ -29,3 +30,4 @@ FROM read_json(getvariable('ingest_records'), format = 'auto', columns = {
     'files': 'STRUCT(read_date DATE, path VARCHAR, rows BIGINT, bytes BIGINT, sha256 VARCHAR)[]',
     'rejects_file': 'VARCHAR'
 })
+WHERE list_contains(getvariable('ingest_ids'), ingest_id)

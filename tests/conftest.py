@@ -12,9 +12,18 @@ import pytest
 from cli.main import main as cli_main
 from datalake.generate import generate
 from datalake.lake import Lake
+from tests.seaweed import SeaweedServer
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory):
+    """One SeaweedFS server for the whole session: DuckDB reads ``s3://`` through one
+    registered file system per process, so a process talks to one store endpoint."""
+    with SeaweedServer(tmp_path_factory.mktemp("seaweed") / "data") as server:
+        yield server
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ N_DAYS = 3
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    folder = tmp_path_factory.mktemp("seaweed")
-    server = SeaweedServer(folder / "data").start()
+def s3(seaweed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    folder = tmp_path_factory.mktemp("store-cache")
+    server = seaweed
     saved = dict(os.environ)
     os.environ.update(server.environment(), METERLAKE_CACHE_DIR=str(folder / "cache"))
     try:
@@ -42,7 +42,6 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        server.stop()
 
 
 def objects(lake: Lake) -> dict[str, str]:

@@ -34,18 +34,12 @@ D = dt.date(2018, 6, 1)
 ICPS = [f"00000{n:05d}RC{n % 10}A{n % 7}" for n in range(12)]
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    with SeaweedServer(tmp_path_factory.mktemp("seaweed") / "data") as server:
-        yield server
-
-
 @pytest.fixture(params=["local", "seaweedfs"])
 def location(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("METERLAKE_CACHE_DIR", str(tmp_path / "cache-parent"))
     if request.param == "local":
         return str(tmp_path / "lake")
-    s3 = request.getfixturevalue("s3")
+    s3 = request.getfixturevalue("seaweed")
     for name, value in s3.environment().items():
         monkeypatch.setenv(name, value)
     return s3.url()
@@ -219,7 +213,8 @@ def _together(n: int, write) -> list[bool]:
     return done
 
 
-def test_the_store_gives_each_conditional_put_one_winner(s3: SeaweedServer) -> None:
+def test_the_store_gives_each_conditional_put_one_winner(seaweed: SeaweedServer) -> None:
+    s3 = seaweed
     """Three writers creating one key with ``If-None-Match: *``, and three replacing one
     version with ``If-Match``: exactly one of each three succeeds, and the key holds its body."""
     clients = [_client(s3) for _ in range(3)]
