@@ -58,11 +58,13 @@ bench-smoke: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py --smoke --out /tmp/meterlake-bench-smoke.json
 
-# Kill writers (ingest, publish, compact, vacuum) at random moments, 200 times, and check the
-# lake after each kill; the result is recorded in docs/reliability.md.
-CRASH_TRIALS ?= 200
+# Kill every kind of writer at random moments and check the lake after each kill: 1,000
+# trials on a local folder, then 200 on SeaweedFS; recorded in docs/reliability.md.
+CRASH_TRIALS ?= 1000
+CRASH_STORE_TRIALS ?= 200
 crash: install
 	$(BIN)/python bench/crash_harness.py --trials $(CRASH_TRIALS) --seed 1 --json /tmp/meterlake-crash.json
+	$(BIN)/python bench/crash_harness.py --trials $(CRASH_STORE_TRIALS) --seed 2 --store --json /tmp/meterlake-crash-store.json
 
 # Two processes (as two hosts) racing run transitions and ingests on one lake, local and on
 # SeaweedFS, 50 rounds each (make test runs 5); see docs/reliability.md, "Commits".

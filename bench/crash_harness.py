@@ -1,5 +1,7 @@
-"""Crash harness: run ingest, run publication, compaction and vacuum through the real CLI in
-a child process, SIGKILL it at a random moment, and check the lake's invariants.
+"""Crash harness: run every kind of write (ingest, run upload, publication, abort and
+retraction, compaction, vacuum, and the checkpoints that commits write every few commits)
+through the real CLI in a child process, SIGKILL it at a random moment, and check the lake's
+invariants. On a local folder, or with ``--store`` on SeaweedFS (started here).
 
 After every kill:
   1. `meterlake check` finds no damage: every committed file present with its recorded size
@@ -11,7 +13,7 @@ After every kill:
   3. The same command run again finishes (exit 0), and after it (or after `meterlake check
      --repair` when it had nothing to write) no leftovers remain.
 
-    .venv/bin/python bench/crash_harness.py --trials 200 --seed 1 [--json result.json]
+    .venv/bin/python bench/crash_harness.py --trials 1000 --seed 1 [--store] [--json result.json]
 """
 from __future__ import annotations
 
@@ -38,15 +40,22 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from cli.main import main as cli_main  # noqa: E402
-from datalake import runs, sql, views  # noqa: E402
+from datalake import checkpoint, runs, sql, views  # noqa: E402
+from datalake import lake as lake_module  # noqa: E402
 from datalake.bulk import read_bulk  # noqa: E402
 from datalake.check import check_lake  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.trading import ZONE, day_bounds, periods_in_day  # noqa: E402
+from tests.seaweed import SeaweedServer  # noqa: E402
 
 DAYS = [dt.date(2018, 6, 14) + dt.timedelta(days=i) for i in range(3)]
 ICPS = [f"{n:010d}TR{n % 7}A{n % 3}" for n in range(1, 41)]
-OPERATIONS = {"ingest": 4, "publish": 3, "compact": 3, "vacuum": 1}
+OPERATIONS = {"ingest": 4, "publish": 3, "upload": 1, "abort": 1, "retract": 1, "compact": 3, "vacuum": 1}
+# Transitions that a second run after a committed kill rightly refuses (the run moved on).
+ONE_SHOT = {"abort", "retract"}
+# Every write's environment: a checkpoint every 4 commits, so that kills hit checkpoint
+# writes; no grace period for leftovers on a store (no other host writes this lake).
+RIG_ENV = {"METERLAKE_CHECKPOINT_INTERVAL": "4", "METERLAKE_LEFTOVER_GRACE_S": "0"}
 Key = tuple[str, dt.datetime, str]
 
 
@@ -76,9 +85,9 @@ class Summary:
 
 
 class Harness:
-    def __init__(self, workdir: Path, seed: int, log=print) -> None:
+    def __init__(self, workdir: Path, seed: int, log=print, location: str | None = None) -> None:
         self.work = workdir
-        self.lake_dir = workdir / "lake"
+        self.lake_dir = location or str(workdir / "lake")
         self.rng = random.Random(seed)
         self.log = log
         self.deliveries: dict[str, dict[Key, Decimal]] = {}   # sha256 of a raw file -> its rows
@@ -135,9 +144,31 @@ class Harness:
         if operation == "publish":
             return ["runs", "import", str(self._output_delivery()), "--start", str(DAYS[0]),
                     "--end", str(DAYS[-1])]
+        if operation == "upload":
+            return ["runs", "upload", self._open_run(), str(self._output_delivery())]
+        if operation == "abort":
+            return ["runs", "abort", self._open_run()]
+        if operation == "retract":
+            published = runs.list_runs(Lake(self.lake_dir), status="published")
+            return ["runs", "retract", self.rng.choice(published)["run_id"] if published else self._published_run()]
         if operation == "compact":
             return ["compact"]
         return ["vacuum", "--older-than", "0s"]
+
+    def _open_run(self) -> str:
+        """An open run with one part uploaded (made here, not by the child)."""
+        lake = Lake(self.lake_dir)
+        opened = runs.list_runs(lake, status="open")
+        if opened and self.rng.random() < 0.7:
+            return self.rng.choice(opened)["run_id"]
+        run = runs.create_run(lake, start=DAYS[0], end=DAYS[-1], algorithm="crash", version="1")["run_id"]
+        runs.upload_part(lake, run, 1, self._output_delivery())
+        return run
+
+    def _published_run(self) -> str:
+        run = self._open_run()
+        runs.publish_run(Lake(self.lake_dir), run)
+        return run
 
     # -- one trial -------------------------------------------------------------------
 
@@ -149,13 +180,14 @@ class Harness:
     def trial(self, n: int) -> Trial:
         operation = self.rng.choices(list(OPERATIONS), weights=list(OPERATIONS.values()))[0]
         args = self._command(operation)
-        before = len(Lake(self.lake_dir).commits()), self._published()
+        before = self._state()
         # Most of a short command's life is interpreter start-up; aim most kills at the rest.
         estimate = self.duration[operation]
         delay = self.rng.uniform(0, estimate) if self.rng.random() < 0.3 else self.rng.uniform(0.55, 1.05) * estimate
         started = time.monotonic()
         child = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(self.lake_dir), *args],
-                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env={**os.environ, **RIG_ENV})
         try:
             child.wait(timeout=delay)
             finished = True
@@ -167,7 +199,9 @@ class Harness:
         child.stderr.close()
         if finished:
             self.duration[operation] = 0.7 * estimate + 0.3 * (time.monotonic() - started)
-        after = len(Lake(self.lake_dir).commits()), self._published()
+        elif delay > 0.55 * estimate:
+            self.duration[operation] = 1.1 * estimate  # killed before its end: it takes longer here
+        after = self._state()
         outcome = ("finished-before-kill" if finished else
                    "killed-after-commit" if after != before else "killed-before-commit")
         problems = [] if not finished or child.returncode == 0 else [f"{operation} failed: {stderr.strip()}"]
@@ -177,7 +211,8 @@ class Harness:
         rerun = "none"
         if not finished:
             code = self._cli(args)
-            if code != 0:
+            refused = operation in ONE_SHOT and outcome == "killed-after-commit"
+            if code != (2 if refused else 0):
                 problems.append(f"re-running {operation} exited {code}")
             left = check_lake(Lake(self.lake_dir)).leftovers
             rerun = "next command" if leftovers and not left else rerun
@@ -190,6 +225,12 @@ class Harness:
         return Trial(n, operation, round(delay, 3), outcome, leftovers, rerun, problems)
 
     # -- invariants ------------------------------------------------------------------
+
+    def _state(self) -> tuple:
+        """What a committed write changes: the commit log, or a run's status or parts."""
+        lake = Lake(self.lake_dir)
+        return (len(lake.commits(fresh=True)),
+                tuple((r["run_id"], r["status"], len(r["parts"])) for r in runs.records(lake, fresh=True)))
 
     def _published(self) -> int:
         return sum(1 for r in runs.list_runs(Lake(self.lake_dir)) if r["status"] == "published")
@@ -245,10 +286,23 @@ class Harness:
             return cli_main(["--lake", str(self.lake_dir), *args])
 
 
-def run(trials: int, seed: int, workdir: Path | None = None, log=print) -> tuple[Summary, list[Trial]]:
+def run(trials: int, seed: int, workdir: Path | None = None, log=print,
+        store: bool = False) -> tuple[Summary, list[Trial]]:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="crash-") as tmp:
-        harness = Harness(workdir or Path(tmp), seed, log)
+    with tempfile.TemporaryDirectory(prefix="crash-") as tmp, contextlib.ExitStack() as stack:
+        work = workdir or Path(tmp)
+        location = None
+        if store:  # a SeaweedFS server for the lake; this process and the children its clients
+            server = stack.enter_context(SeaweedServer(work / "seaweed"))
+            saved = dict(os.environ)
+            stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
+            os.environ.update(server.environment(), METERLAKE_CACHE_DIR=str(work / "cache"))
+            location = server.url("crash")
+        # The rig's settings (RIG_ENV) in this process too, which checks and repairs.
+        for module, name, value in ((checkpoint, "INTERVAL", 4), (lake_module, "REMOTE_LEFTOVER_GRACE_S", 0)):
+            stack.callback(setattr, module, name, getattr(module, name))
+            setattr(module, name, value)
+        harness = Harness(work, seed, log, location)
         harness.setup()
         results = []
         for n in range(1, trials + 1):
@@ -275,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, help="keep the lake here (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="write the summary and every trial here")
+    parser.add_argument("--store", action="store_true", help="the lake on SeaweedFS (started here)")
     args = parser.parse_args(argv)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-    summary, results = run(args.trials, args.seed, args.workdir)
+    summary, results = run(args.trials, args.seed, args.workdir, store=args.store)
     print(json.dumps(asdict(summary), indent=2))
     if args.json:
         args.json.write_text(json.dumps({"summary": asdict(summary), "trials": [asdict(t) for t in results]},

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from .lake import Lake
 from .layout import ingest_seq
 from .storage import PreconditionFailed, write_atomic
 
-INTERVAL = 50
+INTERVAL = int(os.environ.get("METERLAKE_CHECKPOINT_INTERVAL", "50"))  # smaller only for test rigs
 log = logging.getLogger(__name__)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import checkpoint
 from .errors import CommitConflictError, ConflictError
-from .lake import Lake
+from .lake import Lake, uploading
 from .location import is_local
 from .storage import (PreconditionFailed, fsync_dir, move_into_place, read_json_versioned, remove_tree,
                       upload, write_json_atomic)
@@ -84,12 +84,13 @@ def _commit(lake: Lake, record_path: Path, record: dict, staged: Staged, *,
     """Place ``staged`` and write ``record``: created if ``version`` is None, else replacing
     that version. ``PreconditionFailed`` if another writer got there first."""
     try:
-        staged.upload()
-        with lake.write_lock():
-            if is_local(record_path) and _version_or_none(record_path) != version:
-                raise PreconditionFailed(str(record_path))  # on a disk: before any rename
-            staged.move()
-            write_json_atomic(record_path, record, exclusive=version is None, if_version=version)
+        with uploading(target for _, target in staged.files):  # not leftovers to this host's clean-up
+            staged.upload()
+            with lake.write_lock():
+                if is_local(record_path) and _version_or_none(record_path) != version:
+                    raise PreconditionFailed(str(record_path))  # on a disk: before any rename
+                staged.move()
+                write_json_atomic(record_path, record, exclusive=version is None, if_version=version)
     except BaseException:
         staged.discard()
         raise

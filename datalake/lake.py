@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +26,28 @@ UNLOCKED_STAGING_GRACE_S = 60.0
 
 
 COMPACTION = "compaction"
-REMOTE_LEFTOVER_GRACE_S = 6 * 3600
+# How old an uncommitted file on a store must be before clean-up removes it (a writer on
+# another host may be about to commit it); METERLAKE_LEFTOVER_GRACE_S for test rigs.
+REMOTE_LEFTOVER_GRACE_S = float(os.environ.get("METERLAKE_LEFTOVER_GRACE_S", 6 * 3600))
 STORE_POLL_S = float(os.environ.get("METERLAKE_STORE_POLL_S", "1"))
+
+
+# Paths of the commits this process has under way (their files may be placed already).
+_uploading: set[str] = set()
+_uploading_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def uploading(paths: Iterable[Path]) -> Iterator[None]:
+    """Mark the files of a commit under way, which ``Lake.remove_abandoned`` leaves alone."""
+    names = {str(p) for p in paths}
+    with _uploading_lock:
+        _uploading.update(names)
+    try:
+        yield
+    finally:
+        with _uploading_lock:
+            _uploading.difference_update(names)
 
 
 @dataclass(frozen=True)
@@ -228,7 +248,7 @@ class Lake:
         """Files a killed writer left behind: raw files no commit record names, and staging
         folders whose owner is gone. Call only under the write lock."""
         # Files a compaction replaced stay until vacuum removes them: readers may hold them.
-        committed = {self.layout.root / f["path"] for r in self.commits() for f in r["files"]}
+        committed = {self.layout.root / f["path"] for r in self.commits(fresh=True) for f in r["files"]}
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
         found += [p for d in (self.layout.ingests_dir, self.layout.checkpoints_dir) for p in d.glob(".*.tmp")]
         for folder in [*self.layout.staging_dir.glob("*"), *self.layout.serving_staging_dir.glob("*")]:
@@ -237,6 +257,9 @@ class Lake:
         found += self._abandoned_run_files()
         # On an object store the write lock is only this host's: a writer on another host may
         # have uploaded files it has not committed yet, so only old leftovers are removed there.
+        # Uploads of this process's own commit in progress are not leftovers either.
+        with _uploading_lock:
+            found = [p for p in found if str(p) not in _uploading]
         found = [p for p in found if not modified_within(p, REMOTE_LEFTOVER_GRACE_S)]
         if not dry_run:
             for p in found:

@@ -206,8 +206,10 @@ class Layout:
         return self.rejects_dir / f"{key}.csv"
 
     def relative(self, path: Path) -> str:
+        """``path`` relative to the lake root, or, for this host's part of a lake on a store
+        (staging, serving), to ``local``."""
         if is_local(path):
-            return path.relative_to(self.root).as_posix()
+            return path.relative_to(self.root if is_local(self.root) else self.local).as_posix()
         root = str(self.root).rstrip("/") + "/"
         if not str(path).startswith(root):
             raise ValueError(f"{path} is not in the lake {self.root}")
