@@ -293,8 +293,10 @@ def staging_folder(layout: Layout, *, serving: bool = False) -> Iterator[Path]:
     path = layout.staging(uuid.uuid4().hex, serving=serving)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.mkdir()
-    fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    # Locked under another name, then renamed: whoever finds the lock file finds it held.
+    fd = os.open(path / f"{STAGING_LOCK}.new", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(path / f"{STAGING_LOCK}.new", path / STAGING_LOCK)
     try:
         yield path
     finally:
