@@ -5,6 +5,7 @@ reference pages, whose scripts and styles the app serves itself (``service/asset
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 from litestar import Router
@@ -17,7 +18,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.static_files import create_static_files_router
 
 from .auth import SECURITY_SCHEMES, requires
-from .encoding import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE
+from .negotiation import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE, STREAMED, TABULAR, Format
 
 ARROW_CONTENT = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary",
                                                description="Arrow IPC stream of record batches"))
@@ -31,6 +32,8 @@ UPLOAD_TYPES = ("text/csv", "application/vnd.apache.parquet", ARROW_MEDIA_TYPE,
 class TabularOperation(Operation):
     """A 200 that is JSON, CSV or Arrow (``format=`` or ``Accept``)."""
 
+    formats: ClassVar[tuple[Format, ...]] = TABULAR  # what ``service.admission`` lets a request ask for
+
     def __post_init__(self) -> None:
         ok = (self.responses or {}).get("200")
         if ok is not None:
@@ -40,6 +43,8 @@ class TabularOperation(Operation):
 @dataclass
 class StreamOperation(Operation):
     """A 200 streamed as Arrow IPC (the default) or CSV."""
+
+    formats: ClassVar[tuple[Format, ...]] = STREAMED
 
     def __post_init__(self) -> None:
         ok = (self.responses or {}).get("200")

@@ -4,6 +4,8 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | engine error / HTTP condition          | status | code                      |
 | -------------------------------------- | ------ | ------------------------- |
 | InvalidArgumentError, bad parameter    | 400    | invalid_argument (etc.)   |
+| a query parameter the route lacks      | 400    | invalid_argument          |
+| format=/Accept the route cannot meet   | 406    | not_acceptable            |
 | NotFoundError, unknown route           | 404    | not_found                 |
 | ConflictError                          | 409    | conflict                  |
 | no or invalid bearer token             | 401    | unauthorized              |

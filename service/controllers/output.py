@@ -12,7 +12,8 @@ from datalake.errors import InvalidArgumentError
 from datalake.output import KEY_SQL, output_by_key, output_summary
 
 from ..auth import requires
-from ..encoding import etag, negotiate, not_modified, stream_response, table_response
+from ..encoding import etag, not_modified, stream_response, table_response
+from ..negotiation import negotiate
 from ..openapi import TabularOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import KeyPage, Summary

@@ -14,7 +14,7 @@ from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake
 
 from ..database import Database
-from ..encoding import Format
+from ..negotiation import Format
 from ..settings import Settings
 
 IcpId = Annotated[str, Parameter(description="ICP identifier: 1-32 letters and digits", pattern=r"^[A-Za-z0-9]{1,32}$",

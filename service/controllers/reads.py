@@ -15,7 +15,8 @@ from datalake.ingest import ingest_file
 from datalake.reads import read_icp
 
 from ..auth import requires
-from ..encoding import STREAMED, check_arrow_only, etag, negotiate, not_modified, stream_response, table_response
+from ..encoding import check_arrow_only, etag, not_modified, stream_response, table_response
+from ..negotiation import STREAMED, negotiate
 from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
