@@ -60,8 +60,8 @@ def offered(handler: HTTPRouteHandler) -> list[str]:
     formats = getattr(handler.operation_class, "formats", None)
     if formats:
         return [MEDIA_TYPES[f] for f in formats]
-    return [bare(str(handler.media_type.value if hasattr(handler.media_type, "value") else handler.media_type)
-                 or JSON_MEDIA_TYPE)]
+    media = handler.media_type  # a MediaType, a string, or "" for a handler returning a Response
+    return [bare(str(getattr(media, "value", media))) or JSON_MEDIA_TYPE]
 
 
 def route_of(connection: ASGIConnection) -> str:

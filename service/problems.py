@@ -243,8 +243,9 @@ DESCRIPTIONS = {
 
 
 def problem_responses(*statuses: int, auth: bool = True) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error statuses a handler can return (400 is always listed;
-    401 and 403 unless the route is public)."""
+    """OpenAPI entries for the error statuses a handler can return: 400 and 406 always (any
+    route refuses unknown query parameters and formats it cannot produce, see
+    ``service.admission``), 401 and 403 unless the route is public."""
     return {s: ResponseSpec(data_container=Problem, media_type=PROBLEM_MEDIA_TYPE,
                             description=DESCRIPTIONS.get(s, HTTPStatus(s).phrase), generate_examples=False)
-            for s in sorted({400, *statuses, *((401, 403) if auth else ())})}
+            for s in sorted({400, 406, *statuses, *((401, 403) if auth else ())})}

@@ -128,3 +128,12 @@ def test_prometheus_gets_its_text_format(served) -> None:
     r = client.get("/metrics", headers={"Accept": PROMETHEUS})
     assert r.status_code == 200 and re.search(r"^meterlake_http_requests_total\{", r.text, re.M)
     check_problem(client.get("/metrics", headers={"Accept": "application/json"}), 406, "not_acceptable", "accept")
+
+
+def test_the_openapi_document_lists_both_refusals_on_every_operation(served) -> None:
+    client, _ = served
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for method, template in ROUTES:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", template)
+        responses = paths[path][method.lower()]["responses"]
+        assert {"400", "406"} <= responses.keys(), (method, path)
