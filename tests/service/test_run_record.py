@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from datalake.generate import generate
@@ -57,8 +58,6 @@ def test_transitions_name_who_made_them_and_the_publish_order(served: tuple[str,
 
 
 def test_the_openapi_run_schema_declares_them(served: tuple[str, Lake]) -> None:
-    import httpx
-
     url, _ = served
     schema = httpx.get(url + "/schema/openapi.json").json()["components"]["schemas"]["Run"]
     props = schema["properties"]
