@@ -5,8 +5,8 @@ reference pages, whose scripts and styles the app serves itself (``service/asset
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 from litestar import Router
 from litestar.datastructures import CacheControlHeader
