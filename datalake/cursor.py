@@ -50,9 +50,18 @@ def decode(text: str, query: dict, key_length: int) -> Cursor:
                 not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in after):
             raise ValueError("bad key")
         runs = _expand(body["m"])
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as e:
-        raise InvalidArgumentError(f"invalid cursor: {e}", field="cursor", value=text) from None
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        # What base64 or JSON make of a string that is not a cursor says nothing to a caller.
+        raise InvalidArgumentError(f"cursor is not one this server gave out, got {_shown(text)}: pass the "
+                                   "next_cursor of the previous page unchanged", field="cursor", value=text) from None
+    except ValueError as e:
+        raise InvalidArgumentError(f"cursor does not fit this query ({e}): pass the next_cursor of the previous "
+                                   "page, with the same other parameters", field="cursor", value=text) from None
     return Cursor(query, runs, after)
+
+
+def _shown(text: object) -> str:
+    return repr(text) if not isinstance(text, str) or len(text) <= 40 else repr(text[:40] + "...")
 
 
 def _segments(runs: dict[dt.date, str]) -> list[list[str]]:

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from datalake.lake import Lake
 from datalake.serving import IndexKeeper
 
+from .admission import admit
 from .auth import actor_of, audit, check_scope
 from .controllers.health import HealthController
 from .controllers.params import Services
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
-        guards=[check_scope],
+        guards=[check_scope, admit],  # who may ask, then what may be asked
         before_send=[audit],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics_middleware],

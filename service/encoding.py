@@ -1,4 +1,4 @@
-"""Content negotiation and the three encodings of a result, chosen in one place.
+"""The three encodings of a result (which one a request gets is ``service.negotiation``).
 
 JSON and CSV render values the same way: decimals as strings with their fixed scale
 (``"1.343"``, ``"0.0040"``), instants as ISO 8601 in New Zealand time with the offset
@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -26,49 +25,7 @@ from datalake.errors import InvalidArgumentError
 from datalake.schema import MARKET_TZ
 from datalake.serving import numbers
 
-from .problems import NotAcceptableError
-
-ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
-CSV_MEDIA_TYPE = "text/csv"  # Litestar adds "; charset=utf-8"
-JSON_MEDIA_TYPE = "application/json"
-
-
-class Format(StrEnum):
-    JSON = "json"
-    CSV = "csv"
-    ARROW = "arrow"
-
-
-MEDIA_TYPES = {Format.JSON: JSON_MEDIA_TYPE, Format.CSV: CSV_MEDIA_TYPE, Format.ARROW: ARROW_MEDIA_TYPE}
-_BY_MEDIA = {"application/json": Format.JSON, "text/csv": Format.CSV, ARROW_MEDIA_TYPE: Format.ARROW}
-TABULAR = (Format.JSON, Format.CSV, Format.ARROW)
-STREAMED = (Format.ARROW, Format.CSV)
-
-
-def negotiate(request: Request, format: str | None, offered: tuple[Format, ...] = TABULAR) -> Format:
-    """The response format: ``format=`` wins, else the best match of ``Accept`` among the
-    offered formats, else the first offered (JSON where it is offered)."""
-    if format is not None:
-        try:
-            chosen = Format(format)
-        except ValueError:
-            raise InvalidArgumentError(f"format must be one of {', '.join(offered)}, got {format!r}",
-                                       field="format", value=format) from None
-        if chosen not in offered:
-            raise NotAcceptableError(f"format {chosen} is not offered here (use {', '.join(offered)})",
-                                     field="format", value=format)
-        return chosen
-    if "accept" not in request.headers:
-        return offered[0]
-    best = request.accept.best_match([MEDIA_TYPES[f] for f in offered])
-    if best is None:
-        explicit = [_BY_MEDIA[t] for t in _BY_MEDIA if t in request.headers["accept"]]
-        if explicit:  # e.g. Accept: application/json on an Arrow-only stream
-            raise NotAcceptableError(f"{explicit[0]} is not offered here (use {', '.join(offered)})",
-                                     field="accept", value=request.headers["accept"])
-        return offered[0]
-    return _BY_MEDIA[best]
-
+from .negotiation import JSON_MEDIA_TYPE, MEDIA_TYPES, Format
 
 # -- rendering -------------------------------------------------------------------------
 

@@ -1,19 +1,24 @@
 """OpenAPI details Litestar cannot infer from a handler's signature: the CSV and Arrow
 representations a tabular endpoint also returns, and the raw body an upload endpoint
-streams (it is read as a stream, so it is not a typed ``data`` parameter)."""
+streams (it is read as a stream, so it is not a typed ``data`` parameter); and the API
+reference pages, whose scripts and styles the app serves itself (``service/assets``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
 from litestar import Router
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
+from litestar.static_files import create_static_files_router
 
 from .auth import SECURITY_SCHEMES, requires
-from .encoding import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE
+from .negotiation import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE, STREAMED, TABULAR, Format
 
 ARROW_CONTENT = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary",
                                                description="Arrow IPC stream of record batches"))
@@ -27,6 +32,8 @@ UPLOAD_TYPES = ("text/csv", "application/vnd.apache.parquet", ARROW_MEDIA_TYPE,
 class TabularOperation(Operation):
     """A 200 that is JSON, CSV or Arrow (``format=`` or ``Accept``)."""
 
+    formats: ClassVar[tuple[Format, ...]] = TABULAR  # what ``service.admission`` lets a request ask for
+
     def __post_init__(self) -> None:
         ok = (self.responses or {}).get("200")
         if ok is not None:
@@ -36,6 +43,8 @@ class TabularOperation(Operation):
 @dataclass
 class StreamOperation(Operation):
     """A 200 streamed as Arrow IPC (the default) or CSV."""
+
+    formats: ClassVar[tuple[Format, ...]] = STREAMED
 
     def __post_init__(self) -> None:
         ok = (self.responses or {}).get("200")
@@ -65,10 +74,38 @@ def openapi_config() -> OpenAPIConfig:
                     "write implies read); a server without tokens serves loopback clients only.",
         components=Components(security_schemes=SECURITY_SCHEMES),
         # The OpenAPI document and its viewers are public: they describe the API, not the data.
-        openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, **requires("public")),
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        openapi_router=Router("/schema", route_handlers=[assets_router()], include_in_schema=False,
+                              **requires("public")),
+        render_plugins=render_plugins(),
         use_handler_docstrings=True,
     )
+
+
+ASSETS = Path(__file__).parent / "assets"
+ASSETS_URL = "/schema/assets"
+# No favicon request either: an empty data URL.
+NO_FAVICON = "<link rel='icon' href='data:,'>"
+# Scalar's defaults reach its own hosts: fonts, telemetry, a request proxy, an AI agent.
+SCALAR_OPTIONS = {"withDefaultFonts": False, "telemetry": False, "proxyUrl": "", "agent": {"disabled": True},
+                  "showDeveloperTools": "never"}
+
+
+def render_plugins() -> list[ScalarRenderPlugin | SwaggerRenderPlugin]:
+    """Scalar at /schema and Swagger UI at /schema/swagger, from the files in ``ASSETS``."""
+    return [ScalarRenderPlugin(js_url=f"{ASSETS_URL}/scalar-api-reference-1.76.0.js",
+                               css_url=f"{ASSETS_URL}/scalar.css", favicon=NO_FAVICON, options=SCALAR_OPTIONS),
+            SwaggerRenderPlugin(path="/swagger", js_url=f"{ASSETS_URL}/swagger-ui-bundle-5.35.0.js",
+                                css_url=f"{ASSETS_URL}/swagger-ui-5.35.0.css",
+                                standalone_preset_js_url=f"{ASSETS_URL}/swagger-ui-standalone-preset-5.35.0.js",
+                                favicon=NO_FAVICON)]
+
+
+def assets_router() -> Router:
+    """The pages' files under /schema/assets (the name of each carries its version, so a
+    browser may keep it a day)."""
+    return create_static_files_router(path="/assets", directories=[ASSETS], include_in_schema=False,
+                                      cache_control=CacheControlHeader(max_age=86_400, public=True),
+                                      name="schema_assets")
 
 
 def not_modified_response() -> dict[int, ResponseSpec]:

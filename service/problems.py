@@ -4,6 +4,8 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | engine error / HTTP condition          | status | code                      |
 | -------------------------------------- | ------ | ------------------------- |
 | InvalidArgumentError, bad parameter    | 400    | invalid_argument (etc.)   |
+| a query parameter the route lacks      | 400    | invalid_argument          |
+| format=/Accept the route cannot meet   | 406    | not_acceptable            |
 | NotFoundError, unknown route           | 404    | not_found                 |
 | ConflictError                          | 409    | conflict                  |
 | no or invalid bearer token             | 401    | unauthorized              |
@@ -20,8 +22,10 @@ the class. Parameters that fail Litestar's own parsing (``limit=abc``) are a 400
 ``invalid_argument`` like the engine's, with the same ``field`` and ``value``."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+from enum import Enum
 from http import HTTPStatus
 from typing import Any
 
@@ -131,10 +135,16 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         field, message = first.get("key"), str(first.get("message"))
         if field == "data" and (m := _BODY_FIELD.search(message)):  # a field of the JSON body
             field = m[1] or m[2]
-        detail = f"{field}: {message}" if field else detail
         value = _raw_value(request, first.get("source"), field)
+        shape = expected(request, field) if first.get("source") in ("query", "path") else None
+        if shape:
+            detail = f"{field} must be {shape}, got {_shown(value)}"
+        else:
+            detail = f"{field}: {message}" if field else detail
     elif isinstance(exc, ValidationException) and (m := _MISSING.search(detail)):
-        field, detail = m[1], f"{m[1]}: missing required parameter"
+        field = m[1]
+        shape = expected(request, field)
+        detail = f"{field} is required: {shape}" if shape else f"{field}: missing required parameter"
     elif status == 404 and detail == "Not Found":  # no route matched
         detail = f"no resource at {request.url.path}"
     return problem_response(request, status, code, detail, field=field, value=value, headers=exc.headers)
@@ -142,6 +152,49 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 _BODY_FIELD = re.compile(r"field `([^`]+)`|at `\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"Missing required \w+ parameter '([^']+)'")
+
+
+# Parameters whose form a pattern fixes, in the words of the docs (the regex means nothing
+# to a caller). Others are described from their type: dates, numbers, choices, flags.
+SHAPES = {
+    "icp_id": "1 to 32 letters and digits, like 0000012345TR9A1",
+    "as_of": "an ingest id like ing-00000001",
+    "run_id": "a run id like run-00000001",
+    "run": "latest or a run id like run-00000001",
+    "shard": "k/n with 0 <= k < n, like 0/4",
+    "by": "up to three comma-separated keys from icp_id, read_date, buyer_seller, like icp_id,buyer_seller",
+}
+
+
+def expected(request: Request, name: str | None) -> str | None:
+    """What the route's parameter ``name`` must be, in words, from its declared type and
+    constraints; None if the route has no such parameter."""
+    handler = request.scope.get("route_handler")
+    param = handler.parsed_fn_signature.parameters.get(name) if handler is not None and name else None
+    if param is None:
+        return None
+    if name in SHAPES:
+        return SHAPES[name]
+    kwargs = param.kwarg_definition
+    kind = next((t for t in param.inner_types if t.annotation is not type(None)), param) if param.is_optional \
+        else param
+    if kind.is_literal:
+        return "one of " + ", ".join(map(str, kind.args))
+    annotation = kind.annotation
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "one of " + ", ".join(str(m.value) for m in annotation)
+    if annotation is dt.date:
+        return "a date like 2018-06-01"
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        low, high = getattr(kwargs, "ge", None), getattr(kwargs, "le", None)
+        bounds = f" from {low} to {high}" if low is not None and high is not None else \
+            f" of at least {low}" if low is not None else f" of at most {high}" if high is not None else ""
+        return "a whole number" + bounds
+    if annotation is str and (most := getattr(kwargs, "max_length", None)):
+        return f"at most {most:,} characters"
+    return None
 
 
 def undecodable_request(request: Request, exc: UnicodeDecodeError) -> Response:
@@ -153,6 +206,11 @@ def undecodable_request(request: Request, exc: UnicodeDecodeError) -> Response:
 def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("internal error on %s", request.url.path, exc_info=exc)
     return problem_response(request, 500, "internal", "internal error")
+
+
+def _shown(value: str | None) -> str:
+    """A value quoted for a message, cut short (the problem's ``value`` has it whole)."""
+    return repr(value) if value is None or len(value) <= 40 else repr(value[:40] + "...")
 
 
 def _raw_value(request: Request, source: str | None, field: str | None) -> str | None:
@@ -185,8 +243,9 @@ DESCRIPTIONS = {
 
 
 def problem_responses(*statuses: int, auth: bool = True) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error statuses a handler can return (400 is always listed;
-    401 and 403 unless the route is public)."""
+    """OpenAPI entries for the error statuses a handler can return: 400 and 406 always (any
+    route refuses unknown query parameters and formats it cannot produce, see
+    ``service.admission``), 401 and 403 unless the route is public."""
     return {s: ResponseSpec(data_container=Problem, media_type=PROBLEM_MEDIA_TYPE,
                             description=DESCRIPTIONS.get(s, HTTPStatus(s).phrase), generate_examples=False)
-            for s in sorted({400, *statuses, *((401, 403) if auth else ())})}
+            for s in sorted({400, 406, *statuses, *((401, 403) if auth else ())})}

@@ -108,8 +108,14 @@ class Run(msgspec.Struct):
     rows_by_buyer_seller: dict[str, int] = {}
     created_by: str | None = None
     published_by: str | None = None
+    publish_seq: Annotated[int | None, Meta(
+        description="the lake's publish counter at this run's publish (1 + the highest so far); for each date "
+                    "`latest` is the published run covering it with the highest publish_seq; null until published"
+    )] = None
     retracted_at: str | None = None
+    retracted_by: str | None = None
     aborted_at: str | None = None
+    aborted_by: str | None = None
     icps: int | None = None
     missing_icps: int | None = None
     missing_icps_sample: list[str] = []

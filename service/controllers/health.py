@@ -15,7 +15,7 @@ from .params import ServicesDep
 class HealthController(Controller):
     tags = ["operations"]
 
-    @get("/healthz", sync_to_thread=False, **requires("public"))
+    @get("/healthz", sync_to_thread=False, responses=problem_responses(auth=False), **requires("public"))
     def healthz(self) -> Health:
         """Liveness: the process answers."""
         return Health(status="ok")
@@ -27,8 +27,7 @@ class HealthController(Controller):
         return Ready(status="ready", format_version=lake.info["version"], head_ingest=lake.head_ingest())
 
     # Metrics name routes and volumes, not data, but still need a read token (Prometheus can send one).
-    @get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE, **requires("read"),
-         responses={s: spec for s, spec in problem_responses().items() if s != 400})
+    @get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE, **requires("read"), responses=problem_responses())
     def metrics(self, request: Request) -> Response[str]:
         """Prometheus metrics: requests and latency by route, rows served by route and format."""
         metrics: Metrics = request.app.state.metrics

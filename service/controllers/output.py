@@ -12,12 +12,13 @@ from datalake.errors import InvalidArgumentError
 from datalake.output import KEY_SQL, output_by_key, output_summary
 
 from ..auth import requires
-from ..encoding import etag, negotiate, not_modified, stream_response, table_response
+from ..encoding import etag, not_modified, stream_response, table_response
+from ..negotiation import negotiate
 from ..openapi import TabularOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import KeyPage, Summary
 from .params import (BuyerSeller, Cursor, End, FormatParam, IcpId, Limit, OptEnd, OptStart, RunSelector,
-                     ServicesDep, Start, check_limit, check_span)
+                     ServicesDep, Start, as_parameter, check_limit, check_span)
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 NEXT_CURSOR_DOC = ResponseHeader(name=NEXT_CURSOR_HEADER, required=False, documentation_only=True,
@@ -55,7 +56,7 @@ class OutputController(Controller):
                          run=run, cursor=cursor)
         if cached := not_modified(request, tag):
             return cached
-        with db.bounded_cursor() as con:
+        with db.bounded_cursor() as con, as_parameter("run", run, "run_id"):
             table, next_cursor = output_summary(lake, icp_id, start=start, end=end, buyer_seller=buyer_seller,
                                                 granularity=granularity, run=run, limit=limit, cursor=cursor,
                                                 con=con)
@@ -88,7 +89,7 @@ class OutputController(Controller):
                          cursor=cursor if paged else None)
         if cached := not_modified(request, tag):
             return cached
-        with db.bounded_cursor() as con:
+        with db.bounded_cursor() as con, as_parameter("run", run, "run_id"):
             table, next_cursor = output_by_key(lake, start, end, by=keys, run=run, buyer_seller=buyer_seller,
                                                limit=limit if paged else None, cursor=cursor if paged else None,
                                                con=con)

@@ -1,7 +1,9 @@
 """Query and path parameters shared by several endpoints, typed and documented once."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Annotated, Literal, NamedTuple
 
 from litestar.connection import ASGIConnection
@@ -10,11 +12,11 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
-from datalake.errors import InvalidArgumentError
+from datalake.errors import InvalidArgumentError, MeterlakeError, NotFoundError
 from datalake.lake import Lake
 
 from ..database import Database
-from ..encoding import Format
+from ..negotiation import Format
 from ..settings import Settings
 
 IcpId = Annotated[str, Parameter(description="ICP identifier: 1-32 letters and digits", pattern=r"^[A-Za-z0-9]{1,32}$",
@@ -84,3 +86,18 @@ def check_limit(limit: int, settings: Settings) -> None:
     if limit > settings.page_limit_max:
         raise InvalidArgumentError(f"limit must be at most {settings.page_limit_max}, got {limit}",
                                    field="limit", value=limit)
+
+
+@contextlib.contextmanager
+def as_parameter(name: str, value: object, engine_field: str) -> Iterator[None]:
+    """Engine errors about ``value`` under the engine's name for it (``ingest_id``,
+    ``run_id``) name the caller's parameter ``name`` instead: ``as_of=ing-00000009`` of a
+    lake without it is a 404 with ``field: as_of``."""
+    try:
+        yield
+    except MeterlakeError as e:
+        if value is not None and e.field == engine_field and str(e.value) == str(value):
+            e.field = name
+            e.message = (f"{name}={value} names nothing in this lake ({e.message})" if isinstance(e, NotFoundError)
+                         else e.message.replace(engine_field, name, 1))
+        raise

@@ -15,13 +15,14 @@ from datalake.ingest import ingest_file
 from datalake.reads import read_icp
 
 from ..auth import requires
-from ..encoding import STREAMED, check_arrow_only, etag, negotiate, not_modified, stream_response, table_response
+from ..encoding import check_arrow_only, etag, not_modified, stream_response, table_response
+from ..negotiation import STREAMED, negotiate
 from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
 from .params import (ActorDep, AsOf, Compression, Dictionary, Direction, End, FormatParam, IcpId, ServicesDep, Shard,
-                     Start, check_span)
+                     Start, as_parameter, check_span)
 
 SNAPSHOT_HEADER = "X-Raw-Snapshot"
 SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentation_only=True,
@@ -53,11 +54,12 @@ class ReadsController(Controller):
         tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt) if snapshot else None
         if cached := not_modified(request, tag):
             return cached
-        # From the raw index alone it takes about a millisecond: no thread hand-off.
-        table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, ingest_id=False,
-                         index_only=True)
-        if table is None:
-            table = await sync_to_thread(_read_icp_bounded, db, lake, icp_id, start, end, direction, snapshot)
+        with as_parameter("as_of", as_of, "ingest_id"):
+            # From the raw index alone it takes about a millisecond: no thread hand-off.
+            table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, ingest_id=False,
+                             index_only=True)
+            if table is None:
+                table = await sync_to_thread(_read_icp_bounded, db, lake, icp_id, start, end, direction, snapshot)
         return table_response(
             request, table, fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
@@ -83,7 +85,7 @@ class ReadsController(Controller):
         con = db.private_cursor()
         bulk = None
         try:
-            with db.deadline(con):
+            with db.deadline(con), as_parameter("as_of", as_of, "ingest_id"):
                 bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=con,
                                  dictionary=dictionary)
         except BaseException:

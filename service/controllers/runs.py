@@ -19,8 +19,8 @@ from ..openapi import UploadOperation
 from ..problems import problem_responses
 from ..structs import NewRun, Run, RunPage, RunPart
 from ..uploads import received_file
-from .params import (ActorDep, Cursor, Limit, OptEnd, OptStart, RunId, ServicesDep, check_limit, check_span,
-                     json_body)
+from .params import (ActorDep, Cursor, Limit, OptEnd, OptStart, RunId, ServicesDep, as_parameter, check_limit,
+                     check_span, json_body)
 
 PartNumber = Annotated[int, Parameter(description="part number, 1-based; uploading a number again replaces it",
                                       ge=1, le=99_999)]
@@ -44,9 +44,10 @@ class RunsController(Controller):
         with contextlib.suppress(ValueError):  # the engine reports unparseable dates
             check_span(dt.date.fromisoformat(data.start), dt.date.fromisoformat(data.end),
                        svc.settings.max_output_days, "runs")
-        return as_run(runs.create_run(svc.lake, start=data.start, end=data.end, algorithm=data.algorithm,
-                                      version=data.version, params=data.params, raw_as_of=data.raw_as_of,
-                                      actor=actor))
+        with as_parameter("raw_as_of", data.raw_as_of, "ingest_id"):
+            return as_run(runs.create_run(svc.lake, start=data.start, end=data.end, algorithm=data.algorithm,
+                                          version=data.version, params=data.params, raw_as_of=data.raw_as_of,
+                                          actor=actor))
 
     @get("/", sync_to_thread=True, responses=problem_responses(), **requires("read"))
     def list(self, svc: ServicesDep, status: Annotated[

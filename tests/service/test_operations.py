@@ -17,7 +17,7 @@ def test_metrics_count_requests_and_rows_by_route(http: httpx.Client) -> None:
     http.get("/v1/icps/NOSUCH/reads", params={"start": "2018-06-01", "end": "2018-06-01"})
     http.get("/v1/reads", params={"start": "2018-06-01", "end": "2018-06-01", "shard": "0/8"})
     r = http.get("/metrics")
-    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"  # the charset once
     text = r.text
     assert 'meterlake_http_requests_total{route="/v1/icps/{icp_id}/reads",method="GET",status="200"}' in text
     assert 'meterlake_http_request_duration_seconds_bucket{route="/v1/reads",le="+Inf"}' in text
