@@ -287,17 +287,19 @@ class Harness:
 
 
 def run(trials: int, seed: int, workdir: Path | None = None, log=print,
-        store: bool = False) -> tuple[Summary, list[Trial]]:
+        store: bool | SeaweedServer = False) -> tuple[Summary, list[Trial]]:
+    """``store``: True to start a SeaweedFS server for the lake, or a running one (DuckDB
+    reads ``s3://`` through one file system per process, so a process keeps to one server)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="crash-") as tmp, contextlib.ExitStack() as stack:
         work = workdir or Path(tmp)
         location = None
         if store:  # a SeaweedFS server for the lake; this process and the children its clients
-            server = stack.enter_context(SeaweedServer(work / "seaweed"))
+            server = store if isinstance(store, SeaweedServer) else stack.enter_context(SeaweedServer(work / "seaweed"))
             saved = dict(os.environ)
             stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
             os.environ.update(server.environment(), METERLAKE_CACHE_DIR=str(work / "cache"))
-            location = server.url("crash")
+            location = server.url()
         # The rig's settings (RIG_ENV) in this process too, which checks and repairs.
         for module, name, value in ((checkpoint, "INTERVAL", 4), (lake_module, "REMOTE_LEFTOVER_GRACE_S", 0)):
             stack.callback(setattr, module, name, getattr(module, name))

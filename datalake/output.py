@@ -65,7 +65,7 @@ def resolve_runs(lake: Lake, start: dt.date | str, end: dt.date | str, run: str 
         candidates = [record]
     else:
         candidates = sorted(records(lake, status="published", start=start, end=end),
-                            key=lambda r: r["publish_seq"])
+                            key=lambda r: (r["publish_seq"], r["run_id"]))  # two hosts may tie
     resolved: dict[dt.date, str] = {}
     for record in candidates:  # later publishes overwrite earlier ones
         first = max(start, dt.date.fromisoformat(record["start"]))

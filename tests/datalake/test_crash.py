@@ -15,7 +15,7 @@ def test_killed_writers_leave_a_consistent_lake(tmp_path):
     assert summary.commits > 3
 
 
-def test_killed_writers_leave_a_consistent_lake_on_a_store(tmp_path):
-    summary, trials = run(4, seed=12, workdir=tmp_path, log=lambda line: None, store=True)
+def test_killed_writers_leave_a_consistent_lake_on_a_store(tmp_path, seaweed):
+    summary, trials = run(4, seed=12, workdir=tmp_path, log=lambda line: None, store=seaweed)
     assert summary.failures == 0, "\n".join(summary.problems)
     assert summary.commits > 3
