@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from datalake.errors import MeterlakeError
 from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
@@ -16,13 +17,15 @@ from datalake.runs import list_runs
 from datalake.serving import build_daily_output, build_output_index, build_raw_index
 
 from .progress import ProgressBar
+from .status import INTERRUPTED, report
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("init", help="create an empty lake")
     p.set_defaults(func=cmd_init)
 
-    p = commands.add_parser("ingest", help="ingest raw read files (CSV, Parquet or Arrow IPC)")
+    p = commands.add_parser("ingest", help="ingest raw read files (CSV, Parquet or Arrow IPC) in order, "
+                                           "one commit each; stops at the first that fails")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--on-error", choices=["fail", "quarantine"], default="fail",
                    help="fail: any bad row and nothing is written (default); "
@@ -58,14 +61,24 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest the files in the order given, each in its own all-or-nothing commit, and stop
+    at the first that fails: a later delivery supersedes an earlier one, so ingesting the
+    rest without it would let the failed file, delivered again once fixed, overwrite their
+    newer values. Like ``git am``, it names what was not done."""
     lake = Lake(args.lake)
-    for path in args.files:
+    for n, path in enumerate(args.files):
         bar = ProgressBar(f"ingest {path.name}")
         try:
             result = ingest_file(lake, path, on_error=args.on_error, progress=bar, actor="cli")
-        finally:
+        except (MeterlakeError, KeyboardInterrupt) as e:
             bar.close()
-        print(json.dumps(result.to_dict()) if args.json else result.summary())
+            status = INTERRUPTED if isinstance(e, KeyboardInterrupt) else report(e)
+            print(f"{path}: not ingested, nothing of it written", file=sys.stderr)
+            for later in args.files[n + 1:]:
+                print(f"{later}: not ingested, an earlier file failed", file=sys.stderr)
+            return status
+        bar.close()
+        print(json.dumps(result.to_dict()) if args.json else result.summary(), flush=True)
     return 0
 
 
