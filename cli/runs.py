@@ -86,12 +86,16 @@ def last_activity(record: dict) -> dt.datetime:
 def cmd_abort_stale(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     cutoff = dt.datetime.now(dt.UTC) - parse_duration(args.older_than)
-    for record in runs.list_runs(lake, status="open"):
-        if last_activity(record) < cutoff:
-            if not args.dry_run:
-                runs.abort_run(lake, record["run_id"], actor=f"{ACTOR}:abort-stale")
-            print(f"{record['run_id']}  last activity {last_activity(record).isoformat()}  "
-                  f"{'would abort' if args.dry_run else 'aborted'}")
+    open_runs = runs.list_runs(lake, status="open")
+    stale = [r for r in open_runs if last_activity(r) < cutoff]
+    for record in stale:
+        if not args.dry_run:
+            runs.abort_run(lake, record["run_id"], actor=f"{ACTOR}:abort-stale")
+        print(f"{record['run_id']}  last activity {last_activity(record).isoformat()}  "
+              f"{'would abort' if args.dry_run else 'aborted'}")
+    if not stale:
+        print(f"nothing to abort: no open run idle for longer than {args.older_than} "
+              f"({len(open_runs)} open run(s) in all)")
     return 0
 
 
