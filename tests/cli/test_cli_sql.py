@@ -39,3 +39,17 @@ def test_sql_query_argument_error_exits_1(tmp_path):
     done = run_meterlake("--lake", lake.root, "sql", "SELECT * FROM nope", timeout=60)
     assert done.returncode == 1
     assert "nope" in done.stderr
+
+
+def test_snapshot_line_counts_a_retracted_run_apart(tmp_path):
+    lake = Lake.create(tmp_path / "lake")
+    generate(lake, icps=2, days=1, start=dt.date(2018, 6, 1), seed=1)
+    for args in (["runs", "demo", "--count", "2"], ["runs", "retract", "run-00000001"]):
+        assert run_meterlake("--lake", lake.root, *args, timeout=120).returncode == 0
+    expected = "1 published runs, 1 retracted (2 output files)"
+    catalog = run_meterlake("--lake", lake.root, "catalog", tmp_path / "views.duckdb", timeout=60)
+    assert catalog.returncode == 0, catalog.stderr
+    assert expected in catalog.stdout
+    session = run_meterlake("--lake", lake.root, "sql", input=".refresh\n", timeout=60)
+    assert session.returncode == 0, session.stderr
+    assert expected in session.stdout
