@@ -45,12 +45,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                                           "keeps them current by itself)")
     p.set_defaults(func=cmd_index)
 
-    p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV")
+    p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV, as the HTTP API's CSV "
+                                          "(times in New Zealand time with their offset)")
     p.add_argument("icp_id")
-    p.add_argument("--start", required=True)
-    p.add_argument("--end", required=True)
+    p.add_argument("--start", required=True, help="first trading date")
+    p.add_argument("--end", required=True, help="last trading date (inclusive)")
     p.add_argument("--direction", choices=["I", "X"])
     p.add_argument("--as-of", help="ingest id: read the lake as it was after that ingest")
+    p.add_argument("--ingest-id", action="store_true",
+                   help="add a last column: the ingest that delivered each read's value")
     p.set_defaults(func=cmd_reads)
 
 
@@ -106,10 +109,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_reads(args: argparse.Namespace) -> int:
-    import pyarrow.csv as pcsv
+    # The service's CSV rendering, so that both say the same thing in the same way: the
+    # brief's deliveries and the analysts' views speak New Zealand time, with the offset.
+    from service.encoding import csv_bytes
 
     lake = Lake(args.lake)
     table = read_icp(lake, args.icp_id, parse_date(args.start, "start"), parse_date(args.end, "end"),
-                     direction=args.direction, as_of=args.as_of)
-    pcsv.write_csv(table, sys.stdout.buffer)
+                     direction=args.direction, as_of=args.as_of, ingest_id=args.ingest_id)
+    sys.stdout.buffer.write(csv_bytes(table))
     return 0
