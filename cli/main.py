@@ -2,21 +2,69 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
 
-from datalake.errors import CommitConflictError, MeterlakeError, ValidationError
+from datalake.errors import MeterlakeError
 
 from . import maintenance, raw, runs, serve, sql, tokens
+from .status import INTERRUPTED, report
 
 COMMAND_MODULES = [raw, serve, sql, runs, maintenance, tokens]
 
+DESCRIPTION = "meterlake: half-hourly meter reads and algorithm runs in a Parquet lake, over the datalake engine."
+# Keep in step with cli/status.py.
+EPILOG = """\
+The lake is --lake PATH (before or after the command) or $METERLAKE_LAKE.
+
+exit status:
+  0    success
+  1    bad input (rows that fail validation, an SQL error), or a write that lost a race
+       with another writer (conflict:)
+  2    usage errors, and other engine errors: no such lake, run or ingest, an argument
+       out of range, a change the current state does not allow
+  3    check found problems
+  130  interrupted"""
+
+LAKE_HELP = "lake folder or s3:// URL (default: $METERLAKE_LAKE)"
+
+
+def _lake_option() -> argparse.ArgumentParser:
+    # SUPPRESS: a subcommand's --lake sets the value only when given, so it never
+    # overwrites one given before the command (or taken from the environment).
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--lake", default=argparse.SUPPRESS, help=LAKE_HELP)
+    return parent
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands that each accept --lake too, so it can follow the command."""
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        kwargs["parents"] = [*kwargs.get("parents", []), _lake_option()]
+        return super().add_parser(name, **kwargs)
+
+
+class _Parser(argparse.ArgumentParser):
+    def add_subparsers(self, **kwargs) -> argparse._SubParsersAction:
+        kwargs.setdefault("action", _Commands)
+        return super().add_subparsers(**kwargs)
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("meterlake")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meterlake", description=__doc__.split("\n")[0].strip("`:"))
-    parser.add_argument("--lake", default=os.environ.get("METERLAKE_LAKE"),
-                        help="lake folder (default: $METERLAKE_LAKE)")
+    parser = _Parser(prog="meterlake", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake", default=os.environ.get("METERLAKE_LAKE"), help=LAKE_HELP)
+    parser.add_argument("--version", action="version", version=f"meterlake {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands)
@@ -30,17 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no lake given: pass --lake PATH or set METERLAKE_LAKE")
     try:
         return args.func(args) or 0
-    except ValidationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except CommitConflictError as e:  # another writer won a race: exit 1, as for a bad delivery
-        print(f"error: {e.message}", file=sys.stderr)
-        return 1
     except MeterlakeError as e:
-        print(f"error: {e.message}", file=sys.stderr)
-        return 2
+        return report(e)
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

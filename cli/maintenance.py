@@ -45,8 +45,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 def cmd_compact(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     dates = [parse_date(d, "date") for d in args.dates] if args.dates else None
-    for result in compact(lake, dates, min_files=args.min_files, actor=ACTOR):
+    results = compact(lake, dates, min_files=args.min_files, actor=ACTOR)
+    for result in results:
         print(json.dumps(result.to_dict()) if args.json else result.summary(), flush=True)
+    if not results and not args.json:  # --json: no results, no lines
+        print(f"nothing to compact: no trading date has {args.min_files} or more raw files")
     return 0
 
 

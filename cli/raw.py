@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from datalake.errors import MeterlakeError
 from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
@@ -16,13 +17,15 @@ from datalake.runs import list_runs
 from datalake.serving import build_daily_output, build_output_index, build_raw_index
 
 from .progress import ProgressBar
+from .status import INTERRUPTED, report
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("init", help="create an empty lake")
     p.set_defaults(func=cmd_init)
 
-    p = commands.add_parser("ingest", help="ingest raw read files (CSV, Parquet or Arrow IPC)")
+    p = commands.add_parser("ingest", help="ingest raw read files (CSV, Parquet or Arrow IPC) in order, "
+                                           "one commit each; stops at the first that fails")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--on-error", choices=["fail", "quarantine"], default="fail",
                    help="fail: any bad row and nothing is written (default); "
@@ -42,12 +45,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                                           "keeps them current by itself)")
     p.set_defaults(func=cmd_index)
 
-    p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV")
+    p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV, as the HTTP API's CSV "
+                                          "(times in New Zealand time with their offset)")
     p.add_argument("icp_id")
-    p.add_argument("--start", required=True)
-    p.add_argument("--end", required=True)
+    p.add_argument("--start", required=True, help="first trading date")
+    p.add_argument("--end", required=True, help="last trading date (inclusive)")
     p.add_argument("--direction", choices=["I", "X"])
     p.add_argument("--as-of", help="ingest id: read the lake as it was after that ingest")
+    p.add_argument("--ingest-id", action="store_true",
+                   help="add a last column: the ingest that delivered each read's value")
     p.set_defaults(func=cmd_reads)
 
 
@@ -58,14 +64,24 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest the files in the order given, each in its own all-or-nothing commit, and stop
+    at the first that fails: a later delivery supersedes an earlier one, so ingesting the
+    rest without it would let the failed file, delivered again once fixed, overwrite their
+    newer values. Like ``git am``, it names what was not done."""
     lake = Lake(args.lake)
-    for path in args.files:
+    for n, path in enumerate(args.files):
         bar = ProgressBar(f"ingest {path.name}")
         try:
             result = ingest_file(lake, path, on_error=args.on_error, progress=bar, actor="cli")
-        finally:
+        except (MeterlakeError, KeyboardInterrupt) as e:
             bar.close()
-        print(json.dumps(result.to_dict()) if args.json else result.summary())
+            status = INTERRUPTED if isinstance(e, KeyboardInterrupt) else report(e)
+            print(f"{path}: not ingested, nothing of it written", file=sys.stderr)
+            for later in args.files[n + 1:]:
+                print(f"{later}: not ingested, an earlier file failed", file=sys.stderr)
+            return status
+        bar.close()
+        print(json.dumps(result.to_dict()) if args.json else result.summary(), flush=True)
     return 0
 
 
@@ -93,10 +109,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_reads(args: argparse.Namespace) -> int:
-    import pyarrow.csv as pcsv
+    # The service's CSV rendering, so that both say the same thing in the same way: the
+    # brief's deliveries and the analysts' views speak New Zealand time, with the offset.
+    from service.encoding import csv_bytes
 
     lake = Lake(args.lake)
     table = read_icp(lake, args.icp_id, parse_date(args.start, "start"), parse_date(args.end, "end"),
-                     direction=args.direction, as_of=args.as_of)
-    pcsv.write_csv(table, sys.stdout.buffer)
+                     direction=args.direction, as_of=args.as_of, ingest_id=args.ingest_id)
+    sys.stdout.buffer.write(csv_bytes(table))
     return 0

@@ -21,12 +21,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("create", help="open a new run over a window of trading dates")
     _run_fields(p)
+    _json_option(p)
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("upload", help="upload one part of a run's output (CSV, Parquet or Arrow IPC)")
     p.add_argument("run_id")
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--part", type=int, default=1, help="part number (default 1); re-uploading replaces it")
+    p.add_argument("--json", action="store_true", help="print the part's entry as JSON")
     p.set_defaults(func=cmd_upload)
 
     for name, helptext in (("publish", "validate the whole run and make it visible at once"),
@@ -36,6 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run_id")
         p.set_defaults(func=cmd_transition, action=name)
+    for name in ("abort", "retract", "show"):
+        _json_option(sub.choices[name])
 
     p = sub.add_parser("abort-stale", help="abort open runs with no upload for longer than DURATION "
                                            "(a publisher that died leaves its run open)")
@@ -62,6 +66,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the whole run record as JSON")
+
+
 def _run_fields(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", required=True, help="first trading date of the window")
     p.add_argument("--end", required=True, help="last trading date of the window (inclusive)")
@@ -86,48 +94,83 @@ def last_activity(record: dict) -> dt.datetime:
 def cmd_abort_stale(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     cutoff = dt.datetime.now(dt.UTC) - parse_duration(args.older_than)
-    for record in runs.list_runs(lake, status="open"):
-        if last_activity(record) < cutoff:
-            if not args.dry_run:
-                runs.abort_run(lake, record["run_id"], actor=f"{ACTOR}:abort-stale")
-            print(f"{record['run_id']}  last activity {last_activity(record).isoformat()}  "
-                  f"{'would abort' if args.dry_run else 'aborted'}")
+    open_runs = runs.list_runs(lake, status="open")
+    stale = [r for r in open_runs if last_activity(r) < cutoff]
+    for record in stale:
+        if not args.dry_run:
+            runs.abort_run(lake, record["run_id"], actor=f"{ACTOR}:abort-stale")
+        print(f"{record['run_id']}  last activity {last_activity(record).isoformat()}  "
+              f"{'would abort' if args.dry_run else 'aborted'}")
+    if not stale:
+        print(f"nothing to abort: no open run idle for longer than {args.older_than} "
+              f"({len(open_runs)} open run(s) in all)")
     return 0
 
 
-def _print(record: dict) -> None:
-    print(json.dumps(record, indent=2, sort_keys=True))
+def summary(record: dict) -> str:
+    """One line: id, status, window, algorithm, rows and totals (as ``runs list`` prints)."""
+    totals = " ".join(f"{k}={v}" for k, v in sorted(record["totals"].items()))
+    return (f"{record['run_id']}  {record['status']:<9}  {record['start']}..{record['end']}  "
+            f"{record['algorithm']} {record['version']}  rows={record['rows']:,}  {totals}").rstrip()
+
+
+def details(record: dict) -> list[str]:
+    """The rest of a record worth reading at a terminal; ``--json`` has all of it."""
+    lines = []
+    for event in ("created", "published", "retracted", "aborted"):
+        if record.get(f"{event}_at"):
+            lines.append(f"  {event + ':':<13}{record[f'{event}_at']} by {record[f'{event}_by']}")
+    if record.get("publish_seq") is not None:
+        lines.append(f"  {'publish_seq:':<13}{record['publish_seq']}")
+    lines.append(f"  {'raw as of:':<13}{record['raw_as_of'] or '(empty lake)'}")
+    lines.append(f"  {'params:':<13}{json.dumps(record['params'], sort_keys=True)}")
+    lines.append(f"  {'parts:':<13}" + (", ".join(f"{p['part']} ({p['rows']:,} rows, {p['source_name']})"
+                                                   for p in record["parts"]) or "none"))
+    if record["files"]:
+        icps = f", {record['icps']:,} ICPs ({record['missing_icps']:,} missing)" if record.get("icps") else ""
+        lines.append(f"  {'output:':<13}{len(record['files'])} files, {len(record['dates'])} dates{icps}")
+    return lines
+
+
+def _print(record: dict, args: argparse.Namespace, *, detailed: bool = False) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(record, indent=2, sort_keys=True))
+        return
+    print(summary(record))
+    if detailed:
+        print("\n".join(details(record)))
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    _print(_create(Lake(args.lake), args))
+    _print(_create(Lake(args.lake), args), args)
     return 0
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    _print(runs.upload_part(Lake(args.lake), args.run_id, args.part, args.file, actor=ACTOR))
+    part = runs.upload_part(Lake(args.lake), args.run_id, args.part, args.file, actor=ACTOR)
+    if args.json:
+        print(json.dumps(part, indent=2, sort_keys=True))
+    else:
+        dates = sorted(part["dates"])
+        span = f"  {dates[0]}..{dates[-1]}" if dates else ""
+        print(f"{part['run_id']}  part {part['part']}  {part['rows']:,} rows from {part['source_name']}{span}")
     return 0
 
 
 def cmd_transition(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     if args.action == "show":
-        _print(runs.get_run(lake, args.run_id))
+        _print(runs.get_run(lake, args.run_id), args, detailed=True)
         return 0
     action = {"publish": runs.publish_run, "abort": runs.abort_run, "retract": runs.retract_run}[args.action]
-    _print(action(lake, args.run_id, actor=ACTOR))
+    _print(action(lake, args.run_id, actor=ACTOR), args)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     records = runs.list_runs(Lake(args.lake), status=args.status, start=args.start, end=args.end)
     for r in records:
-        if args.json:
-            print(json.dumps(r, sort_keys=True))
-        else:
-            totals = " ".join(f"{k}={v}" for k, v in sorted(r["totals"].items()))
-            print(f"{r['run_id']}  {r['status']:<9}  {r['start']}..{r['end']}  {r['algorithm']} {r['version']}"
-                  f"  rows={r['rows']:,}  {totals}".rstrip())
+        print(json.dumps(r, sort_keys=True) if args.json else summary(r))
     return 0
 
 
@@ -137,7 +180,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         for n, path in enumerate(args.files, start=1):
             runs.upload_part(lake, record["run_id"], n, path, actor=ACTOR)
-        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR))
+        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR), args)
     except BaseException:
         runs.abort_run(lake, record["run_id"], actor=ACTOR)
         print(f"run {record['run_id']} aborted", file=sys.stderr)
@@ -148,5 +191,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     for r in demo_runs(lake, count=args.count, parts=args.parts, seed=args.seed, actor=ACTOR):
-        print(f"published {r['run_id']}: {r['rows']:,} rows, {r['start']}..{r['end']}, totals {r['totals']}")
+        totals = " ".join(f"{k}={v}" for k, v in sorted(r["totals"].items()))
+        print(f"published {r['run_id']}: {r['rows']:,} rows, {r['start']}..{r['end']}, totals {totals}")
     return 0

@@ -43,8 +43,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     views.define_views(con, lake)
     if args.query is None:
         if args.csv or args.parquet:
-            raise SystemExit("meterlake sql: --csv/--parquet need a QUERY")
-        return repl(con, lake, sys.stdin, sys.stdout)
+            print("error: --csv/--parquet need a QUERY", file=sys.stderr)
+            return 2
+        return repl(con, lake, sys.stdin, sys.stdout, sys.stderr)
     query = sys.stdin.read() if args.query == "-" else args.query
     try:
         rel = con.sql(query)
@@ -72,8 +73,12 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-def repl(con: duckdb.DuckDBPyConnection, lake: Lake, stdin: TextIO, stdout: TextIO) -> int:
-    """A small read-eval-print loop: statements end with ';', dot-commands are one line."""
+def repl(con: duckdb.DuckDBPyConnection, lake: Lake, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    """A small read-eval-print loop: statements end with ';', dot-commands are one line.
+
+    On a terminal an error is printed and the session goes on. From a script (stdin not a
+    terminal) the first error stops it, as ``psql -v ON_ERROR_STOP=1`` and ``duckdb -bail``
+    do: later statements may depend on the failed one. Returns 1 after an error, else 0."""
     interactive = stdin.isatty()
     if interactive:
         _enable_history()
@@ -85,15 +90,18 @@ def repl(con: duckdb.DuckDBPyConnection, lake: Lake, stdin: TextIO, stdout: Text
         if line is None:
             break
         if not buffer and line.strip().startswith("."):
-            if _dot_command(line.strip(), con, lake, stdout) == "quit":
-                break
+            outcome = _dot_command(line.strip(), con, lake, stdout, stderr)
+            if outcome == "quit" or (outcome == "error" and not interactive):
+                return 0 if outcome == "quit" else 1
             continue
         buffer.append(line)
         if line.rstrip().endswith(";"):
-            _run(con, "\n".join(buffer), stdout)
+            ok = _run(con, "\n".join(buffer), stdout, stderr)
             buffer = []
-    if any(b.strip() for b in buffer):
-        _run(con, "\n".join(buffer), stdout)
+            if not ok and not interactive:
+                return 1
+    if any(b.strip() for b in buffer) and not _run(con, "\n".join(buffer), stdout, stderr) and not interactive:
+        return 1
     return 0
 
 
@@ -107,16 +115,21 @@ def _read(stdin: TextIO, prompt: str, interactive: bool) -> str | None:
     return line.rstrip("\n") if line else None
 
 
-def _run(con: duckdb.DuckDBPyConnection, statement: str, stdout: TextIO) -> None:
+def _run(con: duckdb.DuckDBPyConnection, statement: str, stdout: TextIO, stderr: TextIO) -> bool:
+    """Run one statement and print its result; False after an error."""
     try:
         rel = con.sql(statement)
         if rel is not None:
             print(rel, file=stdout)
     except duckdb.Error as e:
-        print(f"error: {e}", file=stdout)
+        stdout.flush()  # the error follows the results before it, also when both go to one terminal
+        print(f"error: {e}", file=stderr)
+        return False
+    return True
 
 
-def _dot_command(command: str, con: duckdb.DuckDBPyConnection, lake: Lake, stdout: TextIO) -> str | None:
+def _dot_command(command: str, con: duckdb.DuckDBPyConnection, lake: Lake, stdout: TextIO,
+                 stderr: TextIO) -> str | None:
     name = command.split()[0]
     if name in (".quit", ".exit"):
         return "quit"
@@ -127,7 +140,8 @@ def _dot_command(command: str, con: duckdb.DuckDBPyConnection, lake: Lake, stdou
     elif name == ".help":
         print(HELP, file=stdout)
     else:
-        print(f"unknown command {name}; .help lists them", file=stdout)
+        print(f"error: unknown command {name}; .help lists them", file=stderr)
+        return "error"
     return None
 
 

@@ -57,9 +57,11 @@ class VacuumResult:
     removed: list[str] = field(default_factory=list)
     bytes: int = 0
     waiting: list[str] = field(default_factory=list)  # replaced, but within the grace period
+    dry_run: bool = False  # then ``removed`` lists what would be deleted, and nothing was
 
     def summary(self) -> str:
-        return (f"removed {len(self.removed)} replaced file(s), {self.bytes:,} bytes; "
+        done = "would remove" if self.dry_run else "removed"
+        return (f"{done} {len(self.removed)} replaced file(s), {self.bytes:,} bytes; "
                 f"{len(self.waiting)} replaced file(s) kept until their grace period ends")
 
     def to_dict(self) -> dict:
@@ -164,7 +166,7 @@ def vacuum(lake: Lake, *, older_than: dt.timedelta, dry_run: bool = False,
     if older_than < dt.timedelta(0):
         raise InvalidArgumentError("older_than must not be negative", field="older_than", value=str(older_than))
     cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
-    result = VacuumResult()
+    result = VacuumResult(dry_run=dry_run)
     with lake.write_lock():
         current = {f.path for f in lake.raw_files()}
         touched = set()

@@ -65,11 +65,17 @@ class Snapshot:
 
     head_ingest: str | None
     lists: dict[str, list[str]]
+    # Of ``lists["output_runs"]``, those already retracted: their output is in ``output_all``
+    # but answers for no date.
+    retracted_runs: tuple[str, ...] = ()
 
     def describe(self) -> str:
         n = {k: len(v) for k, v in self.lists.items()}
+        published = n["output_runs"] - len(self.retracted_runs)
+        retracted = f", {len(self.retracted_runs)} retracted" if self.retracted_runs else ""
         return (f"snapshot at ingest {self.head_ingest or '(none)'}: {n['ingest_ids']} ingests, "
-                f"{n['raw_files']} raw files, {n['output_runs']} published runs ({n['output_files']} output files)")
+                f"{n['raw_files']} raw files, {published} published runs{retracted} "
+                f"({n['output_files']} output files)")
 
 
 def snapshot(lake: Lake) -> Snapshot:
@@ -93,7 +99,7 @@ def snapshot(lake: Lake) -> Snapshot:
         # stay out of every output view, even though their records will say published.
         "output_files": [str(lake.root / f["path"]) for r in readable for f in r["files"]],
         "output_runs": [r["run_id"] for r in readable],
-    })
+    }, tuple(r["run_id"] for r in readable if r["status"] == "retracted"))
 
 
 def _base_files(raw: list[RawFile]) -> set[Path]:

@@ -62,7 +62,10 @@ def cli(capsys: pytest.CaptureFixture[str]):
     return run
 
 
-def run_meterlake(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``meterlake`` console script in a child process."""
+def run_meterlake(*args: str, timeout: float = 300, input: str | None = None,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``meterlake`` console script in a child process, with ``input`` on
+    its stdin (default: an empty stdin, never the terminal of the test run)."""
     return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
+                          text=True, timeout=timeout, cwd=REPO, input=input, env=env,
+                          stdin=subprocess.DEVNULL if input is None else None)

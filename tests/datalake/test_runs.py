@@ -215,19 +215,20 @@ def test_cli_lifecycle(cli, lake: Lake, tmp_path: Path) -> None:
     res = cli("--lake", lake.root, "runs", "import", csv, "--start", "2018-06-01", "--end", "2018-06-01",
               "--algorithm", "matcher", "--version", "2.1", "--params", '{"threshold": 0.5}')
     assert res.code == 0, res.err
-    record = json.loads(res.out)
+    assert res.out.startswith("run-00000001  published  2018-06-01..2018-06-01  matcher 2.1  rows=")
+    record = runs.get_run(lake, "run-00000001")
     assert (record["status"], record["params"], record["version"]) == ("published", {"threshold": 0.5}, "2.1")
 
-    res = cli("--lake", lake.root, "runs", "create", "--start", "2018-06-01", "--end", "2018-06-01")
+    res = cli("--lake", lake.root, "runs", "create", "--start", "2018-06-01", "--end", "2018-06-01", "--json")
     run = json.loads(res.out)["run_id"]
     assert cli("--lake", lake.root, "runs", "upload", run, csv, "--part", "3").code == 0
-    assert json.loads(cli("--lake", lake.root, "runs", "publish", run).out)["status"] == "published"
-    assert json.loads(cli("--lake", lake.root, "runs", "retract", run).out)["status"] == "retracted"
+    assert cli("--lake", lake.root, "runs", "publish", run).out.split()[:2] == [run, "published"]
+    assert json.loads(cli("--lake", lake.root, "runs", "retract", run, "--json").out)["status"] == "retracted"
     res = cli("--lake", lake.root, "runs", "publish", run)
     assert res.code == 2 and "it is retracted" in res.err
     listed = cli("--lake", lake.root, "runs", "list").out.splitlines()
     assert [line.split()[:2] for line in listed] == [["run-00000001", "published"], ["run-00000002", "retracted"]]
-    assert json.loads(cli("--lake", lake.root, "runs", "show", run).out)["run_id"] == run
+    assert json.loads(cli("--lake", lake.root, "runs", "show", run, "--json").out)["run_id"] == run
     assert cli("--lake", lake.root, "runs", "show", "run-00000099").code == 2
 
     bad = tmp_path / "bad.csv"
