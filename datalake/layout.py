@@ -100,6 +100,20 @@ class Layout:
         return self.checkpoints_dir / f"{ingest}.jsonl"
 
     @cached_property
+    def blocks_dir(self) -> Path:
+        """The block files (``blocks.py``) of the data files, in a tree that mirrors theirs:
+        apart from ``raw/`` and ``output/``, so that no engine reading those as Parquet
+        meets them."""
+        return self.root / "_blocks"
+
+    def blocks_of(self, data_file: Path) -> Path:
+        """The block file of a raw or output Parquet file of this lake."""
+        relative = PurePosixPath(self.relative(data_file))
+        if relative.parts[0] not in ("raw", "output") or relative.suffix != ".parquet":
+            raise InvalidArgumentError(f"{relative} is not a data file of the lake")
+        return self.blocks_dir.joinpath(*relative.with_suffix(".blocks").parts)
+
+    @cached_property
     def runs_dir(self) -> Path:
         return self.meta_dir / "runs"
 
