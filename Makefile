@@ -23,7 +23,6 @@ $(LAKE)/lake.json: | install
 	rm -rf $(LAKE).tmp
 	$(BIN)/meterlake --lake $(LAKE).tmp generate --icps 1000 --days 14 --start 2018-06-01 --seed 42
 	$(BIN)/meterlake --lake $(LAKE).tmp runs demo --count 2 --seed 42
-	$(BIN)/meterlake --lake $(LAKE).tmp index
 	mv $(LAKE).tmp $(LAKE)
 
 demo-lake: $(LAKE)/lake.json

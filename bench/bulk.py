@@ -17,10 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpside  # noqa: E402
 from httpside import Service  # noqa: E402
-from run import wait_for_run_indexes  # noqa: E402
 
-from datalake.lake import Lake  # noqa: E402
-from datalake.serving import build_raw_index  # noqa: E402
 
 
 def main() -> None:
@@ -32,18 +29,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--dictionary", choices=["off", "on", "both"], default="off",
                     help="ask for icp_id and direction as dictionaries (both: alternate plain and dictionary)")
-    ap.add_argument("--wait-run-indexes", action="store_true",
-                    help="first let the service build every published run's indexes (its workers' peak "
-                         "memory then covers those builds)")
     args = ap.parse_args()
-    build_raw_index(Lake(args.lake))
     work = Path(tempfile.mkdtemp(prefix="meterlake-bulk-"))
     service = Service(args.lake, workers=2, log=work / "service.log")
     result: dict = {"load_before": os.getloadavg()}
     try:
         service.wait_ready()
-        if args.wait_run_indexes:
-            result["run_indexes_wait_s"] = wait_for_run_indexes(Lake(args.lake))
         modes = {"off": [False], "on": [True], "both": [False, True]}[args.dictionary]
         for n in args.shards:
             for _ in range(args.repeat):

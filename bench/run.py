@@ -6,7 +6,7 @@ scale that exercises every step in a minute or two).
                                   [--postgres auto|skip] [--smoke]
 
 Steps: generate a lake and export its reads as the brief's CSV; ingest that CSV through the
-CLI (rows/s); start the service (2 workers, loopback) after building the raw index;
+CLI (rows/s); start the service (2 workers, loopback);
 publish two runs of the raw data's size through the HTTP API with the Python client
 (rows/s); check every query's answers against plain DuckDB over the lake's files; time
 queries 1-4 in JSON and Arrow over random ICPs; query 1 under 16 concurrent clients from a
@@ -43,8 +43,7 @@ from datalake import sql  # noqa: E402
 from datalake.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.output import resolve_runs  # noqa: E402
-from datalake.runs import list_runs, output_files  # noqa: E402
-from foundation_bench import lake_bytes  # noqa: E402
+from datalake.runs import output_files  # noqa: E402
 from runs_bench import build_parts  # noqa: E402
 from service.client import MeterlakeClient  # noqa: E402
 
@@ -70,17 +69,29 @@ def timed_step(fn, *args, **kwargs) -> tuple[object, float]:
     return value, time.perf_counter() - started
 
 
+def lake_bytes(lake: Lake) -> int:
+    return sum(p.stat().st_size for p in lake.layout.raw_dir.rglob("*.parquet"))
+
+
 def build_lake(work: Path, name: str, icps: int, days: int, res: dict) -> Lake:
     lake = Lake.create(work / name)
     g, seconds = timed_step(generate, lake, icps=icps, days=days, start=START, seed=42)
     res["generate"] = {"rows": g.rows_new, "seconds": round(seconds, 1), "lake_bytes": lake_bytes(lake),
                        "bytes_per_row": round(lake_bytes(lake) / g.rows_new, 3)}
     log("generated", res["generate"])
-    out, seconds = timed_step(cli, "--lake", lake.root, "index")
-    res["index_build_s"] = round(seconds, 1)
-    res["index_bytes"] = sum(p.stat().st_size for p in lake.layout.serving_dir.rglob("*.arrow"))
-    log(out, f"{seconds:.1f} s")
+    res["serving_bytes"] = serving_bytes(lake)
+    log("serving state", res["serving_bytes"])
     return lake
+
+
+def serving_bytes(lake: Lake) -> dict:
+    """Every byte that is not row Parquet or a commit record, against the row Parquet."""
+    def size(folder: Path, pattern: str = "*") -> int:
+        return sum(p.stat().st_size for p in folder.rglob(pattern) if p.is_file())
+
+    rows = size(lake.layout.raw_dir, "*.parquet") + size(lake.layout.output_dir, "*.parquet")
+    state = size(lake.layout.blocks_dir) + size(lake.layout.serving_dir) + size(lake.layout.runs_dir, "*.icps.parquet")
+    return {"row_parquet": rows, "serving": state, "ratio": round(state / rows, 3) if rows else None}
 
 
 def export_and_ingest(lake: Lake, work: Path, rows: int, res: dict) -> Path:
@@ -123,22 +134,6 @@ def publish_runs(url: str, work: Path, icps: int, days: int, parts: int, res: di
             log("run", res["runs"][-1])
             for p in paths:
                 p.unlink()
-
-
-def wait_for_run_indexes(lake: Lake, timeout: float = 1800) -> float:
-    """Seconds until the service's keeper has built the output index and the daily totals
-    of every published run (queries 2-4 read the files until then: correct, slower)."""
-    started = time.monotonic()
-    while True:
-        missing = [folder for r in list_runs(lake, status="published")
-                   for folder in (lake.layout.output_index(r["run_id"]), lake.layout.daily_output(r["run_id"]))
-                   if not (folder / "manifest.json").exists()]
-        elapsed = time.monotonic() - started
-        if not missing:
-            return round(elapsed, 1)
-        if elapsed > timeout:
-            raise RuntimeError(f"the service built no {missing[0].name} within {timeout} s")
-        time.sleep(1)
 
 
 def sample_icps(lake: Lake, runs: dict[dt.date, str], n: int, seed: int) -> list[tuple[str, str]]:
@@ -224,8 +219,7 @@ def serve_and_measure(lake: Lake, work: Path, args: argparse.Namespace, res: dic
         res["workers_rss_idle_mib"] = service.peak_rss_mib()
         if full:
             publish_runs(service.url, work, args.icps, args.days, args.parts, res, args.upload_concurrency)
-            res["run_indexes_wait_s"] = wait_for_run_indexes(lake)
-            log("run indexes built by the service", res["run_indexes_wait_s"], "s after the last publish")
+            res["serving_bytes"] = serving_bytes(lake)
         runs = resolve_runs(lake, START, end) if full else {}
         with httpx.Client(base_url=service.url, timeout=600) as http:
             if full:

@@ -47,7 +47,7 @@ def main() -> None:
         best("QUALIFY form total", q(QUALIFY), n=1)
     best("raw_reads one date", q("SELECT count(*), sum(interval_read) FROM raw_reads WHERE read_date = $d", d=first))
     best("raw_reads one ICP, all dates", q("SELECT count(*), sum(interval_read) FROM raw_reads WHERE icp_id = $i", i=icp))
-    best("engine read_icp, shared connection", lambda: read_icp(lake, icp, first, last, con=con))
+    best("engine read_icp", lambda: read_icp(lake, icp, first, last))
     if any(r["status"] == "published" for r in list_runs(lake)):
         best("output_latest by icp_id, buyer_seller", q(
             "SELECT icp_id, buyer_seller, sum(matched_amount), count(*) FROM output_latest "

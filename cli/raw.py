@@ -5,7 +5,6 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from pathlib import Path
 
 from datalake.errors import MeterlakeError
@@ -13,8 +12,6 @@ from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake, parse_date
 from datalake.reads import read_icp
-from datalake.runs import list_runs
-from datalake.serving import build_daily_output, build_output_index, build_raw_index
 
 from .progress import ProgressBar
 from .status import INTERRUPTED, report
@@ -39,11 +36,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first trading date")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_generate)
-
-    p = commands.add_parser("index", help="build the serving indexes of the raw snapshot and of the "
-                                          "published runs, and the runs' daily totals (the service also "
-                                          "keeps them current by itself)")
-    p.set_defaults(func=cmd_index)
 
     p = commands.add_parser("reads", help="print the raw reads of one ICP as CSV, as the HTTP API's CSV "
                                           "(times in New Zealand time with their offset)")
@@ -89,22 +81,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lake = Lake.create(args.lake)
     result = generate(lake, icps=args.icps, days=args.days, start=args.start, seed=args.seed, actor="cli")
     print(result.summary())
-    return 0
-
-
-def cmd_index(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    lake = Lake(args.lake)
-    folder = build_raw_index(lake)
-    print(f"raw index {folder.name if folder else 'not built: the lake is empty'} "
-          f"({time.monotonic() - started:.1f} s)")
-    for record in list_runs(lake, status="published"):
-        started = time.monotonic()
-        folder = build_output_index(lake, record["run_id"])
-        print(f"output index {folder.name} ({time.monotonic() - started:.1f} s)")
-        started = time.monotonic()
-        folder = build_daily_output(lake, record["run_id"])
-        print(f"daily totals {folder.name} ({time.monotonic() - started:.1f} s)")
     return 0
 
 

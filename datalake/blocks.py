@@ -31,6 +31,7 @@ import json
 import os
 import struct
 import threading
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -188,6 +189,8 @@ class BlockFile:
     def __init__(self, path, footer: pa.Table) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDONLY) if is_local(path) else None
+        if self._fd is not None:
+            weakref.finalize(self, os.close, self._fd)
         self.facts = json.loads(footer.schema.metadata[b"meterlake"])
         self.firsts: list[str] = footer.column("first_icp").to_pylist()
         self.offsets = footer.column("offset").to_numpy()
@@ -231,11 +234,6 @@ class BlockFile:
         return None if found is None else (block, *found)
 
 
-    def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
-
-
 def _size(path) -> int:
     try:
         return path.stat().st_size
@@ -274,6 +272,10 @@ class FooterCache:
             while len(self._files) > self.size:
                 self._files.popitem(last=False)
         return opened
+
+    def forget(self, path) -> None:
+        with self._lock:
+            self._files.pop(str(path), None)
 
 
 footers = FooterCache()

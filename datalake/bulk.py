@@ -1,28 +1,29 @@
 """Bulk raw reads for the matching algorithm: every ICP of a date range as a stream of Arrow
 record batches, ordered by icp_id then time, optionally one shard of n.
 
-The stream never holds the whole range in memory: the snapshot's ICPs are listed first (with
-a row count each), then read in slices of about ``chunk_rows`` rows, each slice one query
-sorted on its own. The day files are sorted by icp_id, so a slice's scan skips the row
-groups outside its id range."""
+The stream is read from the block files of the snapshot's raw files, a range of ICPs at a
+time (about ``chunk_rows`` rows): the blocks of every date file that hold those ICPs are
+decoded and their rows put in (icp_id, time) order. Only one range is in memory at once."""
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import duckdb
+import numpy as np
 import pyarrow as pa
 
-from . import schema, serving, sql
+from . import blocks, rawblocks, schema
 from .errors import InvalidArgumentError
-from .lake import Lake, check_range, parse_date
+from .lake import Lake, RawFile, check_range, parse_date
 from .reads import check_direction
+from .trading import EPOCH
 
 MAX_SHARDS = 4096
-CHUNK_ROWS = 2_000_000
+CHUNK_ROWS = 1_048_576
 BATCH_ROWS = 131_072
 SHARD_RE = re.compile(r"^([0-9]{1,4})/([0-9]{1,4})$")
 
@@ -74,24 +75,18 @@ def parse_shard(value: str | Shard | None) -> Shard:
 
 
 def shard_of(icp_id: str, n: int) -> int:
-    """The shard of ``icp_id`` among ``n``: the first 8 hex digits of its md5, mod ``n``.
-    The SQL in ``raw_bulk_icps.sql`` computes the same number."""
+    """The shard of ``icp_id`` among ``n``: the first 8 hex digits of its md5, mod ``n``."""
     return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16) % n
 
 
 @dataclass
 class BulkReads:
     """An open bulk read: ``as_of`` names the raw snapshot it reads (None for an empty
-    lake), ``batches`` yields the rows. Iterate ``batches`` once, or call ``close``.
-    ``same_dictionaries``: every batch's dictionary columns hold the very same dictionaries
-    as the first batch's, so a stream needs to send them only once."""
+    lake), ``batches`` yields the rows. Iterate ``batches`` once, or call ``close``."""
 
     as_of: str | None
-    icps: int
-    rows_estimate: int
     batches: Iterator[pa.RecordBatch]
     schema: pa.Schema = BULK_READS_SCHEMA
-    same_dictionaries: bool = False
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, self.batches)
@@ -103,82 +98,131 @@ class BulkReads:
 
 
 def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction: str | None = None,
-              as_of: str | None = None, shard: Shard | str | None = None,
-              con: duckdb.DuckDBPyConnection | None = None, chunk_rows: int = CHUNK_ROWS,
+              as_of: str | None = None, shard: Shard | str | None = None, chunk_rows: int = CHUNK_ROWS,
               batch_rows: int = BATCH_ROWS, dictionary: bool = False) -> BulkReads:
     """Raw reads of every ICP (or one shard of them) for trading dates ``start``..``end``,
     latest revision of each key as of ingest ``as_of`` (default: the newest). Arguments are
-    checked and the ICPs listed now; rows are read as ``batches`` is iterated. The stream
-    owns ``con`` (a fresh connection when None) and closes it when done. ``dictionary``
-    gives icp_id and energy_flow_direction as dictionary arrays
-    (``BULK_READS_DICTIONARY_SCHEMA``)."""
-    try:
-        check_direction(direction)
-        start, end = parse_date(start, "start"), parse_date(end, "end")
-        check_range(start, end)
-        shard = parse_shard(shard)
-        snapshot = as_of or lake.head_ingest()
-        files = lake.raw_files(start, end, as_of)
-        index = serving.index_for(lake)
-    except BaseException:
-        if con is not None:
-            con.close()
-        raise
-    if index is not None and index.covers(files):
-        if con is not None:
-            con.close()
-        icps, rows, batches = index.bulk(start, end, direction=direction, as_of=snapshot,
-                                         shard_k=shard.k, shard_n=shard.n, dictionary=dictionary)
-        if dictionary:
-            return BulkReads(snapshot, icps, rows, batches, BULK_READS_DICTIONARY_SCHEMA, same_dictionaries=True)
-        return BulkReads(snapshot, icps, rows, (_typed(b) for b in batches))
-    owned = con or sql.connect()
-    try:
-        paths = [str(f.path) for f in files]
-        ids = owned.execute(sql.query("raw_bulk_icps"), {
-            "files": paths, "as_of": snapshot, "direction": direction,
-            "shard_k": shard.k, "shard_n": shard.n}).fetchall() if files else []
-    except BaseException:
-        owned.close()
-        raise
+    checked and the files' footers read now; rows are read as ``batches`` is iterated.
+    ``dictionary`` gives icp_id and energy_flow_direction as dictionary arrays
+    (``BULK_READS_DICTIONARY_SCHEMA``): each batch's icp_id dictionary holds the ICPs of
+    its range of the stream, which no other range repeats."""
+    check_direction(direction)
+    start, end = parse_date(start, "start"), parse_date(end, "end")
+    check_range(start, end)
+    shard = parse_shard(shard)
+    files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
+    opened = [(f, blocks.footers.get(lake.layout.blocks_of(f.path))) for f in files]
     target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
-    if not ids:
-        owned.close()
-        return BulkReads(snapshot, 0, 0, iter(()), target)
-    revised = len({f.read_date for f in files}) < len(files) or not all(f.unique_keys for f in files)
-    query = sql.query("raw_bulk_reads" if revised else "raw_bulk_reads_unrevised")
-    params = {"files": paths, "as_of": snapshot, "direction": direction}
-    batches = _stream(owned, query, params, _slices(ids, chunk_rows), batch_rows, sharded=shard != ALL,
-                      target=target)
-    return BulkReads(snapshot, len(ids), sum(n for _, n in ids), batches, target)
+    batches = _stream(opened, _ranges(opened, chunk_rows), as_of=as_of, direction=direction, shard=shard,
+                      batch_rows=batch_rows, dictionary=dictionary)
+    return BulkReads(as_of or lake.head_ingest(), batches, target)
 
 
-def _typed(batch: pa.RecordBatch) -> pa.RecordBatch:
-    return batch if batch.schema.equals(BULK_READS_SCHEMA) else batch.cast(BULK_READS_SCHEMA)
+def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> list[tuple[bytes | None, bytes | None]]:
+    """ICP ranges [lo, hi) of about ``chunk_rows`` rows over every file (None: unbounded),
+    cut at block starts of the file with the most blocks."""
+    if not opened:
+        return []
+    widest = max((bf for _, bf in opened), key=lambda bf: len(bf.firsts))
+    step = max(1, chunk_rows // (blocks.BLOCK_ROWS * len(opened)))
+    cuts = [first.encode() for first in widest.firsts[step::step]]
+    return list(zip([None, *cuts], [*cuts, None]))
 
 
-def _slices(ids: list[tuple[str, int]], chunk_rows: int) -> Iterator[list[str]]:
-    current: list[str] = []
-    rows = 0
-    for icp_id, n in ids:
-        current.append(icp_id)
-        rows += n
-        if rows >= chunk_rows:
-            yield current
-            current, rows = [], 0
-    if current:
-        yield current
+def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
+            direction: str | None, shard: Shard, batch_rows: int, dictionary: bool) -> Iterator[pa.RecordBatch]:
+    ordered = len({f.read_date for f, _ in opened}) == len(opened) and all(f.unique_keys for f, _ in opened)
+    readers = [_FileRange(f, bf) for f, bf in opened]
+    for lo, hi in ranges:
+        rows = _merge([r.rows(lo, hi) for r in readers], shard)
+        rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
+        if rows.num_rows == 0:
+            continue
+        batch = _batch(rows, dictionary)
+        for at in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(at, batch_rows)
 
 
-def _stream(con: duckdb.DuckDBPyConnection, query: str, params: dict, slices: Iterator[list[str]],
-            batch_rows: int, *, sharded: bool, target: pa.Schema) -> Iterator[pa.RecordBatch]:
-    try:
-        for icp_ids in slices:
-            # Unsharded, the id range alone selects the slice; the id list would only add a join.
-            reader = con.sql(query, params={**params, "icp_ids": icp_ids if sharded else None, "lo": icp_ids[0],
-                                            "hi": icp_ids[-1]}).to_arrow_reader(batch_rows)
-            for batch in reader:
-                if batch.num_rows:
-                    yield batch.cast(target)
-    finally:
-        con.close()
+class _FileRange:
+    """The rows of one file's blocks for a range of ICPs, the ranges asked in order (the
+    block at the edge of two ranges is decoded once)."""
+
+    def __init__(self, file: RawFile, opened: blocks.BlockFile) -> None:
+        self.day = (file.read_date - EPOCH).days
+        self.file = opened
+        self._last: tuple[int, blocks.Block] | None = None
+
+    def _block(self, i: int) -> blocks.Block:
+        if self._last is None or self._last[0] != i:
+            self._last = (i, self.file.read_block(i))
+        return self._last[1]
+
+    def rows(self, lo: bytes | None, hi: bytes | None) -> tuple[list[bytes], np.ndarray, int, tuple]:
+        """(ICP ids, rows of each, day, (period, code, value, seq)) of the ICPs in [lo, hi)."""
+        firsts = self.file.firsts
+        first = 0 if lo is None else max(0, bisect.bisect_right(firsts, lo.decode()) - 1)
+        last = len(firsts) - 1 if hi is None else bisect.bisect_left(firsts, hi.decode()) - 1
+        ids: list[bytes] = []
+        counts, columns = [], []
+        for i in range(first, last + 1):
+            block = self._block(i)
+            a = 0 if lo is None else bisect.bisect_left(block.ids, lo)
+            b = len(block.ids) if hi is None else bisect.bisect_left(block.ids, hi)
+            if b <= a:
+                continue
+            r0, r1 = int(block.row_offsets[a]), int(block.row_offsets[b])
+            ids += block.ids[a:b]
+            counts.append(np.diff(block.row_offsets[a:b + 1]))
+            columns.append((block.period[r0:r1], block.code[r0:r1], block.value(r0, r1), block.seq(r0, r1)))
+        if not columns:
+            return [], np.zeros(0, np.int64), self.day, ()
+        return ids, np.concatenate(counts), self.day, tuple(np.concatenate(c) for c in zip(*columns))
+
+
+def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], shard: Shard) -> rawblocks.Rows:
+    """The rows of every file's piece, in (icp_id, file) order, of the ICPs in ``shard``."""
+    union = sorted({i for ids, _, _, _ in pieces for i in ids})
+    position = {icp: n for n, icp in enumerate(union)}
+    keep = None
+    if shard != ALL:
+        keep = np.array([shard_of(i.decode(), shard.n) == shard.k for i in union], dtype=bool)
+    seg_icp, seg_file, seg_start, seg_count, days, columns = [], [], [], [], [], []
+    base = 0
+    for f, (ids, counts, day, cols) in enumerate(pieces):
+        if not ids:
+            continue
+        seg_icp.append(np.fromiter((position[i] for i in ids), np.int32, len(ids)))
+        seg_file.append(np.full(len(ids), f, np.int32))
+        seg_start.append(base + np.concatenate([[0], np.cumsum(counts)[:-1]]))
+        seg_count.append(counts)
+        days.append(day)
+        columns.append(cols)
+        base += int(counts.sum())
+    if not columns:
+        return rawblocks.Rows(union, *(np.zeros(0, t) for t in (np.int32, np.int32, np.int8, np.int8,
+                                                                   np.int64, np.int64)))
+    icp, file, first, count = (np.concatenate(a) for a in (seg_icp, seg_file, seg_start, seg_count))
+    day_of_file = np.zeros(len(pieces), np.int32)
+    day_of_file[[f for f, p in enumerate(pieces) if p[0]]] = days
+    if keep is not None:
+        wanted = keep[icp]
+        icp, file, first, count = icp[wanted], file[wanted], first[wanted], count[wanted]
+    order = np.lexsort((file, icp))
+    icp, file, first, count = icp[order], file[order], first[order], count[order]
+    total = int(count.sum())
+    out_first = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    index = np.repeat(first - out_first, count) + np.arange(total)
+    period, code, value, seq = (np.concatenate([c[k] for c in columns])[index] for k in range(4))
+    return rawblocks.Rows(union, np.repeat(icp, count), np.repeat(day_of_file[file], count),
+                          period, code, value, seq)
+
+
+def _batch(rows: rawblocks.Rows, dictionary: bool) -> pa.RecordBatch:
+    ids = pa.DictionaryArray.from_arrays(pa.array(rows.icp, pa.int32()),
+                                         pa.array([i.decode() for i in rows.icp_ids], pa.string()))
+    directions = pa.DictionaryArray.from_arrays(pa.array(rows.code, pa.int8()), rawblocks.DIRECTION_TEXT)
+    columns = rawblocks.reads_columns(rows)
+    if not dictionary:
+        ids, directions = ids.dictionary_decode(), directions.dictionary_decode()
+    target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
+    return pa.RecordBatch.from_arrays([ids, *columns.values(), directions], schema=target)

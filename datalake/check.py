@@ -11,11 +11,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import schema, sql
+from . import blocks, schema, sql
 from .lake import COMPACTION, Lake
 from .layout import INGEST_ID_RE, RUN_ID_RE
+from .rawblocks import write_raw_blocks
 from .runs import STATUSES
-from .storage import exclusive_lock, read_json, read_json_lines, sha256_file
+from .storage import exclusive_lock, local_copy, move_into_place, read_json, read_json_lines, sha256_file
 
 
 @dataclass
@@ -58,11 +59,12 @@ def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> C
         current = lake.raw_files() if records is not None else []
     if records is not None:
         _check_raw(lake, records, current, report, checksums)
+        _check_block_files(lake, current, report, repair)
     _check_runs(lake, report, checksums)
     if report.ok:  # what is a leftover follows from the records: only when they are sound
         with exclusive_lock(lake.layout.write_lock):
             found = lake.remove_abandoned(dry_run=not repair)
-        report.leftovers = sorted(lake.layout.relative(p) for p in found)
+        report.leftovers += sorted(lake.layout.relative(p) for p in found)
         report.removed = repair
     return report
 
@@ -124,6 +126,30 @@ def _check_raw(lake: Lake, records: list[dict], current: list, report: CheckRepo
         if found.get(ingest, 0) != expected_rows.get(ingest, 0):
             report.problems.append(f"ingest {ingest}: {found.get(ingest, 0):,} rows in the raw files, "
                                    f"its record says {expected_rows.get(ingest, 0):,}")
+
+
+def _check_block_files(lake: Lake, current: list, report: CheckReport, repair: bool) -> None:
+    """Each current raw file's block file opens and holds its rows. A block file is derived
+    from its Parquet, so ``repair`` writes a missing or damaged one again from it."""
+    for f in current:
+        path = lake.layout.blocks_of(f.path)
+        try:
+            facts = blocks.BlockFile.open(path).facts
+            if facts.get("rows") == f.rows and facts.get("read_date") == f.read_date.isoformat():
+                continue
+            trouble = f"holds {facts.get('rows')} rows of {facts.get('read_date')}"
+        except (blocks.BlockFileError, OSError, pa.ArrowInvalid) as e:
+            trouble = f"unreadable ({e})"
+        if not repair:
+            report.problems.append(f"{lake.layout.relative(path)}: {trouble}; `check --repair` writes it again "
+                                   f"from {lake.layout.relative(f.path)}")
+            continue
+        with lake.staging() as work:
+            staged = work / "file.blocks"
+            write_raw_blocks(local_copy(f.path, work), staged, f.read_date)
+            move_into_place(staged, path)
+        blocks.footers.forget(path)
+        report.leftovers.append(f"{lake.layout.relative(path)}: {trouble}, written again")
 
 
 def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:

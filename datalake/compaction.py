@@ -24,6 +24,7 @@ from . import commit, schema, sql
 from .errors import ConflictError, InvalidArgumentError
 from .lake import COMPACTION, Lake
 from .parquet import write_parquet
+from .rawblocks import write_raw_blocks
 from .storage import fsync_dir, sha256_file
 
 MIN_FILES = 2
@@ -116,6 +117,7 @@ def compact_date(lake: Lake, day: dt.date, *, min_files: int = MIN_FILES,
                                     options=schema.RAW_WRITE_OPTIONS)
         finally:
             con.close()
+        write_raw_blocks(staged, staged.with_suffix(".blocks"), day)
         if written != rows or rows != sum(f.rows for f in files):
             raise ConflictError(f"compaction of {day} wrote {written:,} rows, expected {rows:,} "
                                 f"(records say {sum(f.rows for f in files):,}); nothing committed",
@@ -143,6 +145,7 @@ def _compaction_record(lake: Lake, day: dt.date, files: list, staged: Path, writ
             f"conflict: the raw files of {day} were compacted by another writer meanwhile, as {winner}",
             winner=winner, field="read_date", value=day.isoformat())
     target = placed.add(staged, lake.layout.raw_file(day, commit_id, commit.token()))
+    placed.add(staged.with_suffix(".blocks"), lake.layout.blocks_of(target))
     entry = {"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": written,
              "bytes": staged.stat().st_size, "sha256": sha256_file(staged),
              "min_ingest_id": low, "max_ingest_id": high, "unique_keys": unique_keys,
@@ -177,11 +180,13 @@ def vacuum(lake: Lake, *, older_than: dt.timedelta, dry_run: bool = False,
             if committed_at > cutoff:
                 result.waiting.append(relative)
                 continue
-            result.bytes += path.stat().st_size
+            blocks = lake.layout.blocks_of(path)
+            result.bytes += path.stat().st_size + (blocks.stat().st_size if blocks.exists() else 0)
             result.removed.append(relative)
             if not dry_run:
+                blocks.unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
-                touched.add(path.parent)
+                touched.update((path.parent, blocks.parent))
         for folder in touched:
             fsync_dir(folder)
     return result

@@ -23,6 +23,7 @@ from . import commit, schema, sql
 from .errors import InvalidArgumentError, RowError, ValidationError
 from .lake import Lake
 from .parquet import write_parquet
+from .rawblocks import write_raw_blocks
 from .rawtypes import TypedReads, decimal_array, type_batch, type_reads
 from .sources import Batch, Format, detect_format, insert_bad_rows, read_batches
 from .trading import EPOCH
@@ -453,13 +454,21 @@ def _split_by_date(reader: pa.RecordBatchReader) -> Iterator[tuple[dt.date, pa.R
                 yield EPOCH + dt.timedelta(days=int(days[lo])), data.slice(lo, hi - lo)
 
 
+def write_block_files(files: list[tuple[dt.date, Path, int]]) -> None:
+    """Write the block file of each staged raw file beside it (``.blocks``), two at a time."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda f: write_raw_blocks(f[1], f[1].with_suffix(".blocks"), f[0]), files))
+
+
 def ingest_record(lake: Lake, ingest: str, files: list[tuple[dt.date, Path, int]], staged: commit.Staged, *,
                   source: dict, rows: dict, actor: str | None, rejects_file: str | None = None) -> dict:
     """Stage the per-date files of commit ``ingest`` and return its record, for
     ``commit.append`` to make visible."""
     entries = []
+    write_block_files(files)
     for day, path, count in files:
         target = staged.add(path, lake.layout.raw_file(day, ingest, commit.token()))
+        staged.add(path.with_suffix(".blocks"), lake.layout.blocks_of(target))
         entries.append({"read_date": day.isoformat(), "path": lake.layout.relative(target), "rows": count,
                         "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     return {

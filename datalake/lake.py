@@ -250,6 +250,8 @@ class Lake:
         # Files a compaction replaced stay until vacuum removes them: readers may hold them.
         committed = {self.layout.root / f["path"] for r in self.commits(fresh=True) for f in r["files"]}
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
+        committed_blocks = {self.layout.blocks_of(p) for p in committed}
+        found += [p for p in self.layout.blocks_dir.glob("raw/read_date=*/*") if p not in committed_blocks]
         found += [p for d in (self.layout.ingests_dir, self.layout.checkpoints_dir) for p in d.glob(".*.tmp")]
         for folder in [*self.layout.staging_dir.glob("*"), *self.layout.serving_staging_dir.glob("*")]:
             if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
@@ -278,6 +280,9 @@ class Lake:
         named = {self.layout.root / f["path"] for r in found_records.values() for f in r.get("files") or []}
         named |= {self.layout.root / r["icp_index"] for r in found_records.values() if r.get("icp_index")}
         found = [f for f in self.layout.output_dir.glob("run_id=*/read_date=*/*") if f not in named]
+        named_blocks = {self.layout.blocks_of(f) for r in found_records.values() for f in
+                        (self.layout.root / e["path"] for e in r.get("files") or [])}
+        found += [f for f in self.layout.blocks_dir.glob("output/run_id=*/read_date=*/*") if f not in named_blocks]
         found += [f for f in self.layout.runs_dir.glob("run-*.icps.parquet") if f not in named]
         found += [d for d in self.layout.run_parts_root.glob("*")
                   if found_records.get(d.name, {}).get("status") != "open"]

@@ -38,7 +38,8 @@ from . import commit, schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError
 from .lake import staging_folder
 from .layout import INGEST_ID_RE, RUN_ID_RE, Layout
-from .storage import exclusive_lock, fsync_dir, read_json, sha256_file, write_json_atomic
+from .rawblocks import write_raw_blocks
+from .storage import exclusive_lock, fsync_dir, local_copy, move_into_place, read_json, sha256_file
 
 
 
@@ -191,6 +192,30 @@ def _fill_entry(layout: Layout, entry: dict, expected: pa.Schema, *, where: str)
     return bool(missing)
 
 
+# -- 1 -> 2 -------------------------------------------------------------------------------
+
+def _write_block_files(layout: Layout, work: Path) -> int:
+    """The block file (``blocks.py``) of every raw file that commit records name and that
+    is still there, written where ``layout.blocks_of`` puts it. Files that have one keep it;
+    no record changes (block files are found by their data file's path)."""
+    for path in sorted(layout.ingests_dir.glob("ing-*.json")):
+        if not INGEST_ID_RE.match(path.stem):
+            continue
+        for entry in read_json(path).get("files") or []:
+            data = layout.absolute(entry["path"])
+            target = layout.blocks_of(data)
+            if target.exists() or not data.exists():
+                continue
+            local = local_copy(data, work)
+            staged = work / f"{data.stem}.blocks"
+            write_raw_blocks(local, staged, dt.date.fromisoformat(entry["read_date"]))
+            move_into_place(staged, target)
+            if local != data:
+                local.unlink()
+    return 0
+
+
 STEPS: dict[int, Step] = {
     0: Step(0, "record rows, bytes and sha256 of every committed raw and output file", _fill_file_entries),
+    1: Step(1, "write the block file of every committed raw file", _write_block_files),
 }

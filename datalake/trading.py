@@ -73,10 +73,11 @@ def trading_date_and_period(read_ts_us: np.ndarray) -> tuple[np.ndarray, np.ndar
     if len(local_day) == 0:
         return local_day, local_day
     first = int(local_day.min())
-    midnights = np.array([_midnight_us(d) for d in range(first, int(local_day.max()) + 1)], dtype=np.int64)
+    midnights = np.array([midnight_us(d) for d in range(first, int(local_day.max()) + 1)], dtype=np.int64)
     return local_day, 1 + (start - midnights[local_day - first]) // HALF_HOUR_US
 
 
 @functools.lru_cache(maxsize=65536)
-def _midnight_us(day: int) -> int:
+def midnight_us(day: int) -> int:
+    """UTC µs of local midnight at the start of day number ``day`` (days since the epoch)."""
     return int(day_bounds(EPOCH + dt.timedelta(days=day))[0].timestamp()) * 10**6

@@ -8,7 +8,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from datalake.lake import Lake
-from datalake.serving import IndexKeeper
 
 from .admission import admit
 from .auth import actor_of, audit, check_scope
@@ -28,7 +27,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     lake = Lake(settings.lake)
     db = Database(settings.query_timeout)
-    keeper = IndexKeeper(lake)
     services = Services(lake, db, settings)
     return Litestar(
         route_handlers=[HealthController, ReadsController, RunsController, OutputController],
@@ -43,8 +41,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_upload_bytes,
         state=State({"metrics": Metrics(), "settings": settings, "lake": lake}),
-        on_startup=[keeper.start],
-        on_shutdown=[keeper.stop, db.close],
+        on_shutdown=[db.close],
     )
 
 

@@ -29,11 +29,6 @@ SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentatio
                               description="the ingest id of the raw snapshot read (absent for an empty lake)")
 
 
-def _read_icp_bounded(db, lake, icp_id, start, end, direction, as_of):
-    with db.bounded_cursor() as con:
-        return read_icp(lake, icp_id, start, end, direction=direction, as_of=as_of, con=con, ingest_id=False)
-
-
 class ReadsController(Controller):
     tags = ["raw reads"]
 
@@ -55,11 +50,8 @@ class ReadsController(Controller):
         if cached := not_modified(request, tag):
             return cached
         with as_parameter("as_of", as_of, "ingest_id"):
-            # From the raw index alone it takes about a millisecond: no thread hand-off.
-            table = read_icp(lake, icp_id, start, end, direction=direction, as_of=snapshot, ingest_id=False,
-                             index_only=True)
-            if table is None:
-                table = await sync_to_thread(_read_icp_bounded, db, lake, icp_id, start, end, direction, snapshot)
+            table = await sync_to_thread(read_icp, lake, icp_id, start, end, direction=direction, as_of=snapshot,
+                                         ingest_id=False)
         return table_response(
             request, table, fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
@@ -82,19 +74,10 @@ class ReadsController(Controller):
         fmt = negotiate(request, format, STREAMED)
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
         check_arrow_only(fmt, compression=compression, dictionary=dictionary)
-        con = db.private_cursor()
-        bulk = None
-        try:
-            with db.deadline(con), as_parameter("as_of", as_of, "ingest_id"):
-                bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, con=con,
-                                 dictionary=dictionary)
-        except BaseException:
-            if bulk is not None:  # read, but past the deadline
-                bulk.close()
-            raise
-        return stream_response(request, bulk.schema, db.bounded(bulk.batches, con), fmt,
-                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression,
-                               same_dictionaries=bulk.same_dictionaries)
+        with as_parameter("as_of", as_of, "ingest_id"):
+            bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, dictionary=dictionary)
+        return stream_response(request, bulk.schema, db.bounded(bulk.batches, None), fmt,
+                               headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression)
 
     @post("/v1/reads", operation_class=UploadOperation, status_code=201,
           responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),

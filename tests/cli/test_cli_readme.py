@@ -47,11 +47,11 @@ def test_help_listing_is_what_the_parser_has():
     parser = build_parser()
     (commands,) = [a for a in parser._actions if a.dest == "command"]
     assert help_commands() == set(commands.choices)
-    assert len(help_commands()) >= 14
+    assert len(help_commands()) >= 13
 
 
 def readme_layout() -> set[str]:
-    """The first path segment, and the second under _meta and _serving (ids as patterns),
+    """The first path segment, and the second under _meta and _blocks (ids as patterns),
     of every entry in README's lake block."""
     block = (REPO / "README.md").read_text().split("## The lake", 1)[1].split("```", 2)[1]
     entries = set()
@@ -59,7 +59,7 @@ def readme_layout() -> set[str]:
         for path in re.split(r"\s{2,}", line.strip())[0].split(", "):  # the first column
             parts = path.rstrip("/").split("/")
             entries.add(parts[0])
-            if parts[0] in ("_meta", "_serving") and len(parts) > 1:
+            if parts[0] in ("_meta", "_blocks") and len(parts) > 1:
                 entries.add(parts[0] + "/" + re.sub(r"-(ing|run)-\d{8}$", "", parts[1]))
     return entries
 
@@ -67,11 +67,11 @@ def readme_layout() -> set[str]:
 def test_readme_layout_names_every_folder_of_a_lake(tmp_path):
     lake = tmp_path / "lake"
     for command in (["generate", "--icps", "5", "--days", "2", "--start", "2018-06-01", "--seed", "1"],
-                    ["runs", "demo", "--count", "1"], ["index"]):
+                    ["runs", "demo", "--count", "1"]):
         done = run_meterlake("--lake", lake, *command, timeout=120)
         assert done.returncode == 0, done.stderr
     found = {p.name for p in lake.iterdir()}
-    for folder in ("_meta", "_serving"):
+    for folder in ("_meta", "_blocks"):
         found |= {f"{folder}/" + re.sub(r"-(ing|run)-\d{8}$", "", p.name) for p in (lake / folder).iterdir()}
-    assert "_serving/raw" in found and "_serving/output" in found
+    assert "_blocks/raw" in found
     assert found <= readme_layout()

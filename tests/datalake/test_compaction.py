@@ -104,12 +104,11 @@ def test_readers_during_compaction_always_see_the_same_answer(revised):
 
     def reader() -> None:
         reader_lake = Lake(lake.root)
-        con = sql.connect()
         while not stop.is_set():
             try:
-                assert {i: read_icp(reader_lake, i, DAYS[0], DAYS[-1], con=con).to_pylist()
+                assert {i: read_icp(reader_lake, i, DAYS[0], DAYS[-1]).to_pylist()
                         for i in ICPS} == expected
-                assert {i: read_icp(reader_lake, i, DAYS[0], DAYS[-1], as_of=ids[1], con=con).to_pylist()
+                assert {i: read_icp(reader_lake, i, DAYS[0], DAYS[-1], as_of=ids[1]).to_pylist()
                         for i in ICPS} == old
                 answers.add(len(reader_lake.raw_files()))
             except BaseException as e:  # noqa: BLE001 - reported below

@@ -13,7 +13,6 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import sql
 from datalake.lake import STAGING_LOCK, Lake
 from datalake.reads import read_icp
 from tests.conftest import SHARED_DATA
@@ -238,9 +237,8 @@ def test_plain_duckdb_matches_engine(small_lake):
                                        ORDER BY ingest_id DESC) = 1)
         GROUP BY icp_id""").fetchall()}
     assert len(plain) == 200
-    con = sql.connect()
     for icp in random.Random(42).sample(sorted(plain), 40):
-        t = read_icp(small_lake, icp, "2018-06-01", "2018-06-14", con=con)
+        t = read_icp(small_lake, icp, "2018-06-01", "2018-06-14")
         assert (t.num_rows, sum(t["interval_read"].to_pylist(), Decimal(0))) == plain[icp]
 
 

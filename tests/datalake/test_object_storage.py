@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,9 @@ import pytest
 
 from cli.main import main as cli_main
 from datalake import lake as lake_module
-from datalake import output, reads, runs, serving
+from datalake import blocks, output, reads, runs
+from datalake.bulk import read_bulk
+from datalake.location import is_local
 from datalake.lake import Lake
 from datalake.storage import PreconditionFailed, write_json_atomic
 from tests.factories.output import days, interval_rows, publish_rows
@@ -213,15 +214,30 @@ def test_upload_and_publish_over_http_on_the_store(s3: SeaweedServer, tmp_path: 
     assert float(pa.compute.sum(summary.column("matched_amount")).as_py()) == pytest.approx(expected)
 
 
-def test_serving_index_is_local_and_answers_the_same(lakes: tuple[Lake, Lake]) -> None:
+def test_lookups_read_one_range_a_date_file_once_footers_are_cached(lakes: tuple[Lake, Lake], monkeypatch) -> None:
     local, remote = lakes
     end = D + dt.timedelta(days=N_DAYS - 1)
-    expected = reads.read_icp(remote, ICPS[2], D, end)
-    folder = serving.build_raw_index(remote)
-    assert folder is not None and Path(folder).is_relative_to(remote.layout.local)
-    assert reads.served_by_index(Lake(str(remote.root)), D, end)
-    assert reads.read_icp(Lake(str(remote.root)), ICPS[2], D, end) == expected
-    assert json.loads((Path(folder) / "manifest.json").read_text())["head"] == remote.head_ingest()
+    files = remote.raw_files(D, end)
+    assert all(not is_local(remote.layout.blocks_of(f.path)) and remote.layout.blocks_of(f.path).exists()
+               for f in files)
+    ranges = []
+    real = blocks._read_range
+    monkeypatch.setattr(blocks, "_read_range", lambda path, a, b: ranges.append(path) or real(path, a, b))
+    blocks.footers._files.clear()
+    fresh = Lake(str(remote.root))
+    assert reads.read_icp(fresh, ICPS[2], D, end) == reads.read_icp(local, ICPS[2], D, end)
+    assert len(ranges) <= 3 * len(files)  # a footer (one tail read, rarely two), then a block
+    ranges.clear()
+    assert reads.read_icp(fresh, ICPS[1], D, end) == reads.read_icp(local, ICPS[1], D, end)
+    assert len(ranges) == len(files)
+
+
+def test_bulk_stream_from_the_store(lakes: tuple[Lake, Lake]) -> None:
+    local, remote = lakes
+    end = D + dt.timedelta(days=N_DAYS - 1)
+    for case in (dict(), dict(shard="1/2", direction="X"), dict(dictionary=True)):
+        got = read_bulk(remote, D, end, **case).reader().read_all()
+        assert got.num_rows > 0 and got.equals(read_bulk(local, D, end, **case).reader().read_all()), case
 
 
 def test_compaction_and_vacuum_on_the_store(s3: SeaweedServer, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def engine_totals(lake: Lake, as_of: str | None = None) -> dict[tuple[str, str],
     ).fetchall()}
     totals: dict[tuple[str, str], list] = defaultdict(lambda: [0, Decimal(0)])
     for icp in icps:
-        for row in read_icp(lake, icp, START, end, as_of=as_of, con=con).to_pylist():
+        for row in read_icp(lake, icp, START, end, as_of=as_of).to_pylist():
             t = totals[(icp, row["energy_flow_direction"])]
             t[0] += 1
             t[1] += row["interval_read"]

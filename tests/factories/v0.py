@@ -1,9 +1,11 @@
 """Lakes in the format of version 0: the record shapes written before compaction and
-``meterlake check`` existed. The files are the same as today's; the records say less."""
+``meterlake check`` existed. The data files are the same as today's, without their block
+files; the records say less."""
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -45,6 +47,7 @@ def rewrite_as_v0(root: Path, *, bare_raw_entries: bool = False) -> None:
     info = json.loads((root / "lake.json").read_text())
     info["version"] = 0
     _write(root / "lake.json", info)
+    shutil.rmtree(root / "_blocks", ignore_errors=True)  # block files came with version 2
     for path in sorted((root / "_meta" / "runs").glob("run-*.json")):
         record = json.loads(path.read_text())
         for f in record.get("files") or []:

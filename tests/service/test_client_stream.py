@@ -12,7 +12,6 @@ import pytest
 from datalake.bulk import read_bulk
 from datalake.generate import generate
 from datalake.lake import Lake
-from datalake.serving import build_raw_index
 from service.auth import Token, TokenStore, hash_token
 from service.client import ApiError, MeterlakeClient
 
@@ -24,8 +23,7 @@ START, END = "2018-06-01", "2018-06-02"
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     lake = Lake.create(tmp_path_factory.mktemp("client-stream") / "lake")
-    generate(lake, icps=40, days=2, start=dt.date(2018, 6, 1), seed=11)
-    build_raw_index(lake, slice_rows=700, batch_rows=500)
+    generate(lake, icps=1500, days=2, start=dt.date(2018, 6, 1), seed=11)  # two batches
     return lake
 
 
@@ -121,7 +119,6 @@ def test_a_client_that_leaves_mid_stream_does_not_harm_the_server(tmp_path) -> N
 
     lake = Lake.create(tmp_path / "lake")
     generate(lake, icps=300, days=4, start=dt.date(2018, 6, 1), seed=12)  # ~7 MB of Arrow: many pieces
-    build_raw_index(lake)
     expected = read_bulk(lake, "2018-06-01", "2018-06-04").reader().read_all().num_rows
     with serve(lake.root) as url:
         where = urlsplit(url)

@@ -1,0 +1,170 @@
+"""Raw reads in block files: writing the block file of a raw Parquet file, and reading the
+rows of one ICP, or of a range of ICPs, back from the block files of a snapshot.
+
+A raw row's ``code`` is its direction (0 I, 1 X), ``value`` its interval_read in Wh (the
+decimal's unscaled integer) and ``seq`` the number of the ingest that delivered it. The
+read_timestamp is not stored: it is the end of trading period ``period`` of the file's
+read_date, which the writer checks row by row."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import blocks, schema
+from .layout import ingest_id, ingest_seq
+from .rawtypes import decimal_array
+from .trading import EPOCH, HALF_HOUR_US, midnight_us
+
+DIRECTION_TEXT = pa.array(schema.DIRECTIONS)
+
+
+def write_raw_blocks(parquet: Path, target: Path, read_date: dt.date) -> int:
+    """Write the block file of the raw Parquet file ``parquet`` (of trading date
+    ``read_date``) to ``target``; returns its size."""
+    table = pq.read_table(parquet)
+    if table.num_rows and not _in_block_order(table):
+        table = table.take(pc.sort_indices(table, [(c, "ascending") for c in (
+            "icp_id", "trading_period", "energy_flow_direction", "ingest_id")]))
+    period = table["trading_period"].to_numpy().astype(np.int8)
+    stamps = table["read_timestamp"].cast(pa.int64()).to_numpy()
+    expected = midnight_us((read_date - EPOCH).days) + period.astype(np.int64) * HALF_HOUR_US
+    if not np.array_equal(stamps, expected):
+        row = int(np.flatnonzero(stamps != expected)[0])
+        raise ValueError(f"{parquet}: row {row} has read_timestamp {table['read_timestamp'][row]} outside "
+                         f"trading period {period[row]} of {read_date}")
+    return blocks.write(target, table["icp_id"].combine_chunks(), period, _direction_codes(table),
+                        _unscaled(table["interval_read"]), _seqs(table["ingest_id"]),
+                        {"kind": "raw", "read_date": read_date.isoformat()})
+
+
+def _in_block_order(table: pa.Table) -> bool:
+    ids = table["icp_id"].combine_chunks()
+    n = table.num_rows
+    same = np.asarray(pc.equal(ids.slice(1), ids.slice(0, n - 1)))
+    increasing = np.asarray(pc.greater(ids.slice(1), ids.slice(0, n - 1)))
+    key = (table["trading_period"].to_numpy().astype(np.int64) << 40) \
+        | (_direction_codes(table).astype(np.int64) << 32) | _seqs(table["ingest_id"])
+    return bool(np.all(increasing | (same & (key[1:] >= key[:-1]))))
+
+
+def _direction_codes(table: pa.Table) -> np.ndarray:
+    return pc.equal(table["energy_flow_direction"], "X").to_numpy(zero_copy_only=False).astype(np.int8)
+
+
+def _unscaled(column: pa.ChunkedArray) -> np.ndarray:
+    """A decimal128 column's unscaled values (each must fit 64 bits, as DECIMAL(18, 3) does)."""
+    words = np.concatenate([np.frombuffer(c.buffers()[1], np.int64, 2 * len(c), 16 * c.offset)
+                            for c in column.chunks] or [np.zeros(0, np.int64)]).reshape(-1, 2)
+    low = words[:, 0]
+    if not np.array_equal(words[:, 1], low >> 63):
+        raise ValueError("a decimal value does not fit 64 bits")
+    return low
+
+
+def _seqs(column: pa.ChunkedArray) -> np.ndarray:
+    encoded = column.combine_chunks().dictionary_encode()
+    numbers = np.array([ingest_seq(i) for i in encoded.dictionary.to_pylist()], dtype=np.int64)
+    return numbers[encoded.indices.to_numpy()]
+
+
+@dataclass
+class Rows:
+    """Raw rows of one or more ICPs and dates: ``icp`` indexes ``icp_ids``, ``day`` counts
+    days since the epoch; the rest are block columns."""
+
+    icp_ids: list[bytes]
+    icp: np.ndarray
+    day: np.ndarray
+    period: np.ndarray
+    code: np.ndarray
+    value: np.ndarray
+    seq: np.ndarray
+
+    def take(self, index: np.ndarray | slice) -> Rows:
+        return Rows(self.icp_ids, self.icp[index], self.day[index], self.period[index], self.code[index],
+                    self.value[index], self.seq[index])
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.period)
+
+
+def latest(rows: Rows, *, as_of: str | None, direction: str | None, ordered: bool) -> Rows:
+    """The latest revision of each (icp, day, period, direction) key as of ingest ``as_of``
+    (None: every ingest), in key order, optionally of one direction. ``ordered``: the rows
+    are in key order already, each key once (one file a date, no revisions)."""
+    keep = None
+    if as_of is not None:
+        keep = rows.seq <= ingest_seq(as_of)
+    if direction is not None:
+        wanted = rows.code == schema.DIRECTIONS.index(direction)
+        keep = wanted if keep is None else keep & wanted
+    if keep is not None and not keep.all():
+        rows = rows.take(np.flatnonzero(keep))
+    if ordered or rows.num_rows < 2:
+        return rows
+    order = np.lexsort((rows.seq, rows.code, rows.period, rows.day, rows.icp))
+    rows = rows.take(order)
+    last = np.ones(rows.num_rows, dtype=bool)
+    last[:-1] = ((rows.icp[1:] != rows.icp[:-1]) | (rows.day[1:] != rows.day[:-1])
+                 | (rows.period[1:] != rows.period[:-1]) | (rows.code[1:] != rows.code[:-1]))
+    return rows if last.all() else rows.take(np.flatnonzero(last))
+
+
+def icp_rows(paths: Sequence[tuple[dt.date, Path]], icp_id: str) -> Rows:
+    """One ICP's rows in the block files ``paths`` (with the read_date of each), file by file."""
+    pieces = []
+    for day, path in paths:
+        found = blocks.footers.get(path).rows_of(icp_id)
+        if found is None:
+            continue
+        block, lo, hi = found
+        pieces.append(((day - EPOCH).days, block.period[lo:hi], block.code[lo:hi], block.value(lo, hi),
+                       block.seq(lo, hi)))
+    n = sum(len(p[1]) for p in pieces)
+    if not pieces:
+        return Rows([icp_id.encode()], *(np.zeros(0, t) for t in (np.int32, np.int32, np.int8, np.int8,
+                                                                    np.int64, np.int64)))
+    return Rows([icp_id.encode()], np.zeros(n, np.int32),
+                np.concatenate([np.full(len(p[1]), p[0], np.int32) for p in pieces]),
+                *(np.concatenate([p[k] for p in pieces]) for k in range(1, 5)))
+
+
+def timestamps(rows: Rows) -> pa.Array:
+    """The read_timestamp of each row: the end of its trading period."""
+    days = np.unique(rows.day)
+    midnights = np.array([midnight_us(int(d)) for d in days], dtype=np.int64)
+    at = midnights[np.searchsorted(days, rows.day)] + rows.period.astype(np.int64) * HALF_HOUR_US
+    return pa.Array.from_buffers(schema.TIMESTAMP, len(at), [None, pa.py_buffer(at)])
+
+
+def dates(rows: Rows) -> pa.Array:
+    return pa.Array.from_buffers(pa.date32(), rows.num_rows, [None, pa.py_buffer(rows.day.astype(np.int32))])
+
+
+def reads_columns(rows: Rows) -> dict[str, pa.Array]:
+    """The columns every raw read answer has, but icp_id and energy_flow_direction."""
+    return {
+        "read_timestamp": timestamps(rows),
+        "read_date": dates(rows),
+        "trading_period": pa.array(rows.period.astype(np.int16)),
+        "interval_read": decimal_array(rows.value, schema.READ_DECIMAL),
+    }
+
+
+def directions(rows: Rows) -> pa.Array:
+    return DIRECTION_TEXT.take(pa.array(rows.code))
+
+
+def ingest_ids(rows: Rows) -> pa.Array:
+    """The id of the ingest that delivered each row, formatting each distinct id once."""
+    distinct, codes = np.unique(rows.seq, return_inverse=True)
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                          pa.array([ingest_id(int(s)) for s in distinct])).cast(pa.string())
