@@ -163,10 +163,12 @@ class Block:
         base, width, at = plane
         if width == 0:
             return np.full(hi - lo, base, dtype=np.int64)
-        planes = np.frombuffer(self.raw, np.uint8, width * self.rows, at).reshape(width, self.rows)
-        wide = np.zeros((hi - lo, 8), dtype=np.uint8)
-        wide[:, :width] = planes[:, lo:hi].T
-        return wide.view(np.int64).ravel() + base
+        planes = np.frombuffer(self.raw, np.uint8, width * self.rows, at).reshape(width, self.rows)[:, lo:hi]
+        out = planes[0].astype(np.int64)
+        for k in range(1, width):
+            out |= planes[k].astype(np.int64) << (8 * k)
+        out += base
+        return out
 
     def value(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
         return self._decode(self._value, lo, self.rows if hi is None else hi)

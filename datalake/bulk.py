@@ -111,7 +111,7 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     check_range(start, end)
     shard = parse_shard(shard)
     files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
-    opened = [(f, blocks.footers.get(lake.layout.blocks_of(f.path))) for f in files]
+    opened = [(f, blocks.footers.get(f.blocks)) for f in files]
     target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
     batches = _stream(opened, _ranges(opened, chunk_rows), as_of=as_of, direction=direction, shard=shard,
                       batch_rows=batch_rows, dictionary=dictionary)
@@ -134,7 +134,8 @@ def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_
     ordered = len({f.read_date for f, _ in opened}) == len(opened) and all(f.unique_keys for f, _ in opened)
     readers = [_FileRange(f, bf) for f, bf in opened]
     for lo, hi in ranges:
-        rows = _merge([r.rows(lo, hi) for r in readers], shard)
+        rows = _merge([r.rows(lo, hi, seqs=not ordered or as_of is not None) for r in readers], shard,
+                      seqs=not ordered or as_of is not None)
         rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
         if rows.num_rows == 0:
             continue
@@ -157,8 +158,8 @@ class _FileRange:
             self._last = (i, self.file.read_block(i))
         return self._last[1]
 
-    def rows(self, lo: bytes | None, hi: bytes | None) -> tuple[list[bytes], np.ndarray, int, tuple]:
-        """(ICP ids, rows of each, day, (period, code, value, seq)) of the ICPs in [lo, hi)."""
+    def rows(self, lo: bytes | None, hi: bytes | None, *, seqs: bool) -> tuple[list[bytes], np.ndarray, int, tuple]:
+        """(ICP ids, rows of each, day, (period, code, value[, seq])) of the ICPs in [lo, hi)."""
         firsts = self.file.firsts
         first = 0 if lo is None else max(0, bisect.bisect_right(firsts, lo.decode()) - 1)
         last = len(firsts) - 1 if hi is None else bisect.bisect_left(firsts, hi.decode()) - 1
@@ -173,56 +174,57 @@ class _FileRange:
             r0, r1 = int(block.row_offsets[a]), int(block.row_offsets[b])
             ids += block.ids[a:b]
             counts.append(np.diff(block.row_offsets[a:b + 1]))
-            columns.append((block.period[r0:r1], block.code[r0:r1], block.value(r0, r1), block.seq(r0, r1)))
+            columns.append((block.period[r0:r1], block.code[r0:r1], block.value(r0, r1),
+                            *([block.seq(r0, r1)] if seqs else [])))
         if not columns:
             return [], np.zeros(0, np.int64), self.day, ()
         return ids, np.concatenate(counts), self.day, tuple(np.concatenate(c) for c in zip(*columns))
 
 
-def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], shard: Shard) -> rawblocks.Rows:
-    """The rows of every file's piece, in (icp_id, file) order, of the ICPs in ``shard``."""
+def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], shard: Shard, *, seqs: bool) -> rawblocks.Rows:
+    """The rows of every file's piece in (icp_id, file) order, of the ICPs in ``shard``:
+    each file's rows are written straight to their places. ``seqs``: keep the ingest
+    sequence numbers too (for revisions and ``as_of``)."""
+    pieces = [p for p in pieces if p[0]]
     union = sorted({i for ids, _, _, _ in pieces for i in ids})
     position = {icp: n for n, icp in enumerate(union)}
-    keep = None
-    if shard != ALL:
-        keep = np.array([shard_of(i.decode(), shard.n) == shard.k for i in union], dtype=bool)
-    seg_icp, seg_file, seg_start, seg_count, days, columns = [], [], [], [], [], []
-    base = 0
-    for f, (ids, counts, day, cols) in enumerate(pieces):
-        if not ids:
-            continue
-        seg_icp.append(np.fromiter((position[i] for i in ids), np.int32, len(ids)))
-        seg_file.append(np.full(len(ids), f, np.int32))
-        seg_start.append(base + np.concatenate([[0], np.cumsum(counts)[:-1]]))
-        seg_count.append(counts)
-        days.append(day)
-        columns.append(cols)
-        base += int(counts.sum())
-    if not columns:
-        return rawblocks.Rows(union, *(np.zeros(0, t) for t in (np.int32, np.int32, np.int8, np.int8,
-                                                                   np.int64, np.int64)))
-    icp, file, first, count = (np.concatenate(a) for a in (seg_icp, seg_file, seg_start, seg_count))
-    day_of_file = np.zeros(len(pieces), np.int32)
-    day_of_file[[f for f, p in enumerate(pieces) if p[0]]] = days
-    if keep is not None:
-        wanted = keep[icp]
-        icp, file, first, count = icp[wanted], file[wanted], first[wanted], count[wanted]
+    keep = None if shard == ALL else np.array([shard_of(i.decode(), shard.n) == shard.k for i in union], bool)
+    files = []
+    for f, (ids, counts, day, columns) in enumerate(pieces):
+        icp = np.fromiter((position[i] for i in ids), np.int32, len(ids))
+        if keep is not None:
+            wanted = keep[icp]
+            rows = np.repeat(wanted, counts)
+            icp, counts, columns = icp[wanted], counts[wanted], tuple(c[rows] for c in columns)
+        files.append((icp, counts, day, columns))
+    icp = np.concatenate([f[0] for f in files] or [np.zeros(0, np.int32)])
+    count = np.concatenate([f[1] for f in files] or [np.zeros(0, np.int64)])
+    file = np.repeat(np.arange(len(files), dtype=np.int32), [len(f[0]) for f in files])
     order = np.lexsort((file, icp))
-    icp, file, first, count = icp[order], file[order], first[order], count[order]
+    first = np.empty(len(order), np.int64)  # where each segment starts in the output
+    first[order] = np.concatenate([[0], np.cumsum(count[order])[:-1]]) if len(order) else []
     total = int(count.sum())
-    out_first = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
-    index = np.repeat(first - out_first, count) + np.arange(total)
-    period, code, value, seq = (np.concatenate([c[k] for c in columns])[index] for k in range(4))
-    return rawblocks.Rows(union, np.repeat(icp, count), np.repeat(day_of_file[file], count),
-                          period, code, value, seq)
+    out = [np.empty(total, t) for t in (np.int32, np.int8, np.int8, np.int64, *([np.int64] if seqs else []))]
+    at = 0
+    for icp_f, counts, day, columns in files:
+        n = int(counts.sum())
+        local = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        dest = np.repeat(first[at:at + len(icp_f)] - local, counts) + np.arange(n)
+        out[0][dest] = day
+        for target, column in zip(out[1:], columns):
+            target[dest] = column
+        at += len(icp_f)
+    rows_icp = np.repeat(icp[order], count[order])
+    seq = out[4] if seqs else np.zeros(0, np.int64)
+    return rawblocks.Rows(union, rows_icp, out[0], out[1], out[2], out[3], seq)
 
 
 def _batch(rows: rawblocks.Rows, dictionary: bool) -> pa.RecordBatch:
+    columns = rawblocks.reads_columns(rows)
+    if not dictionary:
+        return pa.RecordBatch.from_arrays([rawblocks.icp_ids(rows), *columns.values(), rawblocks.directions(rows)],
+                                          schema=BULK_READS_SCHEMA)
     ids = pa.DictionaryArray.from_arrays(pa.array(rows.icp, pa.int32()),
                                          pa.array([i.decode() for i in rows.icp_ids], pa.string()))
     directions = pa.DictionaryArray.from_arrays(pa.array(rows.code, pa.int8()), rawblocks.DIRECTION_TEXT)
-    columns = rawblocks.reads_columns(rows)
-    if not dictionary:
-        ids, directions = ids.dictionary_decode(), directions.dictionary_decode()
-    target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
-    return pa.RecordBatch.from_arrays([ids, *columns.values(), directions], schema=target)
+    return pa.RecordBatch.from_arrays([ids, *columns.values(), directions], schema=BULK_READS_DICTIONARY_SCHEMA)

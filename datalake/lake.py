@@ -64,6 +64,7 @@ class RawFile:
     min_ingest_id: str = ""
     max_ingest_id: str = ""
     unique_keys: bool = True
+    blocks: Path | None = None  # its block file (``blocks.py``)
 
     def __post_init__(self) -> None:
         for name in ("min_ingest_id", "max_ingest_id"):
@@ -216,10 +217,11 @@ class Lake:
             for path in record.get("replaces", []):
                 current.pop(path, None)
             for f in record["files"]:
+                path = self.layout.root / f["path"]
                 current[f["path"]] = RawFile(
-                    dt.date.fromisoformat(f["read_date"]), record["ingest_id"], self.layout.root / f["path"],
-                    f["rows"], f.get("min_ingest_id", record["ingest_id"]),
-                    f.get("max_ingest_id", record["ingest_id"]), f.get("unique_keys", True))
+                    dt.date.fromisoformat(f["read_date"]), record["ingest_id"], path, f["rows"],
+                    f.get("min_ingest_id", record["ingest_id"]), f.get("max_ingest_id", record["ingest_id"]),
+                    f.get("unique_keys", True), self.layout.blocks_of(path))
         files = list(current.values())
         with self._lock:
             self._replayed = (len(records), files)

@@ -77,7 +77,8 @@ def _seqs(column: pa.ChunkedArray) -> np.ndarray:
 @dataclass
 class Rows:
     """Raw rows of one or more ICPs and dates: ``icp`` indexes ``icp_ids``, ``day`` counts
-    days since the epoch; the rest are block columns."""
+    days since the epoch; the rest are block columns (``seq`` may be left empty by a
+    reader that needs no revisions)."""
 
     icp_ids: list[bytes]
     icp: np.ndarray
@@ -89,7 +90,7 @@ class Rows:
 
     def take(self, index: np.ndarray | slice) -> Rows:
         return Rows(self.icp_ids, self.icp[index], self.day[index], self.period[index], self.code[index],
-                    self.value[index], self.seq[index])
+                    self.value[index], self.seq[index] if len(self.seq) else self.seq)
 
     @property
     def num_rows(self) -> int:
@@ -139,28 +140,46 @@ def icp_rows(paths: Sequence[tuple[dt.date, Path]], icp_id: str) -> Rows:
 
 def timestamps(rows: Rows) -> pa.Array:
     """The read_timestamp of each row: the end of its trading period."""
-    days = np.unique(rows.day)
-    midnights = np.array([midnight_us(int(d)) for d in days], dtype=np.int64)
-    at = midnights[np.searchsorted(days, rows.day)] + rows.period.astype(np.int64) * HALF_HOUR_US
+    if rows.num_rows == 0:
+        return pa.array([], schema.TIMESTAMP)
+    first, last = int(rows.day.min()), int(rows.day.max())
+    midnights = np.array([midnight_us(d) for d in range(first, last + 1)], dtype=np.int64)
+    at = midnights[rows.day - first] if last > first else np.full(rows.num_rows, midnights[0])
+    at += rows.period.astype(np.int64) * HALF_HOUR_US
     return pa.Array.from_buffers(schema.TIMESTAMP, len(at), [None, pa.py_buffer(at)])
-
-
-def dates(rows: Rows) -> pa.Array:
-    return pa.Array.from_buffers(pa.date32(), rows.num_rows, [None, pa.py_buffer(rows.day.astype(np.int32))])
 
 
 def reads_columns(rows: Rows) -> dict[str, pa.Array]:
     """The columns every raw read answer has, but icp_id and energy_flow_direction."""
+    n = rows.num_rows
     return {
         "read_timestamp": timestamps(rows),
-        "read_date": dates(rows),
-        "trading_period": pa.array(rows.period.astype(np.int16)),
+        "read_date": pa.Array.from_buffers(pa.date32(), n, [None, pa.py_buffer(rows.day.astype(np.int32))]),
+        "trading_period": pa.Array.from_buffers(pa.int16(), n, [None, pa.py_buffer(rows.period.astype(np.int16))]),
         "interval_read": decimal_array(rows.value, schema.READ_DECIMAL),
     }
 
 
 def directions(rows: Rows) -> pa.Array:
-    return DIRECTION_TEXT.take(pa.array(rows.code))
+    """The directions as text: one letter a row, I (73) or X (88)."""
+    n = rows.num_rows
+    letters = (ord("I") + (ord("X") - ord("I")) * rows.code.astype(np.uint8)).astype(np.uint8)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.arange(n + 1, dtype=np.int32)),
+                                                  pa.py_buffer(letters)])
+
+
+def icp_ids(rows: Rows) -> pa.Array:
+    """The icp_id of each row as text (ids of one length are repeated as fixed-width bytes)."""
+    lengths = {len(i) for i in rows.icp_ids}
+    if rows.num_rows and len(lengths) == 1 and rows.num_rows * next(iter(lengths)) < 2**31:
+        width = lengths.pop()
+        table = np.frombuffer(b"".join(rows.icp_ids), f"V{width}")
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows.icp)) + 1])  # rows of one ICP are together
+        data = np.repeat(table[rows.icp[starts]], np.diff(np.append(starts, rows.num_rows)))
+        offsets = np.arange(0, (rows.num_rows + 1) * width, width, dtype=np.int32)
+        return pa.Array.from_buffers(pa.string(), rows.num_rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    names = pa.array([i.decode() for i in rows.icp_ids], pa.string())
+    return names.take(pa.array(rows.icp, pa.int32()))
 
 
 def ingest_ids(rows: Rows) -> pa.Array:

@@ -128,7 +128,8 @@ def _offsets_within_14h(text: pa.ChunkedArray | pa.Array) -> bool:
 
 def decimal_array(scaled: np.ndarray, type_: pa.Decimal128Type) -> pa.Array:
     """int64 values already multiplied by 10**scale as decimal128, without a Python loop."""
-    words = np.zeros((len(scaled), 2), dtype=np.int64)
+    scaled = np.asarray(scaled, dtype=np.int64)
+    words = np.empty((len(scaled), 2), dtype=np.int64)
     words[:, 0] = scaled
-    words[:, 1] = np.where(scaled < 0, -1, 0)
-    return pa.Array.from_buffers(type_, len(scaled), [None, pa.py_buffer(words.tobytes())])
+    np.right_shift(scaled, 63, out=words[:, 1])  # the sign, extended
+    return pa.Array.from_buffers(type_, len(scaled), [None, pa.py_buffer(words)])

@@ -48,7 +48,7 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
     files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
-    rows = rawblocks.icp_rows([(f.read_date, lake.layout.blocks_of(f.path)) for f in files], icp_id)
+    rows = rawblocks.icp_rows([(f.read_date, f.blocks) for f in files], icp_id)
     ordered = len({f.read_date for f in files}) == len(files) and all(f.unique_keys for f in files)
     rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
     columns = {**rawblocks.reads_columns(rows), "energy_flow_direction": rawblocks.directions(rows)}
