@@ -6,7 +6,7 @@ LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo-lake test test-all test-spark bench bench-smoke crash race clean-demo
+.PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ bench: install
 bench-smoke: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py --smoke --out /tmp/meterlake-bench-smoke.json
+
+# Serving against the length of history: 20k ICPs x 365 days (25 earlier runs) against 20k x
+# 14 days; query 1, query 4, a 1-day delivery, a publish and serving bytes, with the ratios
+# (bench/results/history-*.json). About an hour on 2 cores; make test runs a tiny version.
+HISTORY_ARGS ?=
+bench-history: install
+	$(BIN)/python bench/history.py $(HISTORY_ARGS)
 
 # Kill every kind of writer at random moments and check the lake after each kill: 1,000
 # trials on a local folder, then 200 on SeaweedFS; recorded in docs/reliability.md.
