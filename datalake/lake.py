@@ -248,7 +248,8 @@ class Lake:
 
     def remove_abandoned(self, dry_run: bool = False) -> list[Path]:
         """Files a killed writer left behind: raw files no commit record names, and staging
-        folders whose owner is gone. Call only under the write lock."""
+        folders whose owner is gone; and the ``_serving/`` folder of lake format 1. Call only
+        under the write lock."""
         # Files a compaction replaced stay until vacuum removes them: readers may hold them.
         committed = {self.layout.root / f["path"] for r in self.commits(fresh=True) for f in r["files"]}
         found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
@@ -259,6 +260,8 @@ class Lake:
             if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
                 found.append(folder)
         found += self._abandoned_run_files()
+        if self.layout.serving_dir.exists():  # the serving indexes of lake format 1, now unused
+            found.append(self.layout.serving_dir)
         # On an object store the write lock is only this host's: a writer on another host may
         # have uploaded files it has not committed yet, so only old leftovers are removed there.
         # Uploads of this process's own commit in progress are not leftovers either.

@@ -177,3 +177,17 @@ def test_check_finds_a_damaged_block_file_and_repair_writes_it_again(revised_lak
     assert check_lake(lake).ok and path.exists()
     blocks.footers._files.clear()
     assert read_icp(lake, icps[0], DAYS[0], DAYS[-1]).equals(expected)
+
+
+def test_the_serving_folder_of_format_1_is_a_leftover_that_check_and_vacuum_remove(revised_lake, cli):
+    lake, _, _ = revised_lake
+    old = lake.layout.serving_dir / "raw-ing-00000002"
+    old.mkdir(parents=True)
+    (old / "reads.arrow").write_bytes(b"x" * 1000)
+    result = cli("--lake", lake.root, "check")
+    assert result.code == 0 and "_serving" in result.out and "remove with --repair" in result.out
+    assert old.exists()
+    assert cli("--lake", lake.root, "check", "--repair").code == 0 and not lake.layout.serving_dir.exists()
+    old.mkdir(parents=True)
+    assert cli("--lake", lake.root, "vacuum", "--older-than", "1h").code == 0
+    assert not lake.layout.serving_dir.exists()
