@@ -6,7 +6,7 @@ import re
 
 import pyarrow as pa
 
-from . import rawblocks, schema
+from . import blocks, rawblocks, schema
 from .errors import InvalidArgumentError
 from .lake import Lake, check_range, parse_date
 
@@ -55,3 +55,18 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
     if not ingest_id:
         return pa.table(columns, schema=ICP_READS_SCHEMA.remove(ICP_READS_SCHEMA.get_field_index("ingest_id")))
     return pa.table({**columns, "ingest_id": rawblocks.ingest_ids(rows)}, schema=ICP_READS_SCHEMA)
+
+
+def warm_up(lake: Lake, days: int = 14) -> None:
+    """Open the block footers of the newest ``days`` trading dates and read one ICP over
+    them, so that a fresh process answers its first requests at full speed (the footers stay
+    in the bounded cache of ``blocks.footers``)."""
+    files = lake.raw_files()
+    if not files:
+        return
+    last = max(f.read_date for f in files)
+    first = last - dt.timedelta(days=days - 1)
+    recent = [f for f in files if f.read_date >= first]
+    for f in recent:
+        opened = blocks.footers.get(f.blocks)
+    read_icp(lake, opened.firsts[0], first, last, ingest_id=False)

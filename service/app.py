@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from datalake.lake import Lake
+from datalake.reads import warm_up
 
 from .admission import admit
 from .auth import actor_of, audit, check_scope
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_upload_bytes,
         state=State({"metrics": Metrics(), "settings": settings, "lake": lake}),
+        on_startup=[lambda: warm_up(lake)],  # the first requests are then as fast as the rest
         on_shutdown=[db.close],
     )
 

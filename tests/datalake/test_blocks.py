@@ -191,3 +191,12 @@ def test_the_serving_folder_of_format_1_is_a_leftover_that_check_and_vacuum_remo
     old.mkdir(parents=True)
     assert cli("--lake", lake.root, "vacuum", "--older-than", "1h").code == 0
     assert not lake.layout.serving_dir.exists()
+
+
+def test_warm_up_opens_the_footers_of_the_newest_dates(small_lake):
+    from datalake.reads import warm_up
+
+    blocks.footers._files.clear()
+    warm_up(small_lake, days=3)
+    newest = sorted({f.read_date for f in small_lake.raw_files()})[-3:]
+    assert set(blocks.footers._files) == {str(f.blocks) for f in small_lake.raw_files() if f.read_date in newest}
