@@ -87,7 +87,7 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
         result.seconds = time.monotonic() - started
         return result
 
-    if (previous := _ingest_with_hash(lake, digest)) is not None:
+    if (previous := ingest_with_hash(lake, digest)) is not None:
         result.reason = f"content already ingested as {previous}"
         return done()
 
@@ -126,7 +126,7 @@ def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: l
     """Compare the ``delivery`` view's ``keys`` keys with what the lake holds on ``dates``
     now, and write the new and revised rows as commit ``ingest``; None when there is nothing
     to commit (the same content, or every row, is already stored)."""
-    if (previous := _ingest_with_hash(lake, source["sha256"])) is not None:
+    if (previous := ingest_with_hash(lake, source["sha256"])) is not None:
         result.reason = f"content already ingested as {previous}"
         return None
     _find_changes(con, lake, dates)
@@ -298,7 +298,7 @@ def _prepare_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestRes
                                     actor=actor, source=source)
         finally:
             con.close()
-    if (previous := _ingest_with_hash(lake, source["sha256"])) is not None:
+    if (previous := ingest_with_hash(lake, source["sha256"])) is not None:
         result.reason = f"content already ingested as {previous}"
         return None
     result.rows_new, result.rows_revised, result.rows_unchanged = len(delivery), 0, 0
@@ -344,7 +344,7 @@ def _write_sorted(delivery: _Delivery, work: Path, ingest: str) -> list[tuple[dt
         return list(pool.map(write, delivery.day_bounds))
 
 
-def _ingest_with_hash(lake: Lake, digest: str) -> str | None:
+def ingest_with_hash(lake: Lake, digest: str) -> str | None:
     for record in lake.ingests():
         if record["source"].get("sha256") == digest:
             return record["ingest_id"]

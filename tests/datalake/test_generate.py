@@ -57,3 +57,13 @@ def test_files_are_sorted_with_large_row_groups_and_page_index(small_lake):
     assert keys == sorted(keys)
     assert str(f.schema_arrow.field("interval_read").type) == "decimal128(18, 3)"
     assert str(f.schema_arrow.field("read_timestamp").type) == "timestamp[us, tz=UTC]"
+
+
+def test_generating_the_same_thing_twice_stores_nothing_the_second_time(lake, cli):
+    first = cli("--lake", lake.root, "generate", "--icps", "5", "--days", "1", "--start", "2018-06-01", "--seed", "1")
+    assert first.code == 0 and "240 new" in first.out
+    again = cli("--lake", lake.root, "generate", "--icps", "5", "--days", "1", "--start", "2018-06-01", "--seed", "1")
+    assert again.code == 0 and "no-op" in again.out and "already ingested as ing-00000001" in again.out
+    assert [r["ingest_id"] for r in lake.ingests()] == ["ing-00000001"]
+    other = cli("--lake", lake.root, "generate", "--icps", "5", "--days", "1", "--start", "2018-06-02", "--seed", "1")
+    assert other.code == 0 and len(lake.ingests()) == 2
