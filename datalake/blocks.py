@@ -256,7 +256,7 @@ class FooterCache:
     bounded however long the history). Files never change once committed, so an entry is
     never stale. Thread-safe."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._files: OrderedDict[str, BlockFile] = OrderedDict()
         self._lock = threading.Lock()
