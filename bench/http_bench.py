@@ -29,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpside
 import httpx
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
@@ -61,17 +62,6 @@ class RssSampler(threading.Thread):
         while not self.stop.is_set():
             self.peak = max(self.peak, rss_kib(self.pid))
             time.sleep(0.1)
-
-
-def warm_page_cache(root: Path) -> int:
-    """Read every data file once, so the figures are for a warm OS page cache (as on a
-    serving machine), not for whatever the last writer evicted."""
-    total = 0
-    for path in sorted(root.glob("raw/**/*.parquet")) + sorted(root.glob("output/**/*.parquet")):
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 24):
-                total += len(chunk)
-    return total
 
 
 def timed(client: httpx.Client, urls: list[tuple[str, dict, dict]], warmup: int = 3) -> dict:
@@ -125,7 +115,7 @@ def main() -> int:
     start, end = min(f.read_date for f in files), max(f.read_date for f in files)
     icps = pq.read_table(files[0].path, columns=["icp_id"])["icp_id"].unique().to_pylist()
     rng = random.Random(args.seed)
-    warmed = warm_page_cache(args.lake)
+    warmed = httpside.warm_page_cache(args.lake)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(args.lake), "serve", "--port",
                                str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

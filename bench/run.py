@@ -220,6 +220,7 @@ def serve_and_measure(lake: Lake, work: Path, args: argparse.Namespace, res: dic
         if full:
             publish_runs(service.url, work, args.icps, args.days, args.parts, res, args.upload_concurrency)
             res["serving_bytes"] = serving_bytes(lake)
+        httpside.warm_page_cache(lake.root)
         runs = resolve_runs(lake, START, end) if full else {}
         with httpx.Client(base_url=service.url, timeout=600) as http:
             if full:
