@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from . import text
 
 # What a row's JSON is made of: text the same in every row, a string array with one value
-# per row, or a width x n byte matrix (a fixed-width piece, a column of bytes per row).
+# per row, or an n x width byte matrix (a fixed-width piece, a row of bytes per row).
 Piece = Union[str, pa.Array, np.ndarray]
 
 _ESCAPES = {c: msgspec.json.encode(chr(c))[1:-1].decode() for c in [*range(0x20), 0x22, 0x5C]}
@@ -133,7 +133,7 @@ def _join(pieces: list[Piece], n: int) -> pa.Array:
 
 
 def _fixed(col: pa.Array) -> np.ndarray | None:
-    """A string array's values as a width x n byte matrix, if they all have one width."""
+    """A string array's values as an n x width byte matrix, if they all have one width."""
     if col.null_count or not pa.types.is_string(col.type):
         return None
     offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
@@ -141,17 +141,19 @@ def _fixed(col: pa.Array) -> np.ndarray | None:
     if offsets[-1] - offsets[0] != width * len(col) or (np.diff(offsets) != width).any():
         return None
     data = np.frombuffer(col.buffers()[2], np.uint8, width * len(col), int(offsets[0])) if width else np.zeros(0, np.uint8)
-    return data.reshape(len(col), width).T
+    return data.reshape(len(col), width)
 
 
 def _matrix(run: list[str | np.ndarray], n: int) -> pa.Array:
     """Constants and byte matrices side by side, as a string array of ``n`` rows."""
-    blocks = [np.frombuffer(p.encode(), np.uint8) if isinstance(p, str) else p for p in run]
-    widths = [len(b) for b in blocks]
-    out = np.empty((sum(widths), n), np.uint8)
+    widths = [len(p.encode()) if isinstance(p, str) else p.shape[1] for p in run]
+    template = "".join(p if isinstance(p, str) else "\0" * w for p, w in zip(run, widths))
+    out = np.empty((n, sum(widths)), np.uint8)
+    out[:] = np.frombuffer(template.encode(), np.uint8)  # the constants, with room for the rest
     at = 0
-    for block, width in zip(blocks, widths):
-        out[at:at + width] = block if block.ndim == 2 else block[:, None]
+    for block, width in zip(run, widths):
+        if not isinstance(block, str):
+            out[:, at:at + width] = block
         at += width
     return text.rows_as_strings(out)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import threading
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -84,12 +86,12 @@ def _layout(template: str) -> tuple[np.ndarray, np.ndarray]:
 
 _DATE = _layout("0000-00-00")
 _INSTANT = _layout("0000-00-00T00:00:00+00:00")
-_INSTANT_US = _layout("0000-00-00T00:00:00.000000+00:00")
+_FRACTION = _layout(".000000")
 
 
 def _fill(layout: tuple[np.ndarray, np.ndarray], fields: list[np.ndarray]) -> np.ndarray:
     """The text of ``layout`` for each value, its fields filled in: a width x n byte matrix
-    (a column per value)."""
+    (a column per value: each field is written as a row)."""
     template, at = layout
     values = np.stack(fields)
     out = np.empty((len(template), values.shape[1]), np.uint8)
@@ -111,41 +113,95 @@ def _ints(col: pa.Array, width: pa.DataType = pa.int64()) -> np.ndarray:
     return (ints.fill_null(0) if col.null_count else ints).to_numpy(zero_copy_only=False)
 
 
-def date_rows(col: pa.Array) -> np.ndarray:
-    """``YYYY-MM-DD`` of a date32 or date64 array, a column of bytes per value (nulls as 1970-01-01)."""
-    if not pa.types.is_date32(col.type):
-        col = col.cast(pa.date32())
-    return _fill(_DATE, _date_fields(_ints(col, pa.int32())))
+def _date_text(days: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` of days since 1970-01-01, an n x 10 byte matrix."""
+    return np.ascontiguousarray(_fill(_DATE, _date_fields(days)).T)
 
 
-def instant_rows(col: pa.Array) -> np.ndarray:
-    """ISO 8601 in market time with the offset of a timestamp array (no time zone: UTC), a
-    column of bytes per value (nulls as 1970)."""
-    us = _ints(col.cast(pa.timestamp("us", tz=col.type.tz or "UTC")))
-    utc, micros = us // 1_000_000, us % 1_000_000
+def _instant_text(utc: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM:SS+HH:MM`` in market time of UTC seconds, an n x 25 byte matrix."""
     offsets = _MARKET.offsets(utc)
-    fraction = bool(micros[col.is_valid().to_numpy(zero_copy_only=False)].any() if col.null_count else micros.any())
     local = utc + offsets
     days, seconds = local // _DAY, local % _DAY
     minutes = np.abs(offsets) // 60
-    fields = [*_date_fields(days), seconds // 3600, seconds // 60 % 60, seconds % 60]
-    if fraction:
-        fields += [micros // 10_000, micros // 100 % 100, micros % 100]
-    out = _fill(_INSTANT_US if fraction else _INSTANT, [*fields, minutes // 60, minutes % 60])
-    if (offsets < 0).any():
-        out[-6][offsets < 0] = ord("-")
-    return out
+    out = _fill(_INSTANT, [*_date_fields(days), seconds // 3600, seconds // 60 % 60, seconds % 60,
+                           minutes // 60, minutes % 60])
+    out[-6][offsets < 0] = ord("-")
+    return np.ascontiguousarray(out.T)
+
+
+class _TextCache:
+    """The text of each value (whole-second instant, day) this process has rendered with
+    ``render``, as a sorted key array and the matching rows of text; a lookup is a binary
+    search and a take, and only values not seen yet are rendered. Every instant's and every
+    date's text comes from one of these. Thread-safe: a lookup reads one (keys, rows) pair
+    that is replaced, never changed; a full cache starts again from the lookup at hand."""
+
+    MAX = 1_000_000  # at most 33 MB for instants
+
+    def __init__(self, render: Callable[[np.ndarray], np.ndarray], width: int) -> None:
+        self._render = render
+        self._lock = threading.Lock()
+        self._table = (np.zeros(0, np.int64), np.zeros((0, width), np.uint8))
+
+    def rows(self, values: np.ndarray) -> np.ndarray:
+        """The rows of text of ``values`` (an n x width byte matrix)."""
+        utc = values
+        keys, texts = self._table
+        pos = np.minimum(np.searchsorted(keys, utc), max(len(keys) - 1, 0))
+        if not len(keys) or not (keys[pos] == utc).all():
+            keys, texts = self._add(utc, keys[pos] == utc if len(keys) else np.zeros(len(utc), bool))
+            pos = np.searchsorted(keys, utc)
+        return np.take(texts, pos, axis=0)
+
+    def _add(self, utc: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        new = np.unique(utc[~seen])
+        made = self._render(new)
+        with self._lock:
+            keys, texts = self._table
+            if len(keys) + len(new) > self.MAX:  # start again, with all of this lookup's instants
+                new = np.unique(utc)
+                keys, texts, made = keys[:0], texts[:0], self._render(new)
+            fresh = ~np.isin(new, keys)
+            merged = np.concatenate([keys, new[fresh]])
+            order = np.argsort(merged, kind="stable")
+            self._table = (merged[order], np.concatenate([texts, made[fresh]])[order])
+            return self._table
+
+
+_INSTANTS = _TextCache(_instant_text, 25)
+_DATES = _TextCache(_date_text, 10)
+
+
+def date_rows(col: pa.Array) -> np.ndarray:
+    """``YYYY-MM-DD`` of a date32 or date64 array, an n x 10 byte matrix (nulls as 1970-01-01)."""
+    if not pa.types.is_date32(col.type):
+        col = col.cast(pa.date32())
+    return _DATES.rows(_ints(col, pa.int32()).astype(np.int64))
+
+
+def instant_rows(col: pa.Array) -> np.ndarray:
+    """ISO 8601 in market time with the offset of a timestamp array (no time zone: UTC), an
+    n x 25 byte matrix, or n x 32 with ``.ffffff`` if any value has a fraction of a second
+    (nulls as 1970)."""
+    us = _ints(col.cast(pa.timestamp("us", tz=col.type.tz or "UTC")))
+    utc, micros = us // 1_000_000, us % 1_000_000
+    rows = _INSTANTS.rows(utc)
+    if not (micros[col.is_valid().to_numpy(zero_copy_only=False)] if col.null_count else micros).any():
+        return rows
+    fraction = _fill(_FRACTION, [micros // 10_000, micros // 100 % 100, micros % 100]).T
+    return np.concatenate([rows[:, :19], fraction, rows[:, 19:]], axis=1)
 
 
 def rows_as_strings(rows: np.ndarray, col: pa.Array | None = None) -> pa.Array:
-    """A string array of the columns of a width x n byte matrix, null where ``col`` is."""
-    width, n = rows.shape
+    """A string array of the rows of an n x width byte matrix, null where ``col`` is."""
+    n, width = rows.shape
     if n * width >= 1 << 31:
         raise ValueError("too much text for one string array")
     offsets = pa.py_buffer(np.arange(0, (n + 1) * width, width, dtype=np.int32))
     nulls = col.null_count if col is not None else 0
     validity = col.is_valid().buffers()[1] if nulls else None  # type: ignore[union-attr]
-    return pa.Array.from_buffers(pa.string(), n, [validity, offsets, pa.py_buffer(np.ascontiguousarray(rows.T))],
+    return pa.Array.from_buffers(pa.string(), n, [validity, offsets, pa.py_buffer(np.ascontiguousarray(rows))],
                                  null_count=nulls)
 
 

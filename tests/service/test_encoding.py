@@ -155,8 +155,20 @@ def test_a_fraction_of_a_second_shows_on_every_instant_of_the_column():
 def test_a_zone_west_of_greenwich_has_a_minus(monkeypatch):
     zone = "America/Santiago"
     monkeypatch.setattr(text, "_MARKET", text._Zone(zone))
+    monkeypatch.setattr(text, "_INSTANTS", text._TextCache(text._instant_text, 25))
     values = [dt.datetime(2018, 1, 1, tzinfo=UTC) + dt.timedelta(hours=5 * i) for i in range(3000)]
     assert instants(values) == [v.astimezone(ZoneInfo(zone)).isoformat() for v in values]
+
+
+def test_a_text_cache_that_fills_up_starts_again_and_stays_exact(monkeypatch):
+    monkeypatch.setattr(text, "_INSTANTS", text._TextCache(text._instant_text, 25))
+    monkeypatch.setattr(text._TextCache, "MAX", 150)
+    start = dt.datetime(2018, 3, 31, 10, tzinfo=UTC)
+    first = [start + dt.timedelta(minutes=30 * i) for i in range(120)]
+    second = [start + dt.timedelta(days=60, minutes=30 * i) for i in range(120)]
+    for values in (first, first[::-1] + second, second, first + second[::3], first):
+        assert instants(values) == [v.astimezone(NZ).isoformat() for v in values]
+        assert len(text._INSTANTS._table[0]) <= 240
 
 
 def test_dates_are_iso():
