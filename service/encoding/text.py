@@ -146,26 +146,23 @@ class _TextCache:
 
     def rows(self, values: np.ndarray) -> np.ndarray:
         """The rows of text of ``values`` (an n x width byte matrix)."""
-        utc = values
         keys, texts = self._table
-        pos = np.minimum(np.searchsorted(keys, utc), max(len(keys) - 1, 0))
-        if not len(keys) or not (keys[pos] == utc).all():
-            keys, texts = self._add(utc, keys[pos] == utc if len(keys) else np.zeros(len(utc), bool))
-            pos = np.searchsorted(keys, utc)
+        pos = np.searchsorted(keys, values)
+        if not len(keys) or not (keys[np.minimum(pos, len(keys) - 1)] == values).all():
+            keys, texts = self._add(values)
+            pos = np.searchsorted(keys, values)
         return np.take(texts, pos, axis=0)
 
-    def _add(self, utc: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        new = np.unique(utc[~seen])
-        made = self._render(new)
-        with self._lock:
+    def _add(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A table holding every one of ``values``, now the cache's."""
+        with self._lock:  # rendering in here too: what is missing is decided against the table at hand
             keys, texts = self._table
-            if len(keys) + len(new) > self.MAX:  # start again, with all of this lookup's instants
-                new = np.unique(utc)
-                keys, texts, made = keys[:0], texts[:0], self._render(new)
-            fresh = ~np.isin(new, keys)
-            merged = np.concatenate([keys, new[fresh]])
+            new = np.setdiff1d(values, keys)
+            if len(keys) + len(new) > self.MAX:  # start again, with this lookup's values
+                keys, texts, new = keys[:0], texts[:0], np.unique(values)
+            merged = np.concatenate([keys, new])
             order = np.argsort(merged, kind="stable")
-            self._table = (merged[order], np.concatenate([texts, made[fresh]])[order])
+            self._table = (merged[order], np.concatenate([texts, self._render(new)])[order])
             return self._table
 
 

@@ -171,6 +171,20 @@ def test_a_text_cache_that_fills_up_starts_again_and_stays_exact(monkeypatch):
         assert len(text._INSTANTS._table[0]) <= 240
 
 
+def test_a_text_cache_shared_by_threads_stays_exact(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(text, "_INSTANTS", text._TextCache(text._instant_text, 25))
+    monkeypatch.setattr(text._TextCache, "MAX", 300)  # restarts while other threads read
+    start = dt.datetime(2018, 1, 1, tzinfo=UTC)
+    spans = [[start + dt.timedelta(minutes=30 * (i + k * 37)) for i in range(100)] for k in range(40)]
+
+    def exact(values: list) -> bool:
+        return instants(values) == [v.astimezone(NZ).isoformat() for v in values]
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(exact, spans * 5))
+
+
 def test_dates_are_iso():
     days = pa.array(list(range(-719_162, 2_932_896, 997)) + [None], pa.date32())  # 0001-01-01 .. 9999-12-31
     assert text.dates(days).to_pylist() == [d.isoformat() if d else None for d in days.to_pylist()]
