@@ -6,11 +6,11 @@ scale (``"1.343"``, ``"0.0040"``), instants as ISO 8601 in New Zealand time with
 (``jsonenc``); Arrow IPC keeps the lake's types (decimal128, UTC timestamps) and, like CSV,
 goes out batch by batch for streams (``streams``)."""
 from ..negotiation import Format
+from . import streams, text
 from .jsonenc import json_array, json_body
 from .responses import arrow_bytes, check_arrow_only, csv_bytes, etag, not_modified, table_response
 from .streams import stream_response
-from . import streams, text
 from .text import render
 
 __all__ = ["Format", "arrow_bytes", "check_arrow_only", "csv_bytes", "etag", "json_array", "json_body",
-           "not_modified", "render", "stream_response", "table_response"]
+           "not_modified", "render", "stream_response", "streams", "table_response", "text"]

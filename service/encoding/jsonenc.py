@@ -33,7 +33,8 @@ def json_array(table: pa.Table) -> bytes:
         return b"[]"
     pieces: list[Piece] = []
     for i, name in enumerate(table.column_names):
-        pieces += ["{" if i == 0 else ",", msgspec.json.encode(name).decode(), ":", *_value(table.column(i).combine_chunks())]
+        key = msgspec.json.encode(name).decode()
+        pieces += ["{" if i == 0 else ",", key, ":", *_value(table.column(i).combine_chunks())]
     rows = _join([*pieces, "},"], table.num_rows)
     start, stop = _text_range(rows)
     return b"".join((b"[", memoryview(rows.buffers()[2])[start:stop - 1], b"]"))
@@ -121,7 +122,8 @@ def _join(pieces: list[Piece], n: int) -> pa.Array:
             run.append(fixed)
             continue
         if run:
-            parts.append(_matrix(run, n) if any(isinstance(p, np.ndarray) for p in run) else "".join(run))  # type: ignore[arg-type]
+            fixed_width = any(isinstance(p, np.ndarray) for p in run)
+            parts.append(_matrix(run, n) if fixed_width else "".join(run))  # type: ignore[arg-type]
             run = []
         if piece is not None:
             parts.append(piece)
@@ -140,7 +142,9 @@ def _fixed(col: pa.Array) -> np.ndarray | None:
     width = int(offsets[1] - offsets[0])
     if offsets[-1] - offsets[0] != width * len(col) or (np.diff(offsets) != width).any():
         return None
-    data = np.frombuffer(col.buffers()[2], np.uint8, width * len(col), int(offsets[0])) if width else np.zeros(0, np.uint8)
+    if not width:
+        return np.zeros((len(col), 0), np.uint8)
+    data = np.frombuffer(col.buffers()[2], np.uint8, width * len(col), int(offsets[0]))
     return data.reshape(len(col), width)
 
 
