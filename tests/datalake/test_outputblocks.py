@@ -1,6 +1,6 @@
 """The block files of published output: written by publish in the run's commit (and
-discarded with it when it fails), the same rows as the Parquet, and refused for files they
-cannot hold."""
+discarded with it when it fails), the same rows as the Parquet, refused for files they
+cannot hold, and the only source of the output queries, whose answers need no warm-up."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import blocks, commit, outputblocks, runs, schema
+from datalake import blocks, commit, output, outputblocks, runs, schema, serving
+from datalake.errors import LakeFormatError
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows, write_csv
 
@@ -115,6 +116,46 @@ def test_facts_come_from_the_partition_folders(tmp_path: Path) -> None:
                                                        ("B", 2, "buyer", 10 ** 17)]
     with pytest.raises(outputblocks.OutputBlocksError):  # no partition folders to take them from
         outputblocks.write_output_blocks(write_output(tmp_path / "plain.parquet", table), tmp_path / "y.blocks")
+
+
+def answers(lake: Lake) -> list:
+    end = D + dt.timedelta(days=2)
+    found = [output.output_summary(lake, icp, granularity=g, limit=None)[0].to_pylist()
+             for icp in ICPS for g in output.GRANULARITIES]
+    found += [output.output_by_key(lake, D, end, by=by)[0].to_pylist()
+              for by in (["icp_id", "buyer_seller"], ["read_date"], ["buyer_seller", "icp_id", "read_date"])]
+    page, cursor = output.output_by_key(lake, D, end, limit=3)
+    found += [page.to_pylist(), output.output_by_key(lake, D, end, limit=3, cursor=cursor)[0].to_pylist()]
+    return found
+
+
+def test_answers_are_the_same_before_and_after_any_warm_up(tmp_path: Path) -> None:
+    """Right after publish every answer is final: opening block files (their cache), or
+    building the old serving copies, changes nothing, and nothing is built meanwhile."""
+    lake = Lake.create(tmp_path / "lake")
+    publish_rows(lake, tmp_path, interval_rows(ICPS, days(D, 3), seed=1), D, D + dt.timedelta(days=2))
+    second = publish_rows(lake, tmp_path, interval_rows(ICPS[1:3], [D + dt.timedelta(days=1)], seed=2),
+                          D + dt.timedelta(days=1), D + dt.timedelta(days=1))
+    blocks.footers = blocks.FooterCache()  # nothing opened yet
+    cold = answers(lake)
+    assert not lake.layout.serving_dir.exists()
+    assert second["run_id"] in {r for rows in cold for row in rows for r in row["runs"]}
+    assert answers(lake) == cold  # block files opened and cached
+    for record in runs.list_runs(lake, status="published"):
+        serving.build_daily_output(lake, record["run_id"])
+        serving.build_output_index(lake, record["run_id"])
+    assert answers(lake) == cold
+
+
+def test_a_run_without_block_files_is_a_lake_to_migrate(tmp_path: Path) -> None:
+    lake = Lake.create(tmp_path / "lake")
+    record = publish_rows(lake, tmp_path, interval_rows(ICPS, [D]), D, D)
+    lake.layout.blocks_of(lake.root / record["files"][0]["path"]).unlink()
+    blocks.footers = blocks.FooterCache()
+    with pytest.raises(LakeFormatError, match="migrate"):
+        output.output_summary(lake, "101")
+    with pytest.raises(LakeFormatError, match="migrate"):
+        output.output_by_key(lake, D, D)
 
 
 def test_rows_of_one_icp_and_totals_of_a_date(tmp_path: Path) -> None:
