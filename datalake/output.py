@@ -167,17 +167,23 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
 def _by_key_page(lake: Lake, sources: list[Source], by: list[str], side: int | None, after: list | None,
                  bound: object, limit: int | None, out_schema: pa.Schema) -> pa.Table:
     """The groups after the key ``after`` whose leading key is at most ``bound`` (None: no
-    bound), at most limit + 1 of them, from the totals by ICP and side of each source."""
+    bound), at most limit + 1 of them, from the totals by ICP and side of each source (by
+    date and side only, when icp_id is not a key)."""
     lead = by[0]
     first = after[0] if after and lead == "icp_id" else None
     if lead == "read_date":
         sources = [s for s in sources if (not after or s.day >= after[0]) and (bound is None or s.day <= bound)]
-    rows = outputblocks.day_totals(lake, sources, first, bound if lead == "icp_id" else None, side)
-    columns = {"icp_id": _icp_codes(rows.icp), "read_date": rows.day - (rows.day.min() if len(rows) else 0),
-               "buyer_seller": rows.side.astype(np.int64)}
+    if "icp_id" in by:
+        rows = outputblocks.day_totals(lake, sources, first, bound if lead == "icp_id" else None, side)
+    else:  # totals by date and side: the footers have them
+        rows = outputblocks.side_totals(lake, sources, side)
+    columns = {"icp_id": lambda: _icp_codes(rows.icp), "read_date": lambda: rows.day - rows.day.min(),
+               "buyer_seller": lambda: rows.side.astype(np.int64)}
     key = np.zeros(len(rows), np.int64)
     for k in by:
-        key = key * (int(columns[k].max()) + 1 if len(rows) else 1) + columns[k]
+        if len(rows):
+            column = columns[k]()
+            key = key * (int(column.max()) + 1) + column
     groups = group(key, rows)
     values = {"icp_id": lambda r: rows.icp[int(r)].as_py(),
               "read_date": lambda r: EPOCH + dt.timedelta(days=int(rows.day[r])),
@@ -247,18 +253,18 @@ def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
 
 def _sources(lake: Lake, pinned: dict[dt.date, str]) -> list[Source]:
     """The output files answering for the pinned dates, from the runs' records."""
-    by_run: dict[str, dict[str, list[Path]]] = {}
+    by_run: dict[str, dict[str, list[Source]]] = {}
     found = []
     for day, run in pinned.items():
         if run not in by_run:
             try:
-                output_files(lake, run)  # only published and retracted runs can be read
+                record = run_record(lake, run)
+                if record["status"] not in ("published", "retracted"):
+                    output_files(lake, run)  # raises: only published and retracted runs can be read
             except MeterlakeError as e:  # a cursor naming a run that cannot be read
                 raise InvalidArgumentError(f"invalid cursor: {e}", field="cursor", value=run) from None
-            by_run[run] = {}
-            for f in run_record(lake, run)["files"]:
-                by_run[run].setdefault(f["read_date"], []).append(lake.root / f["path"])
-        found += [Source(day, run, path) for path in by_run[run].get(day.isoformat(), [])]
+            by_run[run] = outputblocks.run_sources(lake, record)
+        found += by_run[run].get(day.isoformat(), [])
     return found
 
 

@@ -33,11 +33,13 @@ class OutputBlocksError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """One output file answering for one trading date: the date, its run and its file."""
+    """One output file answering for one trading date: the date, its run, the file and its
+    block file."""
 
     day: dt.date
     run_id: str
     data_file: Path
+    blocks_file: Path
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -51,7 +53,7 @@ def write_output_blocks(parquet_path: Path, blocks_path: Path, *, read_date: dt.
     run_id = run_id or _partition(parquet_path, "run_id")
     if read_date is None or run_id is None:
         raise OutputBlocksError(f"{parquet_path}: read_date and run_id are needed (not in the path)")
-    table = pq.ParquetFile(parquet_path).read(columns=_COLUMNS)
+    table = pq.ParquetFile(parquet_path).read(columns=_COLUMNS, use_threads=False)  # threads: slower here
     ids = table["icp_id"].combine_chunks()
     period = table["trading_period"].to_numpy()
     if len(period) and (period.min() < 1 or period.max() > MAX_PERIOD):
@@ -67,7 +69,15 @@ def write_output_blocks(parquet_path: Path, blocks_path: Path, *, read_date: dt.
         raise OutputBlocksError(f"{parquet_path}: rows not in strictly increasing "
                                 "(icp_id, trading_period, buyer_seller) order")
     blocks_path.parent.mkdir(parents=True, exist_ok=True)
-    facts = {"kind": "output", "read_date": str(read_date), "run_id": run_id}
+    # The file's total and row count of each side, exact (Python ints): totals by date and
+    # side are then the footers alone.
+    exact = len(value) == 0 or max(int(value.max()), -int(value.min())) * len(value) < 1 << 63
+    sides = []
+    for c in range(len(SIDES)):
+        mine = code == c
+        total = value.sum(where=mine) if exact else value[mine].astype(object).sum()
+        sides.append([int(total), int(mine.sum())])
+    facts = {"kind": "output", "read_date": str(read_date), "run_id": run_id, "sides": sides}
     return blocks.write(blocks_path, ids, period.astype(np.int8), code, value, np.zeros(len(value), np.int64),
                         facts)
 
@@ -80,14 +90,17 @@ def _partition(path: Path, name: str) -> str | None:
 
 
 def unscaled(column: pa.ChunkedArray | pa.Array) -> np.ndarray | None:
-    """A decimal128 column's unscaled values as int64 (None if one does not fit, or one is null)."""
+    """A decimal128 column's unscaled values as int64 (None if one does not fit, or one is
+    null). A precision up to 18 always fits (10^18 < 2^63), and then nothing is checked."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if array.null_count or not pa.types.is_decimal128(array.type) or array.type.scale != schema.AMOUNT_SCALE:
         return None
     words = np.frombuffer(array.buffers()[1], dtype="<i8", count=2 * (array.offset + len(array))
                           ).reshape(-1, 2)[array.offset:]
-    low, high = words[:, 0], words[:, 1]
-    return low.copy() if bool((high == (low >> 63)).all()) else None
+    low = words[:, 0]
+    if array.type.precision > 18 and not bool((words[:, 1] == (low >> 63)).all()):
+        return None
+    return low  # a strided view of the array's buffer: no copy
 
 
 def _strictly_sorted(ids: pa.Array, period: np.ndarray, code: np.ndarray) -> bool:
@@ -102,12 +115,30 @@ def _strictly_sorted(ids: pa.Array, period: np.ndarray, code: np.ndarray) -> boo
 
 # -- reading ----------------------------------------------------------------------------
 
+_by_record: dict[tuple[str, str], tuple[dict, dict[str, list[Source]]]] = {}
+
+
+def run_sources(lake, record: dict) -> dict[str, list[Source]]:
+    """The sources of a published (or retracted) run by trading date (ISO text), from its
+    record; kept while ``runs`` hands out the same record object (paths are built once)."""
+    key = (str(lake.root), record["run_id"])
+    hit = _by_record.get(key)
+    if hit is not None and hit[0] is record:
+        return hit[1]
+    by_day: dict[str, list[Source]] = {}
+    for f in record["files"]:
+        data = lake.root / f["path"]
+        by_day.setdefault(f["read_date"], []).append(
+            Source(dt.date.fromisoformat(f["read_date"]), record["run_id"], data, lake.layout.blocks_of(data)))
+    _by_record[key] = (record, by_day)
+    return by_day
+
+
 def block_file(lake, source: Source) -> blocks.BlockFile:
     """The opened block file of a source (cached). A run published without block files
     (before they existed) is reported as a lake that needs migrating."""
-    path = lake.layout.blocks_of(source.data_file)
     try:
-        return blocks.footers.get(path)
+        return blocks.footers.get(source.blocks_file)
     except blocks.BlockFileError as e:
         raise LakeFormatError(f"{source.run_id} {source.day}: no readable block file ({e}); "
                               "the lake needs `meterlake migrate`") from None
@@ -132,16 +163,17 @@ class Rows:
         return len(self.value)
 
 
-def _concat(parts: list[tuple], runs: list[str], with_icp: bool) -> Rows:
+def _concat(parts: list[tuple], runs: list[str], *, counted: bool, with_icp: bool) -> Rows:
+    """Rows from parts (day, period, side, value, count, run, icp), one part a source."""
     def cat(i: int, dtype) -> np.ndarray:
         return np.concatenate([p[i] for p in parts]).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
     icp = None
     if with_icp:
         icp = pa.concat_arrays([p[6] for p in parts]).cast(pa.string()) if parts else pa.array([], pa.string())
-    wide = any(p[3].dtype == object for p in parts)  # a total beyond int64 (see _block_totals)
+    wide = any(p[3].dtype == object for p in parts)  # a total beyond int64, as exact Python ints
     return Rows(cat(0, np.int64), cat(1, np.int64), cat(2, np.int8), cat(3, object if wide else np.int64),
-                cat(4, np.int64) if with_icp else None, cat(5, np.int64), runs, icp)
+                cat(4, np.int64) if counted else None, cat(5, np.int64), runs, icp)
 
 
 def icp_rows(lake, icp_id: str, sources: list[Source]) -> Rows:
@@ -156,7 +188,7 @@ def icp_rows(lake, icp_id: str, sources: list[Source]) -> Rows:
         n = hi - lo
         parts.append((np.full(n, (s.day - EPOCH).days), block.period[lo:hi], block.code[lo:hi], block.value(lo, hi),
                       None, np.full(n, runs.index(s.run_id))))
-    return _concat(parts, runs, with_icp=False)
+    return _concat(parts, runs, counted=False, with_icp=False)
 
 
 def day_totals(lake, sources: list[Source], first: str | None = None, last: str | None = None,
@@ -167,53 +199,68 @@ def day_totals(lake, sources: list[Source], first: str | None = None, last: str 
     runs = sorted({s.run_id for s in sources})
     parts = []
     for s in sources:
-        bf = block_file(lake, s)
-        lo_block = (bf.block_for(first) or 0) if first is not None else 0
-        hi_block = bf.block_for(last) if last is not None else len(bf.firsts) - 1
-        for i in range(lo_block, (hi_block if hi_block is not None else -1) + 1):
-            totals = _block_totals(bf.read_block(i), first, last, side)
-            if totals is not None:
-                icp, sides, sums, counts = totals
-                n = len(sums)
-                parts.append((np.full(n, (s.day - EPOCH).days), np.zeros(n, np.int8), sides, sums, counts,
-                              np.full(n, runs.index(s.run_id)), icp))
-    return _concat(parts, runs, with_icp=True)
+        totals = _totals(block_file(lake, s), first, last, side)
+        if totals is not None:
+            icp, sides, sums, counts = totals
+            n = len(sums)
+            parts.append((np.full(n, (s.day - EPOCH).days), np.zeros(n, np.int8), sides, sums, counts,
+                          np.full(n, runs.index(s.run_id)), icp))
+    return _concat(parts, runs, counted=True, with_icp=True)
 
 
-def _block_totals(block: blocks.Block, first: str | None, last: str | None, side: int | None):
-    """(ICP ids, side codes, sums, counts) of one block's ICPs in first..last, by ICP and side."""
-    a = bisect.bisect_left(block.ids, first.encode()) if first is not None else 0
-    b = bisect.bisect_right(block.ids, last.encode()) if last is not None else len(block.ids)
-    if a >= b:
+def side_totals(lake, sources: list[Source], side: int | None = None) -> Rows:
+    """The total (sum, row count) of each side of each source (only of side code ``side``
+    if given), from the block files' footers."""
+    runs = sorted({s.run_id for s in sources})
+    parts = []
+    for s in sources:
+        found = [(c, total, rows) for c, (total, rows) in enumerate(block_file(lake, s).facts["sides"])
+                 if rows and (side is None or c == side)]
+        n = len(found)
+        parts.append((np.full(n, (s.day - EPOCH).days), np.zeros(n, np.int8), np.array([f[0] for f in found], np.int8),
+                      np.array([f[1] for f in found], object), np.array([f[2] for f in found], np.int64),
+                      np.full(n, runs.index(s.run_id)), None))
+    return _concat(parts, runs, counted=True, with_icp=False)
+
+
+def _totals(bf: blocks.BlockFile, first: str | None, last: str | None, side: int | None):
+    """(ICP ids, side codes, sums, counts) by ICP and side of one block file's ICPs in
+    first..last, in that order."""
+    lo_block = (bf.block_for(first) or 0) if first is not None else 0
+    hi_block = bf.block_for(last) if last is not None else len(bf.firsts) - 1
+    ids: list[bytes] = []
+    parts = []
+    for i in range(lo_block, (hi_block if hi_block is not None else -1) + 1):
+        block = bf.read_block(i)
+        a = bisect.bisect_left(block.ids, first.encode()) if first is not None else 0
+        b = bisect.bisect_right(block.ids, last.encode()) if last is not None else len(block.ids)
+        if a < b:
+            ids += block.ids[a:b]
+            parts.append(_icp_totals(block, a, b))
+    if not ids:
         return None
-    offsets = block.row_offsets[a:b + 1]
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    code = block.code[lo:hi]
+    total, seller, rows, sellers = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    sums = np.stack([total - seller, seller], axis=1).ravel()
+    rows = np.stack([rows - sellers, sellers], axis=1).ravel()
+    if side is not None:
+        rows[1 - side::2] = 0
+    kept = np.flatnonzero(rows)
+    icp = pa.array(ids, pa.binary()).take(pa.array(kept // 2))
+    return icp, (kept % 2).astype(np.int8), sums[kept], rows[kept]
+
+
+def _icp_totals(block: blocks.Block, a: int, b: int) -> tuple[np.ndarray, ...]:
+    """For ICPs a..b-1 of a block: the sum of all their amounts, of their sellers' amounts
+    (code 1), their rows and their sellers' rows. An ICP's rows are contiguous, so these
+    are sums over runs of rows, and the buyers' part is a difference."""
+    lo, hi = int(block.row_offsets[a]), int(block.row_offsets[b])
+    starts = block.row_offsets[a:b] - lo
+    code = block.code[lo:hi].astype(np.int64)
     value = block.value(lo, hi)
-    if len(value) and max(int(value.max()), -int(value.min())) * len(value) >= 1 << 63:
-        value = value.astype(object)  # an int64 running sum could overflow: exact Python ints
-    edges = offsets - lo
-    wanted = (0, 1) if side is None else (side,)
-    sums, counts = [], []
-    for s in wanted:
-        mine = code == s
-        running = np.concatenate([np.zeros(1, value.dtype), np.cumsum(np.where(mine, value, 0))])
-        sums.append(running[edges[1:]] - running[edges[:-1]])
-        n = np.concatenate([[0], np.cumsum(mine)])
-        counts.append(n[edges[1:]] - n[edges[:-1]])
-    # Interleave: ICP 0 buyer, ICP 0 seller, ICP 1 buyer, ... then drop the empty groups.
-    k = len(wanted)
-    sums_all = np.stack(sums, axis=1).ravel()
-    counts_all = np.stack(counts, axis=1).ravel()
-    sides = np.tile(np.array(wanted, np.int8), b - a)
-    icp_index = np.repeat(np.arange(a, b), k)
-    kept = counts_all > 0
-    if not kept.all():
-        sums_all, counts_all, sides, icp_index = sums_all[kept], counts_all[kept], sides[kept], icp_index[kept]
-    if len(sums_all) == 0:
-        return None
-    ids = pa.array(block.ids[a:b], pa.binary()).take(pa.array(icp_index - a))
-    return ids, sides, sums_all, counts_all
+    if max(int(value.max()), -int(value.min())) * len(value) >= 1 << 63:
+        value = value.astype(object)  # an int64 sum could overflow: exact Python ints
+    return (np.add.reduceat(value, starts), np.add.reduceat(value * code, starts),
+            np.diff(block.row_offsets[a:b + 1]), np.add.reduceat(code, starts))
 
 
 def write_staged_blocks(folder: Path, files: list[dict], run_id: str, into: Path) -> list[Path]:

@@ -111,7 +111,8 @@ def test_facts_come_from_the_partition_folders(tmp_path: Path) -> None:
     size = outputblocks.write_output_blocks(path, tmp_path / "b" / "x.blocks")
     assert size == (tmp_path / "b" / "x.blocks").stat().st_size
     bf = blocks.BlockFile.open(tmp_path / "b" / "x.blocks")
-    assert bf.facts == {"kind": "output", "read_date": "2018-06-03", "run_id": "run-00000009", "rows": 3, "format": 1}
+    assert bf.facts == {"kind": "output", "read_date": "2018-06-03", "run_id": "run-00000009", "rows": 3, "format": 1,
+                        "sides": [[5 + 10 ** 17, 2], [-7, 1]]}
     assert block_rows(tmp_path / "b" / "x.blocks") == [("A", 1, "buyer", 5), ("A", 1, "seller", -7),
                                                        ("B", 2, "buyer", 10 ** 17)]
     with pytest.raises(outputblocks.OutputBlocksError):  # no partition folders to take them from
@@ -162,8 +163,8 @@ def test_rows_of_one_icp_and_totals_of_a_date(tmp_path: Path) -> None:
     lake = Lake.create(tmp_path / "lake")
     rows = interval_rows(ICPS, days(D, 2), seed=4)
     record = publish_rows(lake, tmp_path, rows, D, D + dt.timedelta(days=1))
-    sources = [outputblocks.Source(dt.date.fromisoformat(f["read_date"]), record["run_id"], lake.root / f["path"])
-               for f in record["files"]]
+    sources = [s for day in sorted(record["dates"]) for s in outputblocks.run_sources(lake, record)[day]]
+    assert [s.blocks_file for s in sources] == [lake.layout.blocks_of(lake.root / f["path"]) for f in record["files"]]
     got = outputblocks.icp_rows(lake, "101", sources)
     want = [r for r in rows if r["icp_id"] == "101"]
     assert len(got) == len(want) and got.runs == [record["run_id"]]
