@@ -146,22 +146,47 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
         return out_schema.empty_table(), None
     if limit is None:
         return _by_key_page(lake, sources, by, side, after, None, None, out_schema), None
-    # A page aggregates only the leading keys up to a bound: limit + 2 distinct leading keys
-    # from the cursor on hold at least limit + 1 groups (the first may be used up) unless keys
-    # are sparse (an ICP absent on the pinned dates, or lacking the side asked for), in which
-    # case the bound is widened until the page is full or reaches the last key.
-    leads = _lead_keys(lake, by[0], pinned, sources)
-    n = limit + 2
+    if by[:2] == ["read_date", "icp_id"]:
+        table = _date_by_date(lake, sources, by, side, after, limit, out_schema)
+    else:
+        table = _bounded_page(lake, sources, by, side, after, limit, out_schema, _lead_keys(lake, by[0], sources))
+    return _with_cursor(table, limit, query, pinned, by)
+
+
+def _bounded_page(lake: Lake, sources: list[Source], by: list[str], side: int | None, after: list | None,
+                  limit: int, out_schema: pa.Schema, leads: list | None) -> pa.Table:
+    """At most limit + 1 groups after ``after``, aggregating only the leading keys up to a
+    bound: limit + 2 distinct ICPs from the cursor on hold at least limit + 1 groups (the
+    first may be used up) unless keys are sparse (an ICP absent on the pinned dates, or
+    lacking the side asked for); a date usually holds a page. Short of a full page, the
+    bound is widened until the page is full or reaches the last of ``leads`` (None: no
+    bound, every key is read)."""
+    n = 1 if by[0] == "read_date" else limit + 2
     while True:
         at = 0 if leads is None or not after else bisect.bisect_left(leads, after[0])
         if leads is not None and at >= len(leads):
-            return out_schema.empty_table(), None
+            return out_schema.empty_table()
         last = leads is None or at + n - 1 >= len(leads) - 1
-        bound = None if last else leads[at + n - 1]
-        table = _by_key_page(lake, sources, by, side, after, bound, limit, out_schema)
+        table = _by_key_page(lake, sources, by, side, after, None if last else leads[at + n - 1], limit, out_schema)
         if last or table.num_rows > limit:
-            return _with_cursor(table, limit, query, pinned, by)
+            return table
         n *= 4
+
+
+def _date_by_date(lake: Lake, sources: list[Source], by: list[str], side: int | None, after: list | None,
+                  limit: int, out_schema: pa.Schema) -> pa.Table:
+    """A page by read_date, icp_id, ...: each date from the cursor's on is a page by
+    icp_id, ... of that date's sources, until limit + 1 groups."""
+    tables, need = [], limit + 1
+    for day in sorted({s.day for s in sources if not after or s.day >= after[0]}):
+        mine = [s for s in sources if s.day == day]
+        inner = _bounded_page(lake, mine, by[1:], side, after[1:] if after and day == after[0] else None, need - 1,
+                              out_schema.remove(0), _lead_keys(lake, "icp_id", mine))
+        tables.append(inner.add_column(0, out_schema.field(0), dates(np.full(inner.num_rows, (day - EPOCH).days))))
+        need -= inner.num_rows
+        if need <= 0:
+            break
+    return pa.concat_tables(tables).slice(0, limit + 1) if tables else out_schema.empty_table()
 
 
 def _by_key_page(lake: Lake, sources: list[Source], by: list[str], side: int | None, after: list | None,
@@ -217,12 +242,12 @@ def _where(rows: Rows, mask: np.ndarray) -> Rows:
                 rows.run[mask], rows.runs, None if rows.icp is None else rows.icp.filter(pa.array(mask)))
 
 
-def _lead_keys(lake: Lake, lead: str, pinned: dict[dt.date, str], sources: list[Source]) -> list | None:
+def _lead_keys(lake: Lake, lead: str, sources: list[Source]) -> list | None:
     """The distinct values of the leading key, in order, that bound a page: ICPs from the
     runs' ICP indexes, the dates that have output; None when there is no such list (by
     buyer_seller first, or a run without an ICP index): then a page reads every key."""
     if lead == "icp_id":
-        return _icp_keys(lake, tuple(sorted(set(pinned.values()))))
+        return _icp_keys(lake, tuple(sorted({s.run_id for s in sources})))
     if lead == "read_date":
         return sorted({s.day for s in sources})
     return None

@@ -64,7 +64,7 @@ def write_output_blocks(parquet_path: Path, blocks_path: Path, *, read_date: dt.
     code = code.to_numpy().astype(np.int8)
     value = unscaled(table["matched_amount"])
     if value is None:
-        raise OutputBlocksError(f"{parquet_path}: a matched_amount beyond int64 at scale {schema.AMOUNT_SCALE}")
+        raise OutputBlocksError(f"{parquet_path}: matched_amount not DECIMAL(18, {schema.AMOUNT_SCALE}) without nulls")
     if not _strictly_sorted(ids, period, code):
         raise OutputBlocksError(f"{parquet_path}: rows not in strictly increasing "
                                 "(icp_id, trading_period, buyer_seller) order")

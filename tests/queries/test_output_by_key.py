@@ -73,8 +73,8 @@ CASES = [
 def test_by_key_equals_the_files(lake: Lake, first: int, last: int, run: str) -> None:
     start, end = D + dt.timedelta(days=first), D + dt.timedelta(days=last)
     for by, side, limit in itertools.product(BYS, (None, "buyer", "seller"), (None, 1, 7)):
-        if limit == 1 and by != ["icp_id", "buyer_seller"]:
-            continue  # one row a page: slow, and no different from 7 but for the default keys
+        if limit == 1 and by not in (["icp_id", "buyer_seller"], ["read_date", "icp_id"]):
+            continue  # one row a page: slow, and no different from 7 but for the keys paged by ICP bounds
         kw = dict(start=start, end=end, by=by, buyer_seller=side, run=run)
         got = pages(lake, limit=limit, **kw)
         assert [r for t in got for r in t.to_pylist()] == from_files(lake, **kw), (kw, limit)
