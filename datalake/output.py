@@ -14,32 +14,26 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from . import cursor as cursors
 from . import outputblocks, schema
-from .errors import InvalidArgumentError, MeterlakeError
+from . import outputpages as pages
+from .errors import InvalidArgumentError
 from .lake import Lake, check_range, parse_date
-from .layout import check_run_id
 from .outputblocks import EPOCH, SIDES, Rows, Source
 from .outputgroups import TotalOutOfRangeError, dates, group, period_key, period_text
+from .outputpages import MAX_LIMIT, resolve_runs
 from .reads import check_icp_id
-from .runs import get_run, output_files, records, run_record
-from .storage import version
 
 Granularity = Literal["interval", "day", "week", "month"]
 GRANULARITIES = ("interval", "day", "week", "month")
 KEYS = ("icp_id", "read_date", "buyer_seller")
 KEY_SQL = {k: k for k in KEYS}  # the keys by name, as the service imports them
-MAX_LIMIT = 100_000
 
 SUMMARY_SCHEMA = pa.schema([
     pa.field("period", pa.string()),
@@ -49,30 +43,8 @@ SUMMARY_SCHEMA = pa.schema([
     pa.field("runs", pa.list_(pa.string())),
 ])
 KEY_TYPES = {"icp_id": pa.string(), "read_date": pa.date32(), "buyer_seller": pa.string()}
-__all__ = ["TotalOutOfRangeError", "output_by_key", "output_summary", "resolve_runs"]
-
-
-def resolve_runs(lake: Lake, start: dt.date | str, end: dt.date | str, run: str = "latest") -> dict[dt.date, str]:
-    """The run that answers for each trading date in ``start``..``end``. "latest" is the
-    most recently published, not retracted run whose window covers the date (dates no
-    such run covers are absent); a run id pins that run (published or retracted) for the
-    dates of its window."""
-    start, end = parse_date(start, "start"), parse_date(end, "end")
-    check_range(start, end)
-    if run != "latest":
-        record = get_run(lake, check_run_id(run, "run"))
-        output_files(lake, run)  # open and aborted runs have no output to read
-        candidates = [record]
-    else:
-        candidates = sorted(records(lake, status="published", start=start, end=end),
-                            key=lambda r: (r["publish_seq"], r["run_id"]))  # two hosts may tie
-    resolved: dict[dt.date, str] = {}
-    for record in candidates:  # later publishes overwrite earlier ones
-        first = max(start, dt.date.fromisoformat(record["start"]))
-        last = min(end, dt.date.fromisoformat(record["end"]))
-        for i in range((last - first).days + 1):
-            resolved[first + dt.timedelta(days=i)] = record["run_id"]
-    return dict(sorted(resolved.items()))
+# Also of this module's interface: MAX_LIMIT, resolve_runs (outputpages), TotalOutOfRangeError.
+__all__ = ["MAX_LIMIT", "TotalOutOfRangeError", "output_by_key", "output_summary", "resolve_runs", "summarize"]
 
 
 def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = None,
@@ -84,20 +56,20 @@ def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = Non
     on the last). Without ``start``/``end`` it covers every date a run covers. (``con`` is
     accepted for callers that pass a DuckDB connection; nothing here uses one.)"""
     check_icp_id(icp_id)
-    _check_side(buyer_seller)
+    pages.check_side(buyer_seller)
     if granularity not in GRANULARITIES:
         raise InvalidArgumentError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
                                    field="granularity", value=granularity)
-    _check_limit(limit)
-    start, end = _window(start, end)
-    query = {"k": "summary", "icp": icp_id, "s": _iso(start), "e": _iso(end), "bs": buyer_seller,
+    pages.check_limit(limit)
+    start, end = pages.window(start, end)
+    query = {"k": "summary", "icp": icp_id, "s": pages.iso(start), "e": pages.iso(end), "bs": buyer_seller,
              "g": granularity, "run": run}
-    pinned, after = _page_state(lake, cursor, query, 2, start, end, run)
+    pinned, after = pages.page_state(lake, cursor, query, 2, start, end, run)
     if after is not None and not all(isinstance(v, str) for v in after):
         raise InvalidArgumentError("invalid cursor: bad key value", field="cursor", value=str(after))
-    rows = outputblocks.icp_rows(lake, icp_id, _sources(lake, pinned))
+    rows = outputblocks.icp_rows(lake, icp_id, pages.sources(lake, pinned))
     table = summarize(rows, granularity, buyer_seller, after, None if limit is None else limit + 1)
-    return _with_cursor(table, limit, query, pinned, ["period", "buyer_seller"])
+    return pages.with_cursor(table, limit, query, pinned, ["period", "buyer_seller"])
 
 
 def summarize(rows: Rows, granularity: str, buyer_seller: str | None, after: list | None,
@@ -132,15 +104,15 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     if not by or len(set(by)) != len(by) or any(k not in KEYS for k in by):
         raise InvalidArgumentError(f"by must be distinct names from {', '.join(KEYS)}, got {by!r}",
                                    field="by", value=",".join(map(str, by)))
-    _check_side(buyer_seller)
-    _check_limit(limit)
+    pages.check_side(buyer_seller)
+    pages.check_limit(limit)
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
-    query = {"k": "by_key", "s": _iso(start), "e": _iso(end), "by": by, "bs": buyer_seller, "run": run}
-    pinned, after = _page_state(lake, cursor, query, len(by), start, end, run)
-    after = [_key_value(k, v) for k, v in zip(by, after)] if after else None
+    query = {"k": "by_key", "s": pages.iso(start), "e": pages.iso(end), "by": by, "bs": buyer_seller, "run": run}
+    pinned, after = pages.page_state(lake, cursor, query, len(by), start, end, run)
+    after = [pages.key_value(k, v) for k, v in zip(by, after)] if after else None
     out_schema = pa.schema([pa.field(k, KEY_TYPES[k]) for k in by] + list(SUMMARY_SCHEMA)[2:])
-    sources = _sources(lake, pinned)
+    sources = pages.sources(lake, pinned)
     side = None if buyer_seller is None else schema.BUYER_SELLER.index(buyer_seller)
     if not sources:
         return out_schema.empty_table(), None
@@ -149,8 +121,9 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
     if by[:2] == ["read_date", "icp_id"]:
         table = _date_by_date(lake, sources, by, side, after, limit, out_schema)
     else:
-        table = _bounded_page(lake, sources, by, side, after, limit, out_schema, _lead_keys(lake, by[0], sources))
-    return _with_cursor(table, limit, query, pinned, by)
+        leads = pages.lead_keys(lake, by[0], sources)
+        table = _bounded_page(lake, sources, by, side, after, limit, out_schema, leads)
+    return pages.with_cursor(table, limit, query, pinned, by)
 
 
 def _bounded_page(lake: Lake, sources: list[Source], by: list[str], side: int | None, after: list | None,
@@ -181,7 +154,7 @@ def _date_by_date(lake: Lake, sources: list[Source], by: list[str], side: int | 
     for day in sorted({s.day for s in sources if not after or s.day >= after[0]}):
         mine = [s for s in sources if s.day == day]
         inner = _bounded_page(lake, mine, by[1:], side, after[1:] if after and day == after[0] else None, need - 1,
-                              out_schema.remove(0), _lead_keys(lake, "icp_id", mine))
+                              out_schema.remove(0), pages.lead_keys(lake, "icp_id", mine))
         tables.append(inner.add_column(0, out_schema.field(0), dates(np.full(inner.num_rows, (day - EPOCH).days))))
         need -= inner.num_rows
         if need <= 0:
@@ -242,122 +215,3 @@ def _where(rows: Rows, mask: np.ndarray) -> Rows:
                 rows.run[mask], rows.runs, None if rows.icp is None else rows.icp.filter(pa.array(mask)))
 
 
-def _lead_keys(lake: Lake, lead: str, sources: list[Source]) -> list | None:
-    """The distinct values of the leading key, in order, that bound a page: ICPs from the
-    runs' ICP indexes, the dates that have output; None when there is no such list (by
-    buyer_seller first, or a run without an ICP index): then a page reads every key."""
-    if lead == "icp_id":
-        return _icp_keys(lake, tuple(sorted({s.run_id for s in sources})))
-    if lead == "read_date":
-        return sorted({s.day for s in sources})
-    return None
-
-
-@functools.lru_cache(maxsize=16)
-def _icp_keys_cached(paths: tuple[tuple[Path, tuple], ...]) -> list[str]:
-    tables = []
-    for path, _ in paths:
-        with path.open("rb") as f:
-            tables.append(pq.read_table(f, columns=["icp_id"]))
-    keys = pc.unique(pa.chunked_array([t["icp_id"].combine_chunks() for t in tables]))
-    return sorted(keys.to_pylist())
-
-
-def _icp_keys(lake: Lake, run_ids: tuple[str, ...]) -> list[str] | None:
-    """The sorted union of the runs' ICP indexes (immutable once published), or None if a
-    run has none (published before publish wrote them)."""
-    paths = []
-    for run in run_ids:
-        index = run_record(lake, run).get("icp_index")
-        if not index:
-            return None
-        path = lake.root / index
-        paths.append((path, version(path)))
-    return _icp_keys_cached(tuple(paths))
-
-
-def _sources(lake: Lake, pinned: dict[dt.date, str]) -> list[Source]:
-    """The output files answering for the pinned dates, from the runs' records."""
-    by_run: dict[str, dict[str, list[Source]]] = {}
-    found = []
-    for day, run in pinned.items():
-        if run not in by_run:
-            try:
-                record = run_record(lake, run)
-                if record["status"] not in ("published", "retracted"):
-                    output_files(lake, run)  # raises: only published and retracted runs can be read
-            except MeterlakeError as e:  # a cursor naming a run that cannot be read
-                raise InvalidArgumentError(f"invalid cursor: {e}", field="cursor", value=run) from None
-            by_run[run] = outputblocks.run_sources(lake, record)
-        found += by_run[run].get(day.isoformat(), [])
-    return found
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-def _check_side(value: str | None) -> None:
-    if value is not None and value not in schema.BUYER_SELLER:
-        raise InvalidArgumentError(f"buyer_seller must be buyer or seller, got {value!r}",
-                                   field="buyer_seller", value=value)
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
-                              or not 1 <= limit <= MAX_LIMIT):
-        raise InvalidArgumentError(f"limit must be an integer 1..{MAX_LIMIT}, got {limit!r}",
-                                   field="limit", value=limit)
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
-def _window(start: dt.date | str | None, end: dt.date | str | None) -> tuple[dt.date | None, dt.date | None]:
-    start = parse_date(start, "start") if start is not None else None
-    end = parse_date(end, "end") if end is not None else None
-    if start is not None and end is not None:
-        check_range(start, end)
-    return start, end
-
-
-def _page_state(lake: Lake, text: str | None, query: dict, key_length: int, start: dt.date | None,
-                end: dt.date | None, run: str) -> tuple[dict[dt.date, str], list | None]:
-    """The pinned runs and last key: from the cursor, or resolved now for a first page."""
-    if text is not None:
-        state = cursors.decode(text, query, key_length)
-        return state.runs, state.after
-    if run != "latest":
-        check_run_id(run, "run")
-        record = get_run(lake, run)
-        start = start or dt.date.fromisoformat(record["start"])
-        end = end or dt.date.fromisoformat(record["end"])
-    elif start is None or end is None:
-        published = records(lake, status="published")
-        if not published:
-            return {}, None
-        start = start or min(dt.date.fromisoformat(r["start"]) for r in published)
-        end = end or max(dt.date.fromisoformat(r["end"]) for r in published)
-    if end < start:
-        return {}, None
-    return resolve_runs(lake, start, end, run), None
-
-
-def _key_value(key: str, value: object) -> object:
-    try:
-        if key == "read_date":
-            return dt.date.fromisoformat(value)  # type: ignore[arg-type]
-        if not isinstance(value, str):
-            raise TypeError
-        return value
-    except (TypeError, ValueError):
-        raise InvalidArgumentError("invalid cursor: bad key value", field="cursor", value=str(value)) from None
-
-
-def _with_cursor(table: pa.Table, limit: int | None, query: dict, pinned: dict[dt.date, str],
-                 key: list[str]) -> tuple[pa.Table, str | None]:
-    if limit is None or table.num_rows <= limit:
-        return table, None
-    table = table.slice(0, limit)
-    last = table.slice(limit - 1, 1).to_pylist()[0]
-    after = [last[k].isoformat() if isinstance(last[k], dt.date) else last[k] for k in key]
-    return table, cursors.encode(cursors.Cursor(query, pinned, after))

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from datalake import output, runs
+from datalake import output, outputpages, runs
 from datalake.lake import Lake
 from datalake.outputgroups import TotalOutOfRangeError
 from datalake.storage import write_json_atomic
@@ -129,5 +129,5 @@ def test_runs_without_an_icp_index_give_the_same_pages(tmp_path: Path) -> None:
     end = D + dt.timedelta(days=1)
     want = [t.to_pylist() for t in pages(lake, start=D, end=end, limit=3)]
     write_json_atomic(lake.layout.run_record(record["run_id"]), {**record, "icp_index": None})
-    assert output._icp_keys(lake, (record["run_id"],)) is None
+    assert outputpages.icp_keys(lake, (record["run_id"],)) is None
     assert [t.to_pylist() for t in pages(lake, start=D, end=end, limit=3)] == want
