@@ -5,10 +5,11 @@ published run (no service, no serving indexes):
 
 query 2: one ICP's daily summary over the whole window for its side; query 3: its first
 100-row interval page and the page after it; query 4: one date by icp_id, buyer_seller
-(the first JSON page of 100 and of 1,000, a page from the middle, the whole date), and the
-window by read_date, buyer_seller. Each is timed warm (block footers opened by an earlier
-call) as median and p99 over random ICPs or dates; the first call in the process is
-printed as "first". DuckDB over the same Parquet files is timed beside query 4."""
+(the first JSON page of 100 and of 1,000, a page from the middle, the whole date), and
+the whole window by key (first pages, every row, by read_date, buyer_seller). Each is
+timed warm (block footers opened by an earlier call) as median and p99 over random ICPs
+or dates; the first call of each is printed as "first". DuckDB over the same Parquet
+files is timed beside query 4."""
 from __future__ import annotations
 
 import argparse
@@ -82,7 +83,14 @@ def main() -> None:
     sql_text = (f"SELECT icp_id, buyer_seller, CAST(sum(matched_amount) AS DECIMAL(18, 4)), count(*) "
                 f"FROM read_parquet($f, {HIVE}) GROUP BY ALL ORDER BY ALL")
     timed("   DuckDB, whole date by icp_id,buyer_seller", [
-        (lambda d=d: con.sql(sql_text, params={"f": output_files(lake, pinned[d])[d]}).to_arrow_table()) for d in some_days[:8]])
+        (lambda d=d: con.sql(sql_text, params={"f": output_files(lake, pinned[d])[d]}).to_arrow_table())
+        for d in some_days[:8]])
+    timed(f"q4 {len(days)} dates by icp_id,buyer_seller, first page of 100", [
+        (lambda: output.output_by_key(lake, start, end, limit=100)) for _ in range(10)])
+    timed(f"q4 {len(days)} dates by read_date,icp_id, first page of 100", [
+        (lambda: output.output_by_key(lake, start, end, by=["read_date", "icp_id"], limit=100)) for _ in range(10)])
+    timed(f"q4 {len(days)} dates by icp_id,buyer_seller, every row", [
+        (lambda: output.output_by_key(lake, start, end, limit=None)) for _ in range(2)])
     timed(f"q4 {len(days)} dates by read_date,buyer_seller", [
         (lambda: output.output_by_key(lake, start, end, by=["read_date", "buyer_seller"], limit=None))
         for _ in range(3)])
