@@ -32,6 +32,7 @@ from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError
 from .lake import STORE_POLL_S, Lake, check_range, parse_date
 from .location import is_local
 from .layout import check_run_id, run_id as make_run_id
+from .outputblocks import write_staged_blocks
 from .outputtypes import type_output_batch, type_output_native
 from .publication import publish_files, run_stats, write_icp_index
 from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
@@ -400,6 +401,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             folder = work / "run"
             files = publish_files(con, parts, folder, run_id)
             written = [str(folder / f["path"]) for f in files]
+            block_files = write_staged_blocks(folder, files, run_id, work / "blocks")
             index = work / "icps.parquet"
             write_icp_index(con, written, index)
             stats = run_stats(con, written, lake.raw_files(dt.date.fromisoformat(record["start"]),
@@ -423,9 +425,10 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
                                     field="parts")
             name = commit.token()
             published = []
-            for f in files:
+            for f, local_blocks in zip(files, block_files):
                 target = placed.add(folder / f["path"],
                                     lake.layout.output_file(run_id, dt.date.fromisoformat(f["read_date"]), token=name))
+                placed.add(local_blocks, lake.layout.blocks_of(target))  # one commit with the data file
                 published.append({**f, "path": lake.layout.relative(target)})
             icps = placed.add(index, lake.layout.run_icp_index(run_id, name))
             seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
