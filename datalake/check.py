@@ -3,7 +3,9 @@ ingest's rows all there, run records well formed; and finding (or removing) what
 writers left behind."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ import pyarrow.parquet as pq
 from . import blocks, schema, sql
 from .lake import COMPACTION, Lake
 from .layout import INGEST_ID_RE, RUN_ID_RE
+from .outputblocks import write_output_blocks
 from .rawblocks import write_raw_blocks
 from .runs import STATUSES
 from .storage import exclusive_lock, local_copy, move_into_place, read_json, read_json_lines, sha256_file
@@ -129,27 +132,40 @@ def _check_raw(lake: Lake, records: list[dict], current: list, report: CheckRepo
 
 
 def _check_block_files(lake: Lake, current: list, report: CheckReport, repair: bool) -> None:
-    """Each current raw file's block file opens and holds its rows. A block file is derived
-    from its Parquet, so ``repair`` writes a missing or damaged one again from it."""
-    for f in current:
-        path = lake.layout.blocks_of(f.path)
+    """Each current raw file's and each published or retracted run's output file's block
+    file opens and holds its rows. A block file is derived from its Parquet, so ``repair``
+    writes a missing or damaged one again from it."""
+    files = [(f.path, f.rows, f.read_date, write_raw_blocks) for f in current]
+    for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            record = read_json(path)
+            if record.get("status") in ("published", "retracted") and RUN_ID_RE.match(str(record.get("run_id"))):
+                files += [(lake.layout.absolute(e["path"]), e.get("rows"), dt.date.fromisoformat(e["read_date"]),
+                           functools.partial(_write_output_blocks, run_id=record["run_id"]))
+                          for e in record.get("files") or []]
+    for data, rows, day, write in files:
+        path = lake.layout.blocks_of(data)
         try:
             facts = blocks.BlockFile.open(path).facts
-            if facts.get("rows") == f.rows and facts.get("read_date") == f.read_date.isoformat():
+            if facts.get("rows") == rows and facts.get("read_date") == day.isoformat():
                 continue
             trouble = f"holds {facts.get('rows')} rows of {facts.get('read_date')}"
         except (blocks.BlockFileError, OSError, pa.ArrowInvalid) as e:
             trouble = f"unreadable ({e})"
         if not repair:
             report.problems.append(f"{lake.layout.relative(path)}: {trouble}; `check --repair` writes it again "
-                                   f"from {lake.layout.relative(f.path)}")
+                                   f"from {lake.layout.relative(data)}")
             continue
         with lake.staging() as work:
             staged = work / "file.blocks"
-            write_raw_blocks(local_copy(f.path, work), staged, f.read_date)
+            write(local_copy(data, work), staged, day)
             move_into_place(staged, path)
         blocks.footers.forget(path)
         report.leftovers.append(f"{lake.layout.relative(path)}: {trouble}, written again")
+
+
+def _write_output_blocks(parquet: Path, target: Path, day: dt.date, *, run_id: str) -> int:
+    return write_output_blocks(parquet, target, read_date=day, run_id=run_id)
 
 
 def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:

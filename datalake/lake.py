@@ -229,10 +229,9 @@ class Lake:
 
     # -- writing ----------------------------------------------------------------------
 
-    def staging(self, *, serving: bool = False) -> contextlib.AbstractContextManager[Path]:
-        """A private work folder, removed afterwards (see ``staging_folder``); with
-        ``serving``, one for building a serving index, under ``_serving``."""
-        return staging_folder(self.layout, serving=serving)
+    def staging(self) -> contextlib.AbstractContextManager[Path]:
+        """A private work folder, removed afterwards (see ``staging_folder``)."""
+        return staging_folder(self.layout)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -256,7 +255,7 @@ class Lake:
         committed_blocks = {self.layout.blocks_of(p) for p in committed}
         found += [p for p in self.layout.blocks_dir.glob("raw/read_date=*/*") if p not in committed_blocks]
         found += [p for d in (self.layout.ingests_dir, self.layout.checkpoints_dir) for p in d.glob(".*.tmp")]
-        for folder in [*self.layout.staging_dir.glob("*"), *self.layout.serving_staging_dir.glob("*")]:
+        for folder in self.layout.staging_dir.glob("*"):
             if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
                 found.append(folder)
         found += self._abandoned_run_files()
@@ -296,11 +295,11 @@ class Lake:
 
 
 @contextlib.contextmanager
-def staging_folder(layout: Layout, *, serving: bool = False) -> Iterator[Path]:
-    """A private work folder under ``_staging`` (or ``_serving/_staging``), removed
+def staging_folder(layout: Layout) -> Iterator[Path]:
+    """A private work folder under ``_staging``, removed
     afterwards. A lock held inside it marks it as in use, so clean-up after a crash never
     removes another live writer's work."""
-    path = layout.staging(uuid.uuid4().hex, serving=serving)
+    path = layout.staging(uuid.uuid4().hex)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.mkdir()
     # Locked under another name, then renamed: whoever finds the lock file finds it held.

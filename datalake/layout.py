@@ -56,7 +56,7 @@ def check_run_id(value: str, field: str = "run_id") -> str:
 @dataclass(frozen=True)
 class Layout:
     """``root`` holds the lake (a local folder or an object-store prefix); ``local`` holds
-    this host's part: private staging, the write lock and the serving indexes. For a local
+    this host's part: private staging and the write lock. For a local
     lake they are the same folder."""
 
     root: Path
@@ -132,24 +132,8 @@ class Layout:
 
     @cached_property
     def serving_dir(self) -> Path:
-        """Serving copies rebuilt from the lake (never the source of truth)."""
+        """Where lake format 1 kept serving copies of the lake (now a leftover)."""
         return self.local / "_serving"
-
-    @cached_property
-    def serving_lock(self) -> Path:
-        return self.serving_dir / "build.lock"
-
-    def raw_index(self, head: str) -> Path:
-        check_ingest_id(head, "ingest_id")
-        return self.serving_dir / f"raw-{head}"
-
-    def output_index(self, run: str) -> Path:
-        check_run_id(run)
-        return self.serving_dir / f"output-{run}"
-
-    def daily_output(self, run: str) -> Path:
-        check_run_id(run)
-        return self.serving_dir / f"daily-{run}"
 
     def raw_partition(self, date: dt.date) -> Path:
         return self.raw_dir / f"read_date={date.isoformat()}"
@@ -204,15 +188,10 @@ class Layout:
         """Where versions before Arrow IPC staging kept an uploaded part (Parquet)."""
         return self.run_part_file(run, part).with_suffix(".parquet")
 
-    @cached_property
-    def serving_staging_dir(self) -> Path:
-        """Work folders of serving-index builds: caches, kept apart from the lake's staging."""
-        return self.serving_dir / "_staging"
-
-    def staging(self, staging_id: str, *, serving: bool = False) -> Path:
+    def staging(self, staging_id: str) -> Path:
         if not STAGING_ID_RE.match(staging_id):
             raise InvalidArgumentError(f"bad staging id {staging_id!r}")
-        return (self.serving_staging_dir if serving else self.staging_dir) / staging_id
+        return self.staging_dir / staging_id
 
     def rejects_file(self, key: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{16}", key):
@@ -221,7 +200,7 @@ class Layout:
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the lake root, or, for this host's part of a lake on a store
-        (staging, serving), to ``local``."""
+        (staging), to ``local``."""
         if is_local(path):
             return path.relative_to(self.root if is_local(self.root) else self.local).as_posix()
         root = str(self.root).rstrip("/") + "/"

@@ -3,7 +3,7 @@ store.
 
 On an object store the committed lake (data files, commit and run records, uploaded run
 parts) is in the bucket, and what belongs to one host stays on local disk: private staging
-folders, the write lock, and the serving indexes (copies rebuilt from the lake). The
+folders and the write lock. The
 endpoint and credentials come from the environment: ``AWS_ENDPOINT_URL`` (omit for AWS),
 ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``; the local side is under
 ``METERLAKE_CACHE_DIR`` (default ``~/.cache/meterlake``).

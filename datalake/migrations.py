@@ -38,6 +38,7 @@ from . import commit, schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError
 from .lake import staging_folder
 from .layout import INGEST_ID_RE, RUN_ID_RE, Layout
+from .outputblocks import write_output_blocks
 from .rawblocks import write_raw_blocks
 from .storage import exclusive_lock, fsync_dir, local_copy, move_into_place, read_json, sha256_file
 
@@ -195,27 +196,37 @@ def _fill_entry(layout: Layout, entry: dict, expected: pa.Schema, *, where: str)
 # -- 1 -> 2 -------------------------------------------------------------------------------
 
 def _write_block_files(layout: Layout, work: Path) -> int:
-    """The block file (``blocks.py``) of every raw file that commit records name and that
-    is still there, written where ``layout.blocks_of`` puts it. Files that have one keep it;
-    no record changes (block files are found by their data file's path)."""
+    """The block file (``blocks.py``) of every data file that a record names and that is
+    still there: raw files of commit records, output files of published and retracted runs,
+    written where ``layout.blocks_of`` puts it. Files that have one keep it; no record
+    changes (a block file is found by its data file's path)."""
     for path in sorted(layout.ingests_dir.glob("ing-*.json")):
-        if not INGEST_ID_RE.match(path.stem):
-            continue
-        for entry in read_json(path).get("files") or []:
-            data = layout.absolute(entry["path"])
-            target = layout.blocks_of(data)
-            if target.exists() or not data.exists():
-                continue
-            local = local_copy(data, work)
-            staged = work / f"{data.stem}.blocks"
-            write_raw_blocks(local, staged, dt.date.fromisoformat(entry["read_date"]))
-            move_into_place(staged, target)
-            if local != data:
-                local.unlink()
+        if INGEST_ID_RE.match(path.stem):
+            for entry in read_json(path).get("files") or []:
+                _write_block_file(layout, work, entry, lambda local, staged, day: write_raw_blocks(local, staged, day))
+    for path in sorted(layout.runs_dir.glob("run-*.json")):
+        record = read_json(path) if RUN_ID_RE.match(path.stem) else {}
+        if record.get("status") in ("published", "retracted"):
+            for entry in record.get("files") or []:
+                _write_block_file(layout, work, entry, lambda local, staged, day: write_output_blocks(
+                    local, staged, read_date=day, run_id=record["run_id"]))
     return 0
+
+
+def _write_block_file(layout: Layout, work: Path, entry: dict, write: Callable[[Path, Path, dt.date], int]) -> None:
+    data = layout.absolute(entry["path"])
+    target = layout.blocks_of(data)
+    if target.exists() or not data.exists():
+        return
+    local = local_copy(data, work)
+    staged = work / f"{data.stem}.blocks"
+    write(local, staged, dt.date.fromisoformat(entry["read_date"]))
+    move_into_place(staged, target)
+    if local != data:
+        local.unlink()
 
 
 STEPS: dict[int, Step] = {
     0: Step(0, "record rows, bytes and sha256 of every committed raw and output file", _fill_file_entries),
-    1: Step(1, "write the block file of every committed raw file", _write_block_files),
+    1: Step(1, "write the block file of every committed raw and output file", _write_block_files),
 }

@@ -2,7 +2,6 @@
 in the commit that publishes it, and the reads the output queries make of them."""
 from __future__ import annotations
 
-import atexit
 import bisect
 import datetime as dt
 import re
@@ -21,9 +20,6 @@ EPOCH = dt.date(1970, 1, 1)
 SIDES = pa.array(schema.BUYER_SELLER, pa.string())  # code 0 buyer, 1 seller
 MAX_PERIOD = 50
 _COLUMNS = ["icp_id", "trading_period", "buyer_seller", "matched_amount"]
-# Close the cached block files while the interpreter can still run BlockFile.__del__ (at
-# shutdown the ``os`` it calls may already be gone, and every open file prints an error).
-atexit.register(lambda: getattr(blocks.footers, "_files", {}).clear())
 
 
 class OutputBlocksError(ValueError):
@@ -265,11 +261,11 @@ def _icp_totals(block: blocks.Block, a: int, b: int) -> tuple[np.ndarray, ...]:
 
 def write_staged_blocks(folder: Path, files: list[dict], run_id: str, into: Path) -> list[Path]:
     """The block files of a run's output files staged in ``folder`` (``files`` as
-    ``publication.publish_files`` returns them), written under ``into``; each file entry
-    gets its ``blocks_bytes``. Returns the block files, in the order of ``files``."""
+    ``publication.publish_files`` returns them), written under ``into``. Returns the block
+    files, in the order of ``files``."""
     written = []
     for f in files:
         local = (into / f["path"]).with_suffix(".blocks")
-        f["blocks_bytes"] = write_output_blocks(folder / f["path"], local, read_date=f["read_date"], run_id=run_id)
+        write_output_blocks(folder / f["path"], local, read_date=f["read_date"], run_id=run_id)
         written.append(local)
     return written

@@ -71,7 +71,7 @@ def test_a_version_0_lake_is_refused_until_migrated_then_answers_as_before(built
     result = cli("--lake", v0_lake, "migrate")
     assert result.code == 0, result.err
     assert "version 0 -> 2" in result.out and "records rewritten: 3" in result.out
-    assert "1 -> 2: write the block file of every committed raw file" in result.out
+    assert "1 -> 2: write the block file of every committed raw and output file" in result.out
 
     info = json.loads((v0_lake / "lake.json").read_text())
     assert info["version"] == 2 and [(m["from"], m["to"]) for m in info["migrations"]] == [(0, 1), (1, 2)]
