@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from datalake import cursor, output, runs, sql
+from datalake import cursor, output, runs
 from datalake.demo_runs import UPLOAD_SCHEMA
 from datalake.generate import generate, icp_ids
 from datalake.rawtypes import decimal_array
@@ -101,24 +101,23 @@ def measure_queries(lake: Lake, start: dt.date, end: dt.date, repeat: int) -> di
                                                            for f in runs.get_run(lake, "run-00000001")["files"][:1]]}
     ).fetchall()]
     rng = random.Random(7)
-    con = sql.connect()
     q: dict = {}
     q["a_day_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
-                                                         granularity="day", limit=None, con=con), repeat)
+                                                         granularity="day", limit=None), repeat)
     q["a_interval_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
-                                                              granularity="interval", limit=None, con=con),
+                                                              granularity="interval", limit=None),
                                 repeat)
     q["a_month_buyer_14d"] = timed(lambda: output.output_summary(lake, rng.choice(icps), start=start, end=end,
                                                                  granularity="month", buyer_seller="buyer",
-                                                                 limit=None, con=con), repeat)
+                                                                 limit=None), repeat)
 
     def page_two() -> None:
         icp = rng.choice(icps)
-        _, nxt = output.output_summary(lake, icp, granularity="interval", limit=100, con=con)
-        output.output_summary(lake, icp, granularity="interval", limit=100, cursor=nxt, con=con)
+        _, nxt = output.output_summary(lake, icp, granularity="interval", limit=100)
+        output.output_summary(lake, icp, granularity="interval", limit=100, cursor=nxt)
 
     q["b_first_page_100"] = timed(lambda: output.output_summary(lake, rng.choice(icps), granularity="interval",
-                                                                limit=100, con=con), repeat)
+                                                                limit=100), repeat)
     q["b_first_and_second_page_100"] = timed(page_two, repeat)
 
     pinned = output.resolve_runs(lake, start, end)
@@ -128,18 +127,18 @@ def measure_queries(lake: Lake, start: dt.date, end: dt.date, repeat: int) -> di
         text = cursor.encode(cursor.Cursor({"k": "by_key", "s": start.isoformat(), "e": end.isoformat(),
                                             "by": ["icp_id", "buyer_seller"], "bs": None, "run": "latest"},
                                            pinned, [middle, "buyer"]))
-        output.output_by_key(lake, start, end, limit=1000, cursor=text, con=con)
+        output.output_by_key(lake, start, end, limit=1000, cursor=text)
 
     few = max(3, repeat // 6)
-    q["c_by_icp_first_page_1000"] = timed(lambda: output.output_by_key(lake, start, end, limit=1000, con=con), few)
+    q["c_by_icp_first_page_1000"] = timed(lambda: output.output_by_key(lake, start, end, limit=1000), few)
     q["c_by_icp_middle_page_1000"] = timed(middle_page, few)
-    q["c_by_icp_all_rows"] = timed(lambda: output.output_by_key(lake, start, end, con=con), 3)
+    q["c_by_icp_all_rows"] = timed(lambda: output.output_by_key(lake, start, end), 3)
     q["c_by_date_side_all_rows"] = timed(lambda: output.output_by_key(lake, start, end,
-                                                                      by=["read_date", "buyer_seller"], con=con), 3)
-    q["c_by_icp_one_day_all_rows"] = timed(lambda: output.output_by_key(lake, end, end, con=con), 3)
+                                                                      by=["read_date", "buyer_seller"]), 3)
+    q["c_by_icp_one_day_all_rows"] = timed(lambda: output.output_by_key(lake, end, end), 3)
     first_half = start + dt.timedelta(days=(end - start).days // 2 - 1)  # dates run 2 does not cover
-    q["c_by_icp_all_rows_one_run_7d"] = timed(lambda: output.output_by_key(lake, start, first_half, con=con), 3)
-    q["all_rows_groups"] = output.output_by_key(lake, start, end, con=con)[0].num_rows
+    q["c_by_icp_all_rows_one_run_7d"] = timed(lambda: output.output_by_key(lake, start, first_half), 3)
+    q["all_rows_groups"] = output.output_by_key(lake, start, end)[0].num_rows
     return q
 
 

@@ -52,12 +52,12 @@ def main() -> None:
         best("output_latest by icp_id, buyer_seller", q(
             "SELECT icp_id, buyer_seller, sum(matched_amount), count(*) FROM output_latest "
             "WHERE read_date BETWEEN $a AND $b GROUP BY ALL ORDER BY ALL", a=first, b=last))
-        best("engine output_by_key", lambda: output.output_by_key(lake, first, last, limit=None, con=con))
+        best("engine output_by_key", lambda: output.output_by_key(lake, first, last, limit=None))
         best("output_latest one ICP by day", q(
             "SELECT read_date, buyer_seller, sum(matched_amount), count(*) FROM output_latest "
             "WHERE icp_id = $i AND read_date BETWEEN $a AND $b GROUP BY ALL ORDER BY ALL", i=icp, a=first, b=last))
         best("engine output_summary one ICP by day", lambda: output.output_summary(
-            lake, icp, start=first, end=last, limit=None, con=con))
+            lake, icp, start=first, end=last, limit=None))
     best("write_catalog", lambda: views.write_catalog(lake, f"{lake.root}.duckdb"), n=1)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -34,6 +34,7 @@ Granularity = Literal["interval", "day", "week", "month"]
 GRANULARITIES = ("interval", "day", "week", "month")
 KEYS = ("icp_id", "read_date", "buyer_seller")
 KEY_SQL = {k: k for k in KEYS}  # the keys by name, as the service imports them
+STREAM_PAGE_ROWS = 65_536  # rows a page of a streamed answer (CSV, Arrow)
 
 SUMMARY_SCHEMA = pa.schema([
     pa.field("period", pa.string()),
@@ -50,11 +51,10 @@ __all__ = ["MAX_LIMIT", "TotalOutOfRangeError", "output_by_key", "output_summary
 def output_summary(lake: Lake, icp_id: str, *, start: dt.date | str | None = None,
                    end: dt.date | str | None = None, buyer_seller: str | None = None,
                    granularity: Granularity = "day", run: str = "latest", limit: int | None = 100,
-                   cursor: str | None = None, con: object = None) -> tuple[pa.Table, str | None]:
+                   cursor: str | None = None) -> tuple[pa.Table, str | None]:
     """One ICP's output by period and buyer_seller (exact sums, interval counts, runs),
     in key order, a page of at most ``limit`` rows, and the cursor of the next page (None
-    on the last). Without ``start``/``end`` it covers every date a run covers. (``con`` is
-    accepted for callers that pass a DuckDB connection; nothing here uses one.)"""
+    on the last). Without ``start``/``end`` it covers every date a run covers."""
     check_icp_id(icp_id)
     pages.check_side(buyer_seller)
     if granularity not in GRANULARITIES:
@@ -94,12 +94,11 @@ def summarize(rows: Rows, granularity: str, buyer_seller: str | None, after: lis
 
 def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
                   by: Sequence[str] = ("icp_id", "buyer_seller"), run: str = "latest",
-                  buyer_seller: str | None = None, limit: int | None = None, cursor: str | None = None,
-                  con: object = None) -> tuple[pa.Table, str | None]:
+                  buyer_seller: str | None = None, limit: int | None = None,
+                  cursor: str | None = None) -> tuple[pa.Table, str | None]:
     """Output for trading dates ``start``..``end`` grouped by ``by`` (some of icp_id,
     read_date, buyer_seller, in the order given), with exact sums, interval counts and
-    runs, in key order. ``limit=None`` returns every row and no cursor. (``con`` as in
-    ``output_summary``.)"""
+    runs, in key order. ``limit=None`` returns every row and no cursor."""
     by = list(by) if not isinstance(by, str) else [by]
     if not by or len(set(by)) != len(by) or any(k not in KEYS for k in by):
         raise InvalidArgumentError(f"by must be distinct names from {', '.join(KEYS)}, got {by!r}",
@@ -124,6 +123,26 @@ def output_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *,
         leads = pages.lead_keys(lake, by[0], sources)
         table = _bounded_page(lake, sources, by, side, after, limit, out_schema, leads)
     return pages.with_cursor(table, limit, query, pinned, by)
+
+
+def stream_by_key(lake: Lake, start: dt.date | str, end: dt.date | str, *, by: Sequence[str] = ("icp_id", "buyer_seller"),
+                  run: str = "latest", buyer_seller: str | None = None,
+                  page_rows: int = STREAM_PAGE_ROWS) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Every row of ``output_by_key`` as record batches of at most ``page_rows``, read a
+    page at a time: the pages of one cursor, so the whole stream answers from the runs the
+    first page pinned, and memory holds one page. The first page is read now (bad
+    arguments raise here, before anything is sent)."""
+    table, cursor = output_by_key(lake, start, end, by=by, run=run, buyer_seller=buyer_seller, limit=page_rows)
+
+    def rest(table: pa.Table, cursor: str | None) -> Iterator[pa.RecordBatch]:
+        while True:
+            yield from table.to_batches()
+            if cursor is None:
+                return
+            table, cursor = output_by_key(lake, start, end, by=by, run=run, buyer_seller=buyer_seller,
+                                          limit=page_rows, cursor=cursor)
+
+    return table.schema, rest(table, cursor)
 
 
 def _bounded_page(lake: Lake, sources: list[Source], by: list[str], side: int | None, after: list | None,

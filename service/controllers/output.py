@@ -9,7 +9,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import Parameter
 
 from datalake.errors import InvalidArgumentError
-from datalake.output import KEY_SQL, output_by_key, output_summary
+from datalake.output import KEY_SQL, output_by_key, output_summary, stream_by_key
 
 from ..auth import requires
 from ..encoding import etag, not_modified, stream_response, table_response
@@ -56,10 +56,9 @@ class OutputController(Controller):
                          run=run, cursor=cursor)
         if cached := not_modified(request, tag):
             return cached
-        with db.bounded_cursor() as con, as_parameter("run", run, "run_id"):
+        with db.deadline(None), as_parameter("run", run, "run_id"):
             table, next_cursor = output_summary(lake, icp_id, start=start, end=end, buyer_seller=buyer_seller,
-                                                granularity=granularity, run=run, limit=limit, cursor=cursor,
-                                                con=con)
+                                                granularity=granularity, run=run, limit=limit, cursor=cursor)
         return table_response(
             request, table, fmt,
             lambda items: Summary(icp_id=icp_id, granularity=granularity, items=items, next_cursor=next_cursor),
@@ -73,8 +72,8 @@ class OutputController(Controller):
                limit: Limit = 100, cursor: Cursor = None, format: FormatParam = None) -> Response[KeyPage]:
         """Output for trading dates start..end grouped by key (`by`: icp_id, buyer_seller,
         read_date, in the order given): exact sums, interval counts and runs, in key order.
-        JSON is paginated by key (`limit`, `cursor`); CSV and Arrow stream every row and
-        ignore `limit` and `cursor`. At most `max_output_days` dates (366 by default)."""
+        JSON is paginated by key (`limit`, `cursor`); CSV and Arrow stream every row, a page
+        at a time from the runs of the first page, and ignore `limit` and `cursor`. At most `max_output_days` dates (366 by default)."""
         lake, db, settings = svc
         fmt = negotiate(request, format)
         check_span(start, end, settings.max_output_days, "output queries")
@@ -89,13 +88,12 @@ class OutputController(Controller):
                          cursor=cursor if paged else None)
         if cached := not_modified(request, tag):
             return cached
-        with db.bounded_cursor() as con, as_parameter("run", run, "run_id"):
+        with db.deadline(None), as_parameter("run", run, "run_id"):
+            if not paged:
+                schema, batches = stream_by_key(lake, start, end, by=keys, run=run, buyer_seller=buyer_seller)
+                return stream_response(request, schema, db.bounded(batches, None), fmt,
+                                       headers={"ETag": tag} if tag else None)
             table, next_cursor = output_by_key(lake, start, end, by=keys, run=run, buyer_seller=buyer_seller,
-                                               limit=limit if paged else None, cursor=cursor if paged else None,
-                                               con=con)
-        if not paged:
-            headers = {"ETag": tag} if tag else None
-            return stream_response(request, table.schema, iter(table.to_batches(max_chunksize=65_536)), fmt,
-                                   headers=headers)
+                                               limit=limit, cursor=cursor)
         return table_response(request, table, fmt, lambda items: KeyPage(items=items, next_cursor=next_cursor),
                               tag=tag)

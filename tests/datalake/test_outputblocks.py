@@ -189,3 +189,15 @@ def test_check_finds_a_missing_output_block_file_and_repair_writes_it_again(tmp_
     assert any(path.name in p for p in check_lake(lake, repair=True).leftovers)
     blocks.footers = blocks.FooterCache()
     assert check_lake(lake).ok and output.output_summary(lake, "101")[0].equals(expected)
+
+
+def test_a_stream_by_key_is_every_row_a_page_at_a_time(tmp_path: Path) -> None:
+    lake = Lake.create(tmp_path / "lake")
+    publish_rows(lake, tmp_path, interval_rows(ICPS, days(D, 2), seed=3), D, D + dt.timedelta(days=1))
+    end = D + dt.timedelta(days=1)
+    for by in (["icp_id", "buyer_seller"], ["read_date", "icp_id"], ["buyer_seller"]):
+        whole, _ = output.output_by_key(lake, D, end, by=by)
+        schema_, batches = output.stream_by_key(lake, D, end, by=by, page_rows=3)
+        batches = list(batches)
+        assert len(batches) > 1 or whole.num_rows <= 3
+        assert pa.Table.from_batches(batches, schema=schema_).equals(whole), by
