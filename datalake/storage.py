@@ -113,6 +113,11 @@ def write_atomic(path: Path, body: bytes, *, exclusive: bool = False, if_version
     fsync_dir(path.parent)
 
 
+class WriteOutcomeUnknown(OSError):
+    """A conditional PUT failed and reading the object back failed too: the write may have
+    landed. Its data files must stay (clean-up removes them if no record names them)."""
+
+
 def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None) -> None:
     if not exclusive and if_version is None:
         path.fs.pipe_file(path.path, body)
@@ -122,9 +127,25 @@ def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None)
     try:
         path.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, **condition)
     except OSError as e:
+        # The client retries a PUT whose answer was lost (a 5xx, a dropped connection) and
+        # then meets its own write: a 412, or an error. The object says who won.
+        if _holds(path, body):
+            return
         if "PreconditionFailed" in repr(e.__cause__) or "pre-condition" in str(e) or "412" in str(e):
             raise PreconditionFailed(str(path)) from e
         raise
+
+
+def _holds(path, body: bytes) -> bool:
+    """Whether the object at ``path`` is exactly ``body`` (records carry their writer's
+    timestamps and fresh file names, so no other writer's record is byte-equal)."""
+    try:
+        return path.fs.cat_file(path.path) == body
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise WriteOutcomeUnknown(f"{path}: the store failed the write, and reading it back failed "
+                                  f"too ({e}); it may have been written") from e
 
 
 def read_json(path: Path) -> dict:
