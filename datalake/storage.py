@@ -96,10 +96,14 @@ def write_atomic(path: Path, body: bytes, *, exclusive: bool = False, if_version
             raise PreconditionFailed(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk: no partial temporary file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     try:
         if exclusive:
             try:
@@ -126,7 +130,7 @@ def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None)
     condition = {"IfNoneMatch": "*"} if exclusive else {"IfMatch": if_version[0]}
     try:
         path.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, **condition)
-    except OSError as e:
+    except Exception as e:  # also botocore's connection errors, which are not OSErrors
         # The client retries a PUT whose answer was lost (a 5xx, a dropped connection) and
         # then meets its own write: a 412, or an error. The object says who won.
         if _holds(path, body):
