@@ -100,6 +100,7 @@ class FaultProxy:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, and 100-continue answered for us
     timeout = 60
+    disable_nagle_algorithm = True  # headers and body go in separate writes
     upstream: http.client.HTTPConnection | None = None
 
     def log_message(self, *args: object) -> None:
@@ -127,6 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
             if self.upstream is None:
                 self.upstream = http.client.HTTPConnection(*proxy.upstream, timeout=120)
+                self.upstream.connect()
+                self.upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 self.upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 for name, value in self.headers.items():
