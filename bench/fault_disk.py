@@ -234,7 +234,7 @@ def run(points: int, seed: int, workdir: Path | None = None, log=print, store: b
             need = 0
             if budgets is None:
                 calibration = rig.trial(operation, None)
-                need = high = max(calibration["need"], 8192) * 1.3
+                need = high = int(max(calibration["need"], 8192) * 1.3)
                 if calibration["problems"]:
                     trials.append(calibration)
             for i in range(len(budgets[operation]) if budgets else points):
