@@ -8,7 +8,10 @@ or after the server saw the request, one of:
 
   - ``nth``: one request, chosen at random among the write's requests;
   - ``fraction``: each request with probability 2-15 %;
-  - ``record``: the PUT of the commit record (``_meta/``), after the server stored it.
+  - ``record``: the PUT of the commit record (``_meta/``), after the server stored it;
+  - ``outage``: every request from a random one on (the store goes down mid-write; the
+    writer's botocore is told to try each request twice, ``AWS_MAX_ATTEMPTS``, so that it
+    gives up in seconds rather than a minute).
 
 Then, through a clean endpoint: the write either committed exactly once (exit 0: its delivery
 in exactly one ingest, or its output in exactly one published run), or failed with one line
@@ -45,7 +48,7 @@ from datalake.lake import Lake  # noqa: E402
 from tests.faultproxy import KINDS, WHEN, FaultProxy  # noqa: E402
 from tests.seaweed import SeaweedServer  # noqa: E402
 
-MODES = ("nth", "fraction", "record")
+MODES = ("nth", "fraction", "record", "outage")
 UNKNOWN = "may have been written"
 
 
@@ -56,9 +59,9 @@ class StoreFaults:
         self.requests = {"ingest": 120, "publish": 120}  # a write's requests, from the last trial
         self.seed_base = seed_base
 
-    def _child(self, args: list[str]) -> subprocess.CompletedProcess:
+    def _child(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cli.main", "--lake", self.h.lake_dir, *args], cwd=REPO,
-                              capture_output=True, text=True, env=self.env, timeout=600)
+                              capture_output=True, text=True, env={**self.env, **(env or {})}, timeout=600)
 
     def _times(self, operation: str, path: Path) -> int:
         """How many times the write of ``path`` is committed: ingests of its content, or
@@ -78,6 +81,10 @@ class StoreFaults:
             nth = rng.randint(1, self.requests[operation])
             self.proxy.fail(nth={nth}, kinds=kinds, when=when, seed=seed)
             return f"request {nth} {kinds[0]} {when[0]}"
+        if mode == "outage":
+            first = rng.randint(1, self.requests[operation])
+            self.proxy.fail(nth=set(range(first, first + 100_000)), kinds=kinds, when=when, seed=seed)
+            return f"outage from {first} {kinds[0]} {when[0]}"
         if mode == "fraction":
             fraction = round(rng.uniform(0.02, 0.15), 2)
             self.proxy.fail(fraction=fraction, kinds=KINDS, when=WHEN, seed=seed)
@@ -94,13 +101,13 @@ class StoreFaults:
                 ["runs", "import", str(path), "--start", str(DAYS[0]), "--end", str(DAYS[-1])])
         what = self._arm(n, operation, mode)
         started = time.monotonic()
-        done = self._child(args)
+        done = self._child(args, {"AWS_MAX_ATTEMPTS": "2"} if mode == "outage" else {})
         seconds = time.monotonic() - started
         faults = [f"{f.n} {f.method} {f.path.split('?')[0].rsplit('/', 2)[-1]} {f.kind} {f.when}"
                   for f in self.proxy.faults]
         if mode != "fraction" and not self.proxy.faults:
             what += " (not reached)"
-        if self.proxy.match is None:  # every request counted
+        if self.proxy.match is None and mode != "outage":  # every request counted
             self.requests[operation] = max(20, self.proxy.requests)
         self.proxy.fail()  # the checks and the rerun: no faults
         times = self._times(operation, path)

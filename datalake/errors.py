@@ -115,7 +115,10 @@ _STEPS = {"write_parquet": "writing a Parquet file", "_flush": "writing a Parque
           "upload": "uploading a data file", "move_into_place": "moving a data file into place",
           "staging_folder": "creating a staging folder", "_write_rejects": "writing the rejects file",
           "store_names": "listing the store", "read_json": "reading a record",
-          "read_json_versioned": "reading a record", "remove_tree": "removing files"}
+          "read_json_versioned": "reading a record", "remove_tree": "removing files",
+          "version": "reading a record", "_load": "reading a run record", "names": "listing the store",
+          "commits": "reading the commit log", "remove_abandoned": "looking for leftovers of killed writers",
+          "_abandoned_run_files": "looking for leftovers of killed writers"}
 _STORE_MODULES = ("botocore", "aiobotocore", "aiohttp", "urllib3", "s3fs")
 
 
@@ -128,7 +131,9 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 
 def _step(chain: list[BaseException]) -> str:
-    """What the innermost frame of the engine that a known step names was doing."""
+    """What the innermost frame of the engine that a known step names was doing (else
+    the innermost function of the engine)."""
+    innermost = None
     for error in chain:
         frames = []
         tb = error.__traceback__
@@ -140,10 +145,11 @@ def _step(chain: list[BaseException]) -> str:
             if not module.startswith("datalake."):
                 continue
             name = frame.f_code.co_name
+            innermost = innermost or f"in {module}.{name}"
             step = _STEPS.get(f"{module.rsplit('.', 1)[-1]}.{name}") or _STEPS.get(name)
             if step:
                 return step
-    return "writing"
+    return innermost or "writing"
 
 
 def _disk_full(e: BaseException) -> bool:
