@@ -56,6 +56,7 @@ class StoreFaults:
     def __init__(self, harness: Harness, proxy: FaultProxy, env: dict[str, str], seed_base: int,
                  modes: tuple[str, ...] = MODES) -> None:
         self.h, self.proxy, self.env, self.modes = harness, proxy, env, modes
+        self.in_turn = modes != MODES  # modes chosen by the caller: each in turn
         self.requests = {"ingest": 120, "publish": 120}  # a write's requests, from the last trial
         self.seed_base = seed_base
 
@@ -82,7 +83,7 @@ class StoreFaults:
             self.proxy.fail(nth={nth}, kinds=kinds, when=when, seed=seed)
             return f"request {nth} {kinds[0]} {when[0]}"
         if mode == "outage":
-            first = rng.randint(1, self.requests[operation])
+            first = rng.randint(1, self.requests[operation] // 2)  # mid-write, not after it
             self.proxy.fail(nth=set(range(first, first + 100_000)), kinds=kinds, when=when, seed=seed)
             return f"outage from {first} {kinds[0]} {when[0]}"
         if mode == "fraction":
@@ -95,7 +96,7 @@ class StoreFaults:
 
     def trial(self, n: int) -> dict:
         operation = self.h.rng.choice(("ingest", "publish"))
-        mode = self.h.rng.choice(self.modes)
+        mode = self.modes[(n - 1) % len(self.modes)] if self.in_turn else self.h.rng.choice(self.modes)
         path = self.h._raw_delivery() if operation == "ingest" else self.h._output_delivery()
         args = (["ingest", str(path)] if operation == "ingest" else
                 ["runs", "import", str(path), "--start", str(DAYS[0]), "--end", str(DAYS[-1])])
@@ -139,7 +140,8 @@ class StoreFaults:
 def run(trials: int, seed: int, workdir: Path | None = None, log=print, store: bool | SeaweedServer = False,
         modes: tuple[str, ...] | None = None) -> tuple[dict, list[dict]]:
     """``store``: a running SeaweedFS server (this process reads the lake through its
-    endpoint), or anything else to start one here."""
+    endpoint), or anything else to start one here. ``modes``: these, in turn (default:
+    each trial one of ``MODES`` at random)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="storefaults-") as tmp, contextlib.ExitStack() as stack:
         work = workdir or Path(tmp)
