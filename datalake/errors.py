@@ -2,6 +2,7 @@
 their own surface (CLI exit status, HTTP problem details) in one place."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -182,5 +183,9 @@ def environment_error(error: BaseException) -> MeterlakeError | None:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
+    """The gist of an error: its first line; for a DuckDB error that carries the Python
+    traceback of the file system it called, that traceback's last line."""
+    lines = str(e).strip().splitlines()
+    if any("Traceback (most recent call last)" in line for line in lines):
+        lines = [line for line in lines if re.match(r"[A-Za-z_][\w.]*(Error|Exception)\b", line)][-1:]
+    return (lines[0] if lines else type(e).__name__)[:300]
