@@ -147,7 +147,7 @@ def _holds(path, body: bytes) -> bool:
         return path.fs.cat_file(path.path) == body
     except FileNotFoundError:
         return False
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - botocore's connection errors are not OSErrors
         raise WriteOutcomeUnknown(f"{path}: the store failed the write, and reading it back failed "
                                   f"too ({e}); it may have been written") from e
 
