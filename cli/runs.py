@@ -184,9 +184,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     except BaseException as e:
         try:
             runs.abort_run(lake, record["run_id"], actor=ACTOR)
-        except Exception:  # the disk or the store that failed the import fails the abort too
-            print(f"run {record['run_id']} left open (abort it with `meterlake runs abort "
-                  f"{record['run_id']}`)", file=sys.stderr)
+        except Exception as failed:  # the disk or the store that failed the import fails the abort too
+            print(f"run {record['run_id']} not aborted ({getattr(failed, 'message', failed)}): see "
+                  f"`meterlake runs show {record['run_id']}`", file=sys.stderr)
             raise e from None
         print(f"run {record['run_id']} aborted", file=sys.stderr)
         raise
