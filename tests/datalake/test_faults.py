@@ -18,14 +18,19 @@ def _steps(trials: list[dict], operation: str) -> set[str]:
 
 
 def test_a_full_disk_under_the_lake(tmp_path):
-    # Bytes left free; with seed 1 these run out in each of the steps asserted below.
+    # Bytes left free. Nothing fits in 0; the rest run out in one step or another (which one
+    # near a boundary depends on how the two dates' files, written in parallel, interleave).
     summary, trials = fault_disk.run(0, 1, tmp_path, log=lambda line: None, budgets={
         "ingest": [0, 4096, 16384], "publish": [4096], "publish-api": [0, 12288, 16384]})
     assert summary["failures"] == 0, "\n".join(summary["problems"])
-    assert {"writing a Parquet file", "writing a record"} <= _steps(trials, "ingest")
-    assert len(_steps(trials, "ingest")) == 3
+    known = {"writing a Parquet file", "writing a block file", "writing a record", "staging an uploaded part",
+             "writing the run's ICP index"}
+    assert all(t["step"] in known for t in trials if t["failed"])
+    assert sum(t["failed"] for t in trials) >= 6
+    first = {t["operation"]: t["step"] for t in reversed(trials)}  # each write's budget 0
+    assert first["ingest"] == first["publish-api"] == "writing a Parquet file"
+    assert len(_steps(trials, "ingest")) >= 2 and len(_steps(trials, "publish-api")) >= 2
     assert _steps(trials, "publish") == {"staging an uploaded part"}
-    assert {"writing a Parquet file", "writing a record"} <= _steps(trials, "publish-api")
 
 
 def test_a_full_disk_under_the_local_side_of_a_store_lake(tmp_path, seaweed):
