@@ -65,12 +65,21 @@ bench-history: install
 	$(BIN)/python bench/history.py $(HISTORY_ARGS)
 
 # Kill every kind of writer at random moments and check the lake after each kill: 1,000
-# trials on a local folder, then 200 on SeaweedFS; recorded in docs/reliability.md.
+# trials on a local folder, then 200 on SeaweedFS; then the faults that are not crashes: a
+# full disk (a tmpfs, as root) at FAULT_POINTS budgets per write under a local lake and
+# FAULT_STORE_POINTS under a store lake's local side, and FAULT_STORE_TRIALS writes through a
+# proxy that fails store requests. Recorded in docs/reliability.md.
 CRASH_TRIALS ?= 1000
 CRASH_STORE_TRIALS ?= 200
+FAULT_POINTS ?= 25
+FAULT_STORE_POINTS ?= 8
+FAULT_STORE_TRIALS ?= 40
 crash: install
 	$(BIN)/python bench/crash_harness.py --trials $(CRASH_TRIALS) --seed 1 --json /tmp/meterlake-crash.json
 	$(BIN)/python bench/crash_harness.py --trials $(CRASH_STORE_TRIALS) --seed 2 --store --json /tmp/meterlake-crash-store.json
+	$(BIN)/python bench/fault_disk.py --points $(FAULT_POINTS) --seed 1 --json /tmp/meterlake-diskfull.json
+	$(BIN)/python bench/fault_disk.py --points $(FAULT_STORE_POINTS) --seed 2 --store --json /tmp/meterlake-diskfull-store.json
+	$(BIN)/python bench/fault_store.py --trials $(FAULT_STORE_TRIALS) --seed 1 --json /tmp/meterlake-storefaults.json
 
 # Two processes (as two hosts) racing run transitions and ingests on one lake, local and on
 # SeaweedFS, 50 rounds each (make test runs 5); see docs/reliability.md, "Commits".

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from datalake.errors import MeterlakeError
+from datalake.errors import MeterlakeError, environment_error
 
 from . import maintenance, raw, runs, serve, sql, tokens
 from .status import INTERRUPTED, report
@@ -82,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(e)
     except KeyboardInterrupt:
         return INTERRUPTED
+    except Exception as e:  # a full disk, a failed store request: one line, not a traceback
+        translated = environment_error(e)
+        if translated is None:
+            raise
+        return report(translated)
 
 
 if __name__ == "__main__":

@@ -181,8 +181,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         for n, path in enumerate(args.files, start=1):
             runs.upload_part(lake, record["run_id"], n, path, actor=ACTOR)
         _print(runs.publish_run(lake, record["run_id"], actor=ACTOR), args)
-    except BaseException:
-        runs.abort_run(lake, record["run_id"], actor=ACTOR)
+    except BaseException as e:
+        try:
+            runs.abort_run(lake, record["run_id"], actor=ACTOR)
+        except Exception as failed:  # the disk or the store that failed the import fails the abort too
+            print(f"run {record['run_id']} not aborted ({getattr(failed, 'message', failed)}): see "
+                  f"`meterlake runs show {record['run_id']}`", file=sys.stderr)
+            raise e from None
         print(f"run {record['run_id']} aborted", file=sys.stderr)
         raise
     return 0

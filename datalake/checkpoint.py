@@ -52,5 +52,5 @@ def after_commit(lake: Lake, commit_id: str) -> None:
     try:
         if due(lake, commit_id):
             write(lake, commit_id)
-    except OSError as e:
+    except Exception as e:  # a full disk, a failed request (botocore's are not all OSErrors)
         log.warning("checkpoint at %s not written (the next commit tries again): %s", commit_id, e)

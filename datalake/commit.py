@@ -30,8 +30,8 @@ from . import checkpoint
 from .errors import CommitConflictError, ConflictError
 from .lake import Lake, uploading
 from .location import is_local
-from .storage import (PreconditionFailed, fsync_dir, move_into_place, read_json_versioned, remove_tree,
-                      upload, write_json_atomic)
+from .storage import (PreconditionFailed, WriteOutcomeUnknown, fsync_dir, move_into_place, read_json_versioned,
+                      remove_tree, upload, write_json_atomic)
 from .storage import version as storage_version
 
 MAX_ATTEMPTS = 8
@@ -91,6 +91,8 @@ def _commit(lake: Lake, record_path: Path, record: dict, staged: Staged, *,
                     raise PreconditionFailed(str(record_path))  # on a disk: before any rename
                 staged.move()
                 write_json_atomic(record_path, record, exclusive=version is None, if_version=version)
+    except WriteOutcomeUnknown:
+        raise  # the record may name the files: they stay (clean-up removes them if it does not)
     except BaseException:
         staged.discard()
         raise

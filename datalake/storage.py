@@ -96,10 +96,14 @@ def write_atomic(path: Path, body: bytes, *, exclusive: bool = False, if_version
             raise PreconditionFailed(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk: no partial temporary file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     try:
         if exclusive:
             try:
@@ -113,6 +117,11 @@ def write_atomic(path: Path, body: bytes, *, exclusive: bool = False, if_version
     fsync_dir(path.parent)
 
 
+class WriteOutcomeUnknown(OSError):
+    """A conditional PUT failed and reading the object back failed too: the write may have
+    landed. Its data files must stay (clean-up removes them if no record names them)."""
+
+
 def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None) -> None:
     if not exclusive and if_version is None:
         path.fs.pipe_file(path.path, body)
@@ -121,10 +130,26 @@ def _put_object(path, body: bytes, *, exclusive: bool, if_version: tuple | None)
     condition = {"IfNoneMatch": "*"} if exclusive else {"IfMatch": if_version[0]}
     try:
         path.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, **condition)
-    except OSError as e:
+    except Exception as e:  # also botocore's connection errors, which are not OSErrors
+        # The client retries a PUT whose answer was lost (a 5xx, a dropped connection) and
+        # then meets its own write: a 412, or an error. The object says who won.
+        if _holds(path, body):
+            return
         if "PreconditionFailed" in repr(e.__cause__) or "pre-condition" in str(e) or "412" in str(e):
             raise PreconditionFailed(str(path)) from e
         raise
+
+
+def _holds(path, body: bytes) -> bool:
+    """Whether the object at ``path`` is exactly ``body`` (records carry their writer's
+    timestamps and fresh file names, so no other writer's record is byte-equal)."""
+    try:
+        return path.fs.cat_file(path.path) == body
+    except FileNotFoundError:
+        return False
+    except Exception as e:  # noqa: BLE001 - botocore's connection errors are not OSErrors
+        raise WriteOutcomeUnknown(f"{path}: the store failed the write, and reading it back failed "
+                                  f"too ({e}); it may have been written") from e
 
 
 def read_json(path: Path) -> dict:
