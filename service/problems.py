@@ -14,6 +14,8 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | a JSON body that is not JSON           | 415    | unsupported_media_type    |
 | ValidationError (bad rows in a body)   | 422    | validation_failed         |
 | no lake / lake of another format       | 503    | lake_not_found, lake_format |
+| the lake's disk is full                | 507    | storage_full              |
+| the object store fails requests        | 503    | store_unavailable         |
 | queries past the query timeout         | 504    | query_timeout             |
 | anything else                          | 500    | internal                  |
 
@@ -35,7 +37,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from datalake.errors import (ConflictError, InvalidArgumentError, LakeFormatError, LakeNotFoundError,
-                             MeterlakeError, NotFoundError, ValidationError)
+                             MeterlakeError, NotFoundError, StoreError, StorageFullError, ValidationError)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:meterlake:problem:"
@@ -73,6 +75,8 @@ ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
     (ConflictError, 409),
     (LakeNotFoundError, 503),
     (LakeFormatError, 503),
+    (StorageFullError, 507),
+    (StoreError, 503),
 ]
 HTTP_CODES = {400: "invalid_argument", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 406: "not_acceptable",

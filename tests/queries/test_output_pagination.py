@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from datalake import output, sql
+from datalake import output
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows
 
@@ -71,11 +71,10 @@ def test_summary_pages_cover_every_row_once(world, icp, granularity, side, limit
     start = end = None
     if span:
         start, end = (D + dt.timedelta(days=d) for d in sorted(span))
-    con = sql.connect()
 
     def fetch(**page):
         return output.output_summary(lake, icp, start=start, end=end, buyer_seller=side, granularity=granularity,
-                                     con=con, **page)
+                                     **page)
 
     expected, _ = fetch(limit=None)
     published = []
@@ -104,10 +103,9 @@ def test_by_key_pages_cover_every_row_once(world, by, side, limit, publish) -> N
     lake, folder = world
     end = D + dt.timedelta(days=WINDOW_DAYS - 1)
 
-    con = sql.connect()
 
     def fetch(**page):
-        return output.output_by_key(lake, D, end, by=by, buyer_seller=side, con=con, **page)
+        return output.output_by_key(lake, D, end, by=by, buyer_seller=side, **page)
 
     expected, _ = fetch(limit=None)
 
