@@ -9,10 +9,18 @@ from bench.crash_harness import run
 
 
 def test_killed_writers_leave_a_consistent_lake(tmp_path):
-    summary, trials = run(10, seed=11, workdir=tmp_path, log=lambda line: None)
-    assert summary.failures == 0, "\n".join(summary.problems)
-    assert any(t.outcome.startswith("killed") for t in trials)
-    assert summary.commits > 3
+    # Kill moments are drawn from each operation's running duration; on a loaded machine a
+    # run of 10 trials can, rarely, see every writer finish first: then another run, so that
+    # kills are always among the trials checked.
+    killed = 0
+    for seed in (11, 12, 13):
+        summary, trials = run(10, seed=seed, workdir=tmp_path / str(seed), log=lambda line: None)
+        assert summary.failures == 0, "\n".join(summary.problems)
+        assert summary.commits > 3
+        killed += sum(t.outcome.startswith("killed") for t in trials)
+        if killed:
+            break
+    assert killed
 
 
 def test_killed_writers_leave_a_consistent_lake_on_a_store(tmp_path, seaweed):
