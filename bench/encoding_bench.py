@@ -19,6 +19,7 @@ import msgspec
 from datalake import bulk, reads
 from datalake.lake import Lake
 from service import encoding
+from service.encoding import streams
 from service.negotiation import Format
 from service.structs import IcpReads
 
@@ -29,19 +30,7 @@ REQUEST = SimpleNamespace(app=SimpleNamespace(state={}), scope={}, url=SimpleNam
 def cut(chunks, piece: int = PIECE):
     """The pieces the server sends: chunks are bytes, a pa.Buffer, or a list of parts."""
     for chunk in chunks:
-        parts = chunk if isinstance(chunk, list) else [chunk]
-        segments, room = [], piece
-        for part in parts:
-            view = memoryview(part)
-            while len(view):
-                segments.append(view[:room])
-                room -= len(segments[-1])
-                view = view[len(segments[-1]):]
-                if not room:
-                    yield b"".join(segments)
-                    segments, room = [], piece
-        if segments:
-            yield b"".join(segments)
+        yield from streams.pieces_of(chunk if isinstance(chunk, list) else [chunk], piece)
 
 
 def arrow_paths(schema, batches):

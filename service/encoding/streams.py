@@ -30,6 +30,23 @@ def stream_response(request: Request, schema: pa.Schema, batches: Iterable[pa.Re
     return Stream(_pieces(chunks), media_type=MEDIA_TYPES[fmt], headers=headers or {})
 
 
+def pieces_of(parts: Parts, piece: int = PIECE_BYTES) -> Iterator[bytes]:
+    """One chunk's parts as bytes of ``piece`` bytes, the last shorter; each byte copied once."""
+    segments: list[memoryview] = []
+    room = piece
+    for part in parts:
+        view = memoryview(part)
+        while len(view):
+            segments.append(view[:room])
+            room -= len(segments[-1])
+            view = view[len(segments[-1]):]
+            if not room:
+                yield b"".join(segments)
+                segments, room = [], piece
+    if segments:
+        yield b"".join(segments)
+
+
 async def _pieces(chunks: Iterator[Parts], piece: int = PIECE_BYTES) -> AsyncIterator[bytes]:
     """``chunks`` (each produced in a worker thread) as bytes of ``piece`` bytes (the last shorter).
 
@@ -45,8 +62,6 @@ async def _pieces(chunks: Iterator[Parts], piece: int = PIECE_BYTES) -> AsyncIte
     closing under it would release the batches it is reading."""
     loop = asyncio.get_running_loop()
     pending: asyncio.Future | None = None
-    segments: list[memoryview] = []
-    room = piece
     try:
         while True:
             pending = loop.run_in_executor(None, next, chunks, None)
@@ -54,18 +69,8 @@ async def _pieces(chunks: Iterator[Parts], piece: int = PIECE_BYTES) -> AsyncIte
             pending = None
             if parts is None:
                 break
-            for part in parts:
-                view = memoryview(part)
-                while len(view):
-                    segments.append(view[:room])
-                    room -= len(segments[-1])
-                    view = view[len(segments[-1]):]
-                    if not room:
-                        yield b"".join(segments)
-                        segments, room = [], piece
-            if segments:  # a chunk's last piece goes before the next chunk is made
-                yield b"".join(segments)
-                segments, room = [], piece
+            for bytes_ in pieces_of(parts, piece):  # a chunk's last piece goes before the next is made
+                yield bytes_
     finally:
         close = getattr(chunks, "close", None)
         if close and pending is not None and not pending.done():
