@@ -131,11 +131,11 @@ def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> 
 
 def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
             direction: str | None, shard: Shard, batch_rows: int, dictionary: bool) -> Iterator[pa.RecordBatch]:
-    ordered = len({f.read_date for f, _ in opened}) == len(opened) and all(f.unique_keys for f, _ in opened)
+    ordered = rawblocks.in_key_order([f for f, _ in opened])
+    seqs = not ordered or as_of is not None  # ingest numbers are needed only for revisions and as_of
     readers = [_FileRange(f, bf) for f, bf in opened]
     for lo, hi in ranges:
-        rows = _merge([r.rows(lo, hi, seqs=not ordered or as_of is not None) for r in readers], shard,
-                      seqs=not ordered or as_of is not None)
+        rows = _merge([r.rows(lo, hi, seqs=seqs) for r in readers], shard, seqs=seqs)
         rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
         if rows.num_rows == 0:
             continue

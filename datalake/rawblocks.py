@@ -97,6 +97,12 @@ class Rows:
         return len(self.period)
 
 
+def in_key_order(files: Sequence) -> bool:
+    """Whether the rows of ``files`` (raw files, in date order), file after file, are in key
+    order with each key once: one file a date, none holding more than one revision."""
+    return len({f.read_date for f in files}) == len(files) and all(f.unique_keys for f in files)
+
+
 def latest(rows: Rows, *, as_of: str | None, direction: str | None, ordered: bool) -> Rows:
     """The latest revision of each (icp, day, period, direction) key as of ingest ``as_of``
     (None: every ingest), in key order, optionally of one direction. ``ordered``: the rows

@@ -49,8 +49,7 @@ def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, 
     check_range(start, end)
     files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
     rows = rawblocks.icp_rows([(f.read_date, f.blocks) for f in files], icp_id)
-    ordered = len({f.read_date for f in files}) == len(files) and all(f.unique_keys for f in files)
-    rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
+    rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=rawblocks.in_key_order(files))
     columns = {**rawblocks.reads_columns(rows), "energy_flow_direction": rawblocks.directions(rows)}
     if not ingest_id:
         return pa.table(columns, schema=ICP_READS_SCHEMA.remove(ICP_READS_SCHEMA.get_field_index("ingest_id")))
