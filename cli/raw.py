@@ -43,7 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--start", required=True, help="first trading date")
     p.add_argument("--end", required=True, help="last trading date (inclusive)")
     p.add_argument("--direction", choices=["I", "X"])
-    p.add_argument("--as-of", help="ingest id: read the lake as it was after that ingest")
+    p.add_argument("--as-of", help="read the lake as it was after an ingest: its id, or an RFC 3339 time "
+                                   "(e.g. 2018-06-20T09:00:00+12:00: the last ingest committed at or before it)")
     p.add_argument("--ingest-id", action="store_true",
                    help="add a last column: the ingest that delivered each read's value")
     p.set_defaults(func=cmd_reads)

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import blocks, rawblocks, schema
+from .asof import resolve_as_of
 from .errors import InvalidArgumentError
 from .lake import Lake, RawFile, check_range, parse_date
 from .reads import check_direction
@@ -101,7 +102,8 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
               as_of: str | None = None, shard: Shard | str | None = None, chunk_rows: int = CHUNK_ROWS,
               batch_rows: int = BATCH_ROWS, dictionary: bool = False) -> BulkReads:
     """Raw reads of every ICP (or one shard of them) for trading dates ``start``..``end``,
-    latest revision of each key as of ingest ``as_of`` (default: the newest). Arguments are
+    latest revision of each key as of ``as_of`` (default: the newest; an ingest id or an
+    RFC 3339 time, see ``asof.resolve_as_of``). Arguments are
     checked and the files' footers read now; rows are read as ``batches`` is iterated.
     ``dictionary`` gives icp_id and energy_flow_direction as dictionary arrays
     (``BULK_READS_DICTIONARY_SCHEMA``): each batch's icp_id dictionary holds the ICPs of
@@ -110,6 +112,7 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
     shard = parse_shard(shard)
+    as_of = resolve_as_of(lake, as_of)
     files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
     opened = [(f, blocks.footers.get(f.blocks)) for f in files]
     target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA

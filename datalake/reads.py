@@ -7,6 +7,7 @@ import re
 import pyarrow as pa
 
 from . import blocks, rawblocks, schema
+from .asof import resolve_as_of
 from .errors import InvalidArgumentError
 from .lake import Lake, check_range, parse_date
 
@@ -39,14 +40,15 @@ def check_direction(value: str | None) -> str | None:
 def read_icp(lake: Lake, icp_id: str, start: dt.date | str, end: dt.date | str, *,
              direction: str | None = None, as_of: str | None = None, ingest_id: bool = True) -> pa.Table:
     """Raw reads of one ICP for trading dates ``start``..``end`` (inclusive), the latest
-    revision of each (read_timestamp, direction) as of ingest ``as_of`` (default: now), in
-    time order. ``ingest_id=False`` leaves out the ingest_id column (which costs a little
+    revision of each (read_timestamp, direction) as of ``as_of`` (default: now; an ingest id
+    or an RFC 3339 time, see ``asof.resolve_as_of``), in time order. ``ingest_id=False`` leaves out the ingest_id column (which costs a little
     to build). Read from the block files of the snapshot's raw files: one block read a
     file."""
     check_icp_id(icp_id)
     check_direction(direction)
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
+    as_of = resolve_as_of(lake, as_of)
     files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
     rows = rawblocks.icp_rows([(f.read_date, f.blocks) for f in files], icp_id)
     rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=rawblocks.in_key_order(files))

@@ -37,6 +37,7 @@ STATEMENTS = (
     "view_raw_files",
     "view_raw_reads_all_revisions",
     "view_raw_reads",
+    "macro_as_of_ingest",
     "macro_raw_reads_as_of",
     "view_runs",
     "view_output_all",

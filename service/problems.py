@@ -36,6 +36,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
+from datalake.asof import AS_OF_SHAPE
 from datalake.errors import (ConflictError, InvalidArgumentError, LakeFormatError, LakeNotFoundError,
                              MeterlakeError, NotFoundError, StoreError, StorageFullError, ValidationError)
 
@@ -162,7 +163,7 @@ _MISSING = re.compile(r"Missing required \w+ parameter '([^']+)'")
 # to a caller). Others are described from their type: dates, numbers, choices, flags.
 SHAPES = {
     "icp_id": "1 to 32 letters and digits, like 0000012345TR9A1",
-    "as_of": "an ingest id like ing-00000001",
+    "as_of": AS_OF_SHAPE,
     "run_id": "a run id like run-00000001",
     "run": "latest or a run id like run-00000001",
     "shard": "k/n with 0 <= k < n, like 0/4",

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
+from datalake.asof import AS_OF_PATTERN
 from datalake.errors import InvalidArgumentError, MeterlakeError, NotFoundError
 from datalake.lake import Lake
 
@@ -27,8 +28,10 @@ OptStart = Annotated[dt.date | None, Parameter(description="first trading date (
 OptEnd = Annotated[dt.date | None, Parameter(description="last trading date (inclusive)")]
 Direction = Annotated[Literal["I", "X"] | None,
                       Parameter(description="X: extraction (consumption), I: injection (generation); default both")]
-AsOf = Annotated[str | None, Parameter(description="ingest id: read the raw data as it was after that ingest "
-                                                   "(default: the newest)", pattern=r"^ing-[0-9]{8}$")]
+AsOf = Annotated[str | None, Parameter(description="read the raw data as it was after an ingest: its id, or an "
+                                                   "RFC 3339 time with Z or an offset (the last ingest committed at "
+                                                   "or before it; URL-encode '+' as %2B). Default: the newest",
+                                       pattern=AS_OF_PATTERN, max_length=40)]
 FormatParam = Annotated[Format | None, Parameter(description="response format; overrides the Accept header")]
 Shard = Annotated[str | None, Parameter(description="k/n: only ICPs whose shard (first 8 hex digits of "
                                                     "md5(icp_id) as an integer, mod n) is k; 0 <= k < n <= 4096",

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from datalake.asof import resolve_as_of
 from datalake.bulk import read_bulk
 from datalake.ingest import ingest_file
 from datalake.reads import read_icp
@@ -39,19 +40,21 @@ class ReadsController(Controller):
                   start: Start, end: End,
                   direction: Direction = None, as_of: AsOf = None, format: FormatParam = None) -> Response[IcpReads]:
         """Raw reads of one ICP for trading dates start..end, in time order: the latest
-        revision of each read as of ingest `as_of`. An ICP with no data is an empty list.
-        The result is fixed by its snapshot, so it carries a strong ETag. At most
+        revision of each read as of `as_of` (an ingest id, or a time: the last ingest committed
+        at or before it; a time before the first ingest is a 404, one in the future a 400).
+        An ICP with no data is an empty list. The result is fixed by its snapshot (the ingest
+        `as_of` resolved to), so it carries a strong ETag. At most
         `max_icp_days` dates (731 by default) per request."""
         lake, db, settings = svc
         fmt = negotiate(request, format)
         check_span(start, end, settings.max_icp_days, "one ICP's reads")
-        snapshot = as_of or lake.head_ingest()
+        with as_parameter("as_of", as_of, "ingest_id"):
+            snapshot = resolve_as_of(lake, as_of) or lake.head_ingest()
         tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt) if snapshot else None
         if cached := not_modified(request, tag):
             return cached
-        with as_parameter("as_of", as_of, "ingest_id"):
-            table = await sync_to_thread(read_icp, lake, icp_id, start, end, direction=direction, as_of=snapshot,
-                                         ingest_id=False)
+        table = await sync_to_thread(read_icp, lake, icp_id, start, end, direction=direction, as_of=snapshot,
+                                     ingest_id=False)
         return table_response(
             request, table, fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
@@ -67,7 +70,8 @@ class ReadsController(Controller):
         """Raw reads of every ICP for trading dates start..end, for the algorithm: streamed
         batch by batch as Arrow IPC (the default) or CSV, ordered by icp_id then time.
         `shard=k/n` keeps the ICPs of shard k, so n workers with k = 0..n-1 together get
-        every row exactly once. JSON is not offered (406). At most `max_bulk_days` dates
+        every row exactly once. `as_of` as for one ICP; `X-Raw-Snapshot` names the ingest it
+        resolved to. JSON is not offered (406). At most `max_bulk_days` dates
         (92 by default) per request; each slice of the stream must be read within the
         query timeout, or the stream is cut short."""
         lake, db, settings = svc

@@ -28,7 +28,8 @@ CASES = [
      "icp_id must be 1 to 32 letters and digits, like 0000012345TR9A1, got 'BAD-ICP'"),
     ("GET", ICP, {**R, "direction": "Q"}, None, 400, "direction", "direction must be one of I, X, got 'Q'"),
     ("GET", ICP, {**R, "as_of": "yesterday"}, None, 400, "as_of",
-     "as_of must be an ingest id like ing-00000001, got 'yesterday'"),
+     "as_of must be an ingest id like ing-00000001, or an RFC 3339 time like 2018-06-20T09:00:00+12:00, "
+     "got 'yesterday'"),
     ("GET", ICP, {**R, "as_of": "ing-00000009"}, None, 404, "as_of",
      "as_of=ing-00000009 names nothing in this lake (no ingest ing-00000009)"),
     ("GET", "/v1/reads", {**R, "as_of": "ing-00000009"}, None, 404, "as_of",
