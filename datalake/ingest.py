@@ -26,6 +26,9 @@ from .lake import Lake
 from .parquet import write_parquet
 from .rawblocks import write_raw_blocks
 from .rawtypes import TypedReads, decimal_array, type_batch, type_reads
+from .attributes import stage_attributes
+from .eiep import EIEP_FORMATS
+from .eiepfiles import read_eiep
 from .sources import Batch, Format, detect_format, insert_bad_rows, read_batches
 from .trading import EPOCH
 from .storage import move_into_place, sha256_file
@@ -105,14 +108,22 @@ def _ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError 
         return done()
 
     with lake.staging() as work:
-        delivery = _read_fast(path, name, fmt, progress, size)
+        # An EIEP file is checked whole first (a bad record, a wrong count or a conflict
+        # rejects it), then its reads take the path of every other format.
+        eiep = read_eiep(path, fmt, name) if fmt in EIEP_FORMATS else None
+        batches = [Batch(eiep.table, [], size)] if eiep is not None else None
+        attributes = eiep.attributes if eiep is not None else None
+        source = {"name": name, "format": fmt, "bytes": size, "sha256": digest}
+        if eiep is not None:
+            source.update(eiep.source_fields())
+        delivery = _read_fast(path, name, fmt, progress, size, batches)
         if delivery is not None:
-            _ingest_fast(lake, delivery, work, result, actor=actor, memory_limit=memory_limit,
-                         source={"name": name, "format": fmt, "bytes": size, "sha256": digest})
+            _ingest_fast(lake, delivery, work, result, actor=actor, memory_limit=memory_limit, source=source,
+                         attributes=attributes)
             return done()
         con = sql.connect(memory_limit=memory_limit, temp_directory=str(work / "spill"))
         try:
-            _load(con, path, name, fmt, progress, size)
+            _load(con, path, name, fmt, progress, size, batches)
             rejected, conflicting = _collapse_duplicates(con, result)
             result.rows_read = con.execute("SELECT count(*) FROM valid").fetchall()[0][0] + rejected - conflicting
             result.rows_rejected = rejected
@@ -126,16 +137,17 @@ def _ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError 
                 result.reason = "no valid rows"
                 return done()
             keys = con.execute("SELECT count(*) FROM delivery").fetchall()[0][0]
-            source = {"name": name, "format": fmt, "bytes": size, "sha256": digest}
             _committed(result, commit.append(lake, lambda ingest, staged: _prepare_changes(
-                lake, con, work, result, dates, keys, ingest, staged, actor=actor, source=source), retry=True))
+                lake, con, work, result, dates, keys, ingest, staged, actor=actor, source=source,
+                attributes=attributes), retry=True))
         finally:
             con.close()
     return done()
 
 
 def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: list[dt.date], keys: int,
-                     ingest: str, staged: commit.Staged, *, actor: str | None, source: dict) -> dict | None:
+                     ingest: str, staged: commit.Staged, *, actor: str | None, source: dict,
+                     attributes: pa.Table | None = None) -> dict | None:
     """Compare the ``delivery`` view's ``keys`` keys with what the lake holds on ``dates``
     now, and write the new and revised rows as commit ``ingest``; None when there is nothing
     to commit (the same content, or every row, is already stored)."""
@@ -149,17 +161,21 @@ def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: l
         result.reason = "every row is already stored with the same value"
         return None
     return _prepared(lake, ingest, _write_changes(con, work, ingest), staged, result, kept,
-                     actor=actor, source=source)
+                     actor=actor, source=source, attributes=attributes, work=work)
 
 
 def _prepared(lake: Lake, ingest: str, files: list[tuple[dt.date, Path, int]], staged: commit.Staged,
-              result: IngestResult, kept: int, *, actor: str | None, source: dict) -> dict:
-    return ingest_record(lake, ingest, files, staged, actor=actor, source=source,
+              result: IngestResult, kept: int, *, actor: str | None, source: dict,
+              attributes: pa.Table | None = None, work: Path | None = None) -> dict:
+    record = ingest_record(lake, ingest, files, staged, actor=actor, source=source,
                            rows={"read": result.rows_read, "new": result.rows_new,
                                  "revised": result.rows_revised, "unchanged": result.rows_unchanged,
                                  "duplicates_collapsed": result.duplicates_collapsed,
                                  "rejected": result.rows_rejected, "stored": kept},
                            rejects_file=result.rejects_file)
+    if attributes is not None:
+        record["attributes"] = stage_attributes(lake, attributes, ingest, staged, work)
+    return record
 
 
 def _committed(result: IngestResult, record: dict | None) -> None:
@@ -191,13 +207,16 @@ class _Delivery:
         return len(self.days)
 
 
-def _read_fast(path: Path, name: str, fmt: Format, progress: Progress | None, size: int) -> _Delivery | None:
+def _read_fast(path: Path, name: str, fmt: Format, progress: Progress | None, size: int,
+               batches: list[Batch] | None = None) -> _Delivery | None:
     """The delivery typed without DuckDB, or None when any row is bad (or any key repeats):
-    the general path then reads it again and explains or collapses those rows."""
+    the general path then reads it again and explains or collapses those rows. ``batches``:
+    the delivery already read (an EIEP file), instead of reading ``path``."""
     pieces: list[TypedReads] = []
     rows = 0
     try:
-        for batch in prefetched(read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt, dictionary=True)):
+        for batch in batches if batches is not None else prefetched(
+                read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt, dictionary=True)):
             typed = type_reads(batch.table) if not batch.bad_rows else None
             rows += batch.table.num_rows
             if typed is None or rows > FAST_PATH_MAX_ROWS:
@@ -288,18 +307,18 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 
 def _ingest_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestResult, *, actor: str | None,
-                 memory_limit: str, source: dict) -> None:
+                 memory_limit: str, source: dict, attributes: pa.Table | None = None) -> None:
     result.rows_read = len(delivery)
     dates = [EPOCH + dt.timedelta(days=day) for day, _, _ in delivery.day_bounds]
     result.dates = [d.isoformat() for d in dates]
     _committed(result, commit.append(lake, lambda ingest, staged: _prepare_fast(
         lake, delivery, work, result, dates, ingest, staged, actor=actor, memory_limit=memory_limit,
-        source=source), retry=True))
+        source=source, attributes=attributes), retry=True))
 
 
 def _prepare_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestResult, dates: list[dt.date],
                   ingest: str, staged: commit.Staged, *, actor: str | None, memory_limit: str,
-                  source: dict) -> dict | None:
+                  source: dict, attributes: pa.Table | None = None) -> dict | None:
     wanted = set(dates)
     if any(f.read_date in wanted for f in lake.raw_files(min(dates), max(dates))):
         # Some dates already hold reads: compare with them in DuckDB.
@@ -308,7 +327,7 @@ def _prepare_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestRes
             con.register("delivery_rows", _delivery_table(delivery))
             con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM delivery_rows")
             return _prepare_changes(lake, con, work, result, dates, len(delivery), ingest, staged,
-                                    actor=actor, source=source)
+                                    actor=actor, source=source, attributes=attributes)
         finally:
             con.close()
     if (previous := ingest_with_hash(lake, source["sha256"])) is not None:
@@ -316,7 +335,7 @@ def _prepare_fast(lake: Lake, delivery: _Delivery, work: Path, result: IngestRes
         return None
     result.rows_new, result.rows_revised, result.rows_unchanged = len(delivery), 0, 0
     return _prepared(lake, ingest, _write_sorted(delivery, work, ingest), staged, result, len(delivery),
-                     actor=actor, source=source)
+                     actor=actor, source=source, attributes=attributes, work=work)
 
 
 def _delivery_table(delivery: _Delivery) -> pa.Table:
@@ -364,14 +383,16 @@ def ingest_with_hash(lake: Lake, digest: str) -> str | None:
     return None
 
 
-def _load(con, path: Path, name: str, fmt: Format, progress: Progress | None, size: int) -> None:
+def _load(con, path: Path, name: str, fmt: Format, progress: Progress | None, size: int,
+          batches: list[Batch] | None = None) -> None:
     con.execute("""CREATE TABLE valid (_row BIGINT, icp_id VARCHAR, read_timestamp TIMESTAMPTZ,
                    read_date DATE, trading_period SMALLINT, interval_read DECIMAL(18, 3),
                    energy_flow_direction VARCHAR)""")
     con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
     validate = sql.query("raw_validate_batch")
     try:
-        for batch in read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt):
+        for batch in batches if batches is not None else read_batches(path, schema.RAW_INPUT_COLUMNS, name=name,
+                                                                       fmt=fmt):
             _load_batch(con, batch, validate)
             if progress:
                 progress(batch.bytes_done, size)

@@ -144,6 +144,16 @@ class Layout:
         check_ingest_id(ingest, "ingest_id")
         return self.raw_partition(date) / f"{ingest}{_token_suffix(token)}.parquet"
 
+    @cached_property
+    def attributes_dir(self) -> Path:
+        """The attributes of raw reads delivered in EIEP files (``attributes.py``)."""
+        return self.root / "attributes"
+
+    def attributes_file(self, ingest: str, token: str | None = None) -> Path:
+        """The attributes file of commit ``ingest``."""
+        check_ingest_id(ingest, "ingest_id")
+        return self.attributes_dir / f"{ingest}{_token_suffix(token)}.parquet"
+
     def ingest_record(self, ingest: str) -> Path:
         check_ingest_id(ingest, "ingest_id")
         return self.ingests_dir / f"{ingest}.json"

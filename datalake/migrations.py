@@ -38,6 +38,7 @@ from . import commit, schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError
 from .lake import staging_folder
 from .layout import INGEST_ID_RE, RUN_ID_RE, Layout
+from .location import is_local
 from .outputblocks import write_output_blocks
 from .rawblocks import write_raw_blocks
 from .storage import exclusive_lock, fsync_dir, local_copy, move_into_place, read_json, sha256_file
@@ -226,7 +227,20 @@ def _write_block_file(layout: Layout, work: Path, entry: dict, write: Callable[[
         local.unlink()
 
 
+# -- 2 -> 3 -------------------------------------------------------------------------------
+
+def _add_attributes_folder(layout: Layout, work: Path) -> int:
+    """The folder of the attributes files of EIEP deliveries (``attributes.py``). Nothing
+    already in the lake changes: a commit record without ``attributes`` has none, as every
+    ingest of a CSV, Parquet or Arrow delivery."""
+    if is_local(layout.attributes_dir):
+        layout.attributes_dir.mkdir(parents=True, exist_ok=True)
+    return 0
+
+
 STEPS: dict[int, Step] = {
     0: Step(0, "record rows, bytes and sha256 of every committed raw and output file", _fill_file_entries),
     1: Step(1, "write the block file of every committed raw and output file", _write_block_files),
+    2: Step(2, "add attributes/ for the stream, register and status of reads from EIEP files",
+            _add_attributes_folder),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 FORMAT_NAME = "meterlake"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 MARKET_TZ = "Pacific/Auckland"
 READ_SCALE = 3          # interval_read: kWh to 3 decimals

@@ -17,9 +17,10 @@ import pyarrow.csv as pcsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from .eiep import detect_eiep
 from .errors import RowError, ValidationError
 
-Format = Literal["csv", "parquet", "arrow"]
+Format = Literal["csv", "parquet", "arrow", "eiep3", "eiep13a"]
 ROW = "_row"
 CSV_BLOCK_BYTES = 32 << 20
 CSV_PARSE_BYTES = 4 << 20   # blocks parsed in parallel within one read
@@ -48,8 +49,12 @@ def insert_bad_rows(con, batch: Batch) -> None:
 
 
 def detect_format(path: Path) -> Format:
+    """Parquet and Arrow by their magic bytes, EIEP3 and EIEP13A by their header record
+    (``HDR,ICPHH``, ``HDR,ICPCONS``); anything else is read as CSV."""
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(16)
+    if (eiep := detect_eiep(head)) is not None:
+        return eiep
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):

@@ -64,17 +64,19 @@ def test_every_version_below_the_current_has_a_step():
 
 def test_a_version_0_lake_is_refused_until_migrated_then_answers_as_before(built, v0_lake, cli):
     _, before, v1_records = built
-    with pytest.raises(LakeFormatError, match="older than 2; run `meterlake --lake .* migrate`"):
+    with pytest.raises(LakeFormatError, match="older than 3; run `meterlake --lake .* migrate`"):
         Lake(v0_lake)
     assert all("sha256" not in f for r in records(v0_lake).values() if "run_id" in r for f in r.get("files") or [])
 
     result = cli("--lake", v0_lake, "migrate")
     assert result.code == 0, result.err
-    assert "version 0 -> 2" in result.out and "records rewritten: 3" in result.out
+    assert "version 0 -> 3" in result.out and "records rewritten: 3" in result.out
     assert "1 -> 2: write the block file of every committed raw and output file" in result.out
+    assert "2 -> 3: add attributes/" in result.out
 
     info = json.loads((v0_lake / "lake.json").read_text())
-    assert info["version"] == 2 and [(m["from"], m["to"]) for m in info["migrations"]] == [(0, 1), (1, 2)]
+    assert info["version"] == 3 and [(m["from"], m["to"]) for m in info["migrations"]] == [(0, 1), (1, 2), (2, 3)]
+    assert (v0_lake / "attributes").is_dir()
     # The checksums recomputed from the files are the ones the writer had recorded.
     assert records(v0_lake) == v1_records
     lake = Lake(v0_lake)
@@ -89,7 +91,7 @@ def test_migrating_again_changes_nothing(v0_lake, cli):
     result = migrations.migrate(v0_lake)
     assert result.steps == [] and "nothing to do" in result.summary()
     again = migrations.migrate(v0_lake, start=0)  # re-run the step on a lake that says 1
-    assert again.steps and again.records_rewritten == 0 and again.version == 2
+    assert again.steps and again.records_rewritten == 0 and again.version == 3
     assert (records(v0_lake), (v0_lake / "lake.json").read_text()) == after
 
 
@@ -143,6 +145,6 @@ def test_a_newer_lake_is_refused_untouched(v0_lake, cli):
 def test_dry_run_lists_the_steps_only(v0_lake, cli):
     result = cli("--lake", v0_lake, "migrate", "--dry-run", "--json")
     assert result.code == 0
-    assert json.loads(result.out)["steps"] == [f"{n} -> {n + 1}: " + migrations.STEPS[n].summary for n in (0, 1)]
+    assert json.loads(result.out)["steps"] == [f"{n} -> {n + 1}: " + migrations.STEPS[n].summary for n in (0, 1, 2)]
     assert not (v0_lake / "_blocks").exists()
     assert json.loads((v0_lake / "lake.json").read_text())["version"] == 0

@@ -1,0 +1,64 @@
+"""The attributes of raw reads delivered in EIEP files (stream, register, reading type or
+read status, the file's identifier and status), stored as one Parquet file per ingest
+beside the raw reads and committed with them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import commit, schema
+from .eiep import ATTRIBUTE_DECIMAL
+from .lake import Lake
+from .parquet import write_parquet
+from .storage import sha256_file
+
+
+# One row per detail record (after identical repeats collapse): the raw key it adds to, its
+# own stream's value, and what the file says about it. ``interval_read`` of the raw read is
+# the sum of its rows' ``interval_read`` (one row per stream or register).
+ATTRIBUTES_FILE_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.string(), nullable=False),
+    pa.field("read_timestamp", schema.TIMESTAMP, nullable=False),
+    pa.field("read_date", pa.date32(), nullable=False),
+    pa.field("trading_period", pa.int16(), nullable=False),
+    pa.field("energy_flow_direction", pa.string(), nullable=False),
+    pa.field("stream_id", pa.string()),
+    pa.field("register_content_code", pa.string()),
+    pa.field("reading_type", pa.string()),
+    pa.field("interval_read", schema.READ_DECIMAL, nullable=False),
+    pa.field("reactive_read", ATTRIBUTE_DECIMAL),
+    pa.field("apparent_read", ATTRIBUTE_DECIMAL),
+    pa.field("offset_inferred", pa.bool_(), nullable=False),
+    pa.field("line", pa.int64(), nullable=False),
+    pa.field("file_type", pa.string(), nullable=False),
+    pa.field("file_identifier", pa.string()),
+    pa.field("file_status", pa.string()),
+    pa.field("ingest_id", pa.string(), nullable=False),
+])
+SORT_KEY = [("read_date", "ascending"), ("icp_id", "ascending"), ("read_timestamp", "ascending"),
+            ("energy_flow_direction", "ascending"), ("stream_id", "ascending"),
+            ("register_content_code", "ascending")]
+WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS,
+                     use_dictionary=["icp_id", "energy_flow_direction", "stream_id", "register_content_code",
+                                     "reading_type", "file_type", "file_identifier", "file_status", "ingest_id"])
+
+
+def stage_attributes(lake: Lake, attributes: pa.Table, ingest: str, staged: commit.Staged, work: Path) -> dict:
+    """Write ``attributes`` as commit ``ingest``'s attributes file, staged to go into the
+    lake with the raw files; the entry for its commit record."""
+    table = attributes.append_column("ingest_id", pa.repeat(pa.scalar(ingest, pa.string()), attributes.num_rows))
+    table = table.select(ATTRIBUTES_FILE_SCHEMA.names).cast(ATTRIBUTES_FILE_SCHEMA)
+    table = table.take(pc.sort_indices(table, sort_keys=SORT_KEY))
+    local = work / f"attributes-{ingest}.parquet"
+    rows = write_parquet(local, ATTRIBUTES_FILE_SCHEMA, table.to_batches(schema.ROW_GROUP_ROWS),
+                         options=WRITE_OPTIONS)
+    target = staged.add(local, lake.layout.attributes_file(ingest, commit.token()))
+    return {"path": lake.layout.relative(target), "rows": rows, "bytes": local.stat().st_size,
+            "sha256": sha256_file(local)}
+
+
+def attribute_files(lake: Lake) -> list[Path]:
+    """The committed attributes files, oldest ingest first."""
+    return [lake.layout.absolute(r["attributes"]["path"]) for r in lake.ingests() if r.get("attributes")]
