@@ -21,9 +21,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("init", help="create an empty lake")
     p.set_defaults(func=cmd_init)
 
-    p = commands.add_parser("ingest", help="ingest raw read files (CSV, Parquet or Arrow IPC) in order, "
-                                           "one commit each; stops at the first that fails")
+    p = commands.add_parser("ingest", help="ingest raw read files (CSV, Parquet, Arrow IPC, EIEP3 or EIEP13A) "
+                                           "in order, one commit each; stops at the first that fails")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--format", choices=["csv", "parquet", "arrow", "eiep3", "eiep13a"], dest="fmt",
+                   help="the files' format (default: detected from each file: Parquet and Arrow by their magic "
+                        "bytes, EIEP3 by HDR,ICPHH, EIEP13A by HDR,ICPCONS, else CSV); see docs/eiep.md")
     p.add_argument("--on-error", choices=["fail", "quarantine"], default="fail",
                    help="fail: any bad row and nothing is written (default); "
                         "quarantine: ingest the good rows, write the bad ones to a rejects file")
@@ -65,7 +68,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for n, path in enumerate(args.files):
         bar = ProgressBar(f"ingest {path.name}")
         try:
-            result = ingest_file(lake, path, on_error=args.on_error, progress=bar, actor="cli")
+            result = ingest_file(lake, path, on_error=args.on_error, progress=bar, actor="cli", fmt=args.fmt)
         except (MeterlakeError, KeyboardInterrupt) as e:
             bar.close()
             status = INTERRUPTED if isinstance(e, KeyboardInterrupt) else report(e)

@@ -64,6 +64,18 @@ class UploadOperation(Operation):
             content={t: binary for t in UPLOAD_TYPES})
 
 
+@dataclass
+class ReadsUploadOperation(UploadOperation):
+    """A raw delivery: also an EIEP3 or EIEP13A file (docs/eiep.md)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        text = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+        self.request_body.description += (" EIEP3 and EIEP13A files as text/x-eiep3 and text/x-eiep13a "
+                                           "(or detected from their header record).")
+        self.request_body.content.update({"text/x-eiep3": text, "text/x-eiep13a": text})
+
+
 def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="meterlake", version="1.0.0", path="/schema",

@@ -19,7 +19,7 @@ from datalake.sources import detect_format
 
 from .problems import PayloadTooLargeError
 
-UploadFormat = Literal["csv", "parquet", "arrow"]
+UploadFormat = Literal["csv", "parquet", "arrow", "eiep3", "eiep13a"]
 _FORMATS: dict[str, UploadFormat] = {
     "text/csv": "csv",
     "application/csv": "csv",
@@ -28,6 +28,8 @@ _FORMATS: dict[str, UploadFormat] = {
     "application/parquet": "parquet",
     "application/vnd.apache.arrow.stream": "arrow",
     "application/vnd.apache.arrow.file": "arrow",
+    "text/x-eiep3": "eiep3",
+    "text/x-eiep13a": "eiep13a",
 }
 
 

@@ -18,7 +18,7 @@ from datalake.reads import read_icp
 from ..auth import requires
 from ..encoding import check_arrow_only, etag, not_modified, stream_response, table_response
 from ..negotiation import STREAMED, negotiate
-from ..openapi import StreamOperation, TabularOperation, UploadOperation, not_modified_response
+from ..openapi import ReadsUploadOperation, StreamOperation, TabularOperation, not_modified_response
 from ..problems import problem_responses
 from ..structs import IcpReads, Ingest
 from ..uploads import received_file
@@ -83,7 +83,7 @@ class ReadsController(Controller):
         return stream_response(request, bulk.schema, db.bounded(bulk.batches, None), fmt,
                                headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression)
 
-    @post("/v1/reads", operation_class=UploadOperation, status_code=201,
+    @post("/v1/reads", operation_class=ReadsUploadOperation, status_code=201,
           responses={200: ResponseSpec(Ingest, description="No-op: every row was already stored"),
                      **problem_responses(413, 422)}, **requires("write"))
     async def ingest(self, request: Request, svc: ServicesDep, actor: ActorDep,
@@ -93,8 +93,9 @@ class ReadsController(Controller):
                      source_name: Annotated[str | None, Parameter(
                          description="name recorded for the delivery (default: upload)", max_length=200)] = None,
                      ) -> Response[Ingest]:
-        """Ingest a raw delivery (CSV in the brief's format, Parquet or Arrow IPC body) with
-        the same rules as the CLI: 201 with the ingest record, 200 for a no-op re-delivery,
+        """Ingest a raw delivery (CSV in the brief's format, Parquet or Arrow IPC body, or an
+        EIEP3 or EIEP13A file as `text/x-eiep3` or `text/x-eiep13a`; other types are detected
+        from the content) with the same rules as the CLI: 201 with the ingest record, 200 for a no-op re-delivery,
         422 with row-level errors (nothing written)."""
         async with received_file(request, svc.lake) as (path, fmt):
             result = await sync_to_thread(ingest_file, svc.lake, path, on_error=on_error, fmt=fmt, actor=actor,
