@@ -10,7 +10,7 @@ PATHS = {"/healthz", "/readyz", "/metrics", "/v1/reads", "/v1/icps/{icp_id}/read
 
 def test_health_and_readiness(http: httpx.Client) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
-    assert http.get("/readyz").json() == {"status": "ready", "format_version": 2, "head_ingest": "ing-00000002"}
+    assert http.get("/readyz").json() == {"status": "ready", "format_version": 3, "head_ingest": "ing-00000002"}
 
 
 def test_metrics_count_requests_and_rows_by_route(http: httpx.Client) -> None:

@@ -1,6 +1,7 @@
 """Raw reads over HTTP: one ICP in every format, bulk streams, sharding, uploads."""
 from __future__ import annotations
 
+import datetime as dt
 import csv
 import io
 from collections import Counter
@@ -195,3 +196,27 @@ def test_ingest_over_the_cap_is_413(fresh: httpx.Client) -> None:
 
     chunked = fresh.post("/v1/reads", content=chunks(), headers={"Content-Type": "text/csv"})
     assert chunked.status_code == 413 and chunked.json()["code"] == "payload_too_large"
+
+
+def test_ingest_eiep_bodies_by_content_type(fresh: httpx.Client, tmp_path) -> None:
+    from tests.factories.eiep import eiep3_day, eiep3_det, eiep13a_day, write_eiep3, write_eiep13a
+
+    day = dt.date(2018, 9, 30)  # daylight saving starts: 46 trading periods
+    hh = write_eiep3(tmp_path / "hh.txt", eiep3_day("ICPHH1", day)).read_bytes()
+    r = fresh.post("/v1/reads", content=hh, headers={"Content-Type": "text/x-eiep3"},
+                   params={"source_name": "ICPHH.txt"})
+    assert r.status_code == 201, r.text
+    assert r.json()["rows_new"] == 46 and r.json()["source"] == "ICPHH.txt"
+    cons = write_eiep13a(tmp_path / "cons.txt", eiep13a_day("ICPCONS1", day)).read_bytes()
+    r = fresh.post("/v1/reads", content=cons, headers={"Content-Type": "text/x-eiep13a"})
+    assert r.status_code == 201 and r.json()["rows_new"] == 46
+    reads = fresh.get("/v1/icps/ICPCONS1/reads", params={"start": "2018-09-30", "end": "2018-09-30"}).json()
+    assert [x["trading_period"] for x in reads["reads"]] == list(range(1, 47))
+    bad = write_eiep3(tmp_path / "bad.txt", [eiep3_det("ICPHH1", day, 47, "0.100")]).read_bytes()
+    r = fresh.post("/v1/reads", content=bad, headers={"Content-Type": "text/x-eiep3"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert [(e["row"], e["field"], e["value"]) for e in r.json()["errors"]] == [(2, "trading period", "47")]
+    # The wrong format named: the header record says so.
+    other = write_eiep13a(tmp_path / "other.txt", eiep13a_day("ICPCONS2", day)).read_bytes()
+    r = fresh.post("/v1/reads", content=other, headers={"Content-Type": "text/x-eiep3"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "record type"
