@@ -59,6 +59,7 @@ def stage_attributes(lake: Lake, attributes: pa.Table, ingest: str, staged: comm
             "sha256": sha256_file(local)}
 
 
-def attribute_files(lake: Lake) -> list[Path]:
-    """The committed attributes files, oldest ingest first."""
-    return [lake.layout.absolute(r["attributes"]["path"]) for r in lake.ingests() if r.get("attributes")]
+def attribute_files(lake: Lake, records: list[dict] | None = None) -> list[Path]:
+    """The committed attributes files (of ``records``, default every ingest), oldest first."""
+    return [lake.layout.absolute(r["attributes"]["path"]) for r in (lake.ingests() if records is None else records)
+            if r.get("attributes")]

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import blocks, schema, sql
+from .attributes import ATTRIBUTES_FILE_SCHEMA
 from .lake import COMPACTION, Lake
 from .layout import INGEST_ID_RE, RUN_ID_RE
 from .outputblocks import write_output_blocks
@@ -62,6 +63,10 @@ def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> C
         current = lake.raw_files() if records is not None else []
     if records is not None:
         _check_raw(lake, records, current, report, checksums)
+        for record in records:  # the attributes file of an EIEP delivery
+            if entry := record.get("attributes"):
+                _check_file(lake.layout.absolute(entry["path"]), entry["path"], entry, ATTRIBUTES_FILE_SCHEMA,
+                            report, checksums)
         _check_block_files(lake, current, report, repair)
     _check_runs(lake, report, checksums)
     if report.ok:  # what is a leftover follows from the records: only when they are sound

@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from . import schema, sql
+from .attributes import ATTRIBUTES_FILE_SCHEMA, attribute_files
 from .lake import Lake, RawFile
 from .runs import list_runs
 
@@ -39,6 +40,7 @@ STATEMENTS = (
     "view_raw_reads",
     "macro_as_of_ingest",
     "macro_raw_reads_as_of",
+    "view_raw_read_attributes",
     "view_runs",
     "view_output_all",
     "view_output_runs_by_date",
@@ -50,6 +52,7 @@ _PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
     "raw_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
     "raw_overlay_files": (schema.RAW_FILE_SCHEMA, {"read_date": "DATE"}),
     "output_files": (schema.OUTPUT_FILE_SCHEMA, {"run_id": "VARCHAR", "read_date": "DATE"}),
+    "attribute_files": (ATTRIBUTES_FILE_SCHEMA, {}),
 }
 # Lists used as values, not as a reader's files.
 _VALUE_LISTS = {"output_runs", "raw_file_paths", "ingest_ids"}
@@ -100,6 +103,8 @@ def snapshot(lake: Lake) -> Snapshot:
         # stay out of every output view, even though their records will say published.
         "output_files": [str(lake.root / f["path"]) for r in readable for f in r["files"]],
         "output_runs": [r["run_id"] for r in readable],
+        # The attributes of reads delivered in EIEP files, one file per such ingest.
+        "attribute_files": [str(p) for p in attribute_files(lake, records)],
     }, tuple(r["run_id"] for r in readable if r["status"] == "retracted"))
 
 

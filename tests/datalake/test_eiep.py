@@ -185,3 +185,28 @@ def test_a_file_of_the_other_format_is_refused_by_its_header(lake: Lake, tmp_pat
     path = write_eiep13a(tmp_path / "cons.txt", eiep13a_day(ICP, NORMAL))
     errors = rejected(lake, path, fmt="eiep3")
     assert [(e.row, e.field) for e in errors] == [(1, "record type")]
+
+
+def test_the_analyst_view_shows_each_stream_and_joins_the_raw_reads(lake: Lake, tmp_path: Path) -> None:
+    from datalake import sql, views
+
+    con = sql.connect()
+    views.define_views(con, lake)
+    assert con.sql("SELECT count(*) FROM raw_read_attributes").fetchall() == [(0,)]  # no EIEP delivery yet
+    details = [eiep3_det(ICP, NORMAL, 1, "0.200", stream="A1"), eiep3_det(ICP, NORMAL, 1, "0.030", stream="B2")]
+    ingest_file(lake, write_eiep3(tmp_path / "hh.txt", details))
+    views.define_views(con, lake)
+    rows = con.sql("""
+        SELECT a.stream_id, a.interval_read, r.interval_read, a.file_type, a.line
+        FROM raw_reads r JOIN raw_read_attributes a USING (icp_id, read_timestamp, energy_flow_direction, ingest_id)
+        ORDER BY a.stream_id""").fetchall()
+    assert [(s, str(a), str(r), t, n) for s, a, r, t, n in rows] == [
+        ("A1", "0.200", "0.230", "eiep3", 2), ("B2", "0.030", "0.230", "eiep3", 3)]
+    assert con.sql("SELECT rows_read, source_format FROM ingests").fetchall() == [(1, "eiep3")]
+    from datalake.check import check_lake
+
+    assert check_lake(lake).ok
+    path = lake.layout.absolute(lake.ingests()[0]["attributes"]["path"])
+    path.write_bytes(path.read_bytes()[:-10])
+    report = check_lake(lake)
+    assert not report.ok and any(p.startswith("attributes/ing-00000001") for p in report.problems), report.problems
