@@ -41,6 +41,7 @@ STATEMENTS = (
     "macro_as_of_ingest",
     "macro_raw_reads_as_of",
     "view_raw_read_attributes",
+    "view_raw_changes",
     "view_runs",
     "view_output_all",
     "view_output_runs_by_date",

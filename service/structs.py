@@ -157,3 +157,23 @@ class KeyItem(msgspec.Struct, omit_defaults=True):
 class KeyPage(msgspec.Struct):
     items: list[KeyItem]
     next_cursor: str | None
+
+
+class Change(msgspec.Struct):
+    icp_id: str
+    read_date: DateText
+    trading_period: int
+    read_timestamp: Instant
+    energy_flow_direction: Literal["I", "X"]
+    interval_read: DecimalText
+    ingest_id: str
+    previous_interval_read: DecimalText | None
+    previous_ingest_id: str | None
+    change: Literal["new", "revised"]
+
+
+class ChangesPage(msgspec.Struct):
+    since: str
+    until: str | None
+    changes: list[Change]
+    next_cursor: str | None
