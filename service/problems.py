@@ -164,6 +164,8 @@ _MISSING = re.compile(r"Missing required \w+ parameter '([^']+)'")
 SHAPES = {
     "icp_id": "1 to 32 letters and digits, like 0000012345TR9A1",
     "as_of": AS_OF_SHAPE,
+    "since": "an ingest id like ing-00000041 (ing-00000000 for all), or an RFC 3339 time",
+    "until": AS_OF_SHAPE,
     "run_id": "a run id like run-00000001",
     "run": "latest or a run id like run-00000001",
     "shard": "k/n with 0 <= k < n, like 0/4",
