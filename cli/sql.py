@@ -12,8 +12,8 @@ from datalake import sql, views
 from datalake.lake import Lake
 
 PROMPT, MORE = "meterlake> ", "      ...> "
-HELP = """Statements end with ';'. Views: raw_reads, raw_reads_all_revisions, raw_read_attributes, raw_files,
-ingests, runs, output_all, output_latest, output_runs_by_date, and the table macro
+HELP = """Statements end with ';'. Views: raw_reads, raw_reads_all_revisions, raw_changes, raw_read_attributes,
+raw_files, ingests, runs, output_all, output_latest, output_runs_by_date, and the table macro
 raw_reads_as_of('ing-...' or an RFC 3339 time). See docs/analysts.md. Commands:
   .tables    list the views
   .refresh   redefine the views at the lake's latest commit (they are a snapshot)
