@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from datalake.attributes import with_attributes
 from datalake.errors import MeterlakeError
 from datalake.generate import generate
 from datalake.ingest import ingest_file
@@ -50,6 +51,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                                    "(e.g. 2018-06-20T09:00:00+12:00: the last ingest committed at or before it)")
     p.add_argument("--ingest-id", action="store_true",
                    help="add a last column: the ingest that delivered each read's value")
+    p.add_argument("--fields", choices=["default", "all"], default="default",
+                   help="all: also the ingest id and the attributes of each read's delivery (as fields=all "
+                        "over HTTP; docs/eiep.md)")
     p.set_defaults(func=cmd_reads)
 
 
@@ -95,6 +99,8 @@ def cmd_reads(args: argparse.Namespace) -> int:
 
     lake = Lake(args.lake)
     table = read_icp(lake, args.icp_id, parse_date(args.start, "start"), parse_date(args.end, "end"),
-                     direction=args.direction, as_of=args.as_of, ingest_id=args.ingest_id)
+                     direction=args.direction, as_of=args.as_of, ingest_id=args.ingest_id or args.fields == "all")
+    if args.fields == "all":
+        table = with_attributes(lake, table, args.icp_id)
     sys.stdout.buffer.write(csv_bytes(table))
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from . import commit, schema
 from .eiep import ATTRIBUTE_DECIMAL
@@ -63,3 +64,44 @@ def attribute_files(lake: Lake, records: list[dict] | None = None) -> list[Path]
     """The committed attributes files (of ``records``, default every ingest), oldest first."""
     return [lake.layout.absolute(r["attributes"]["path"]) for r in (lake.ingests() if records is None else records)
             if r.get("attributes")]
+
+
+# The attributes ``fields=all`` adds to one ICP's reads. A read summed from several streams or
+# registers shows each text attribute's distinct values joined by "," (in order), and
+# offset_inferred true if any of them was inferred.
+READ_ATTRIBUTES = ("stream_id", "register_content_code", "reading_type", "file_type", "file_identifier",
+                   "file_status")
+READ_ATTRIBUTES_SCHEMA = pa.schema([pa.field(c, pa.string()) for c in READ_ATTRIBUTES]
+                                   + [pa.field("offset_inferred", pa.bool_())])
+
+
+def with_attributes(lake: Lake, reads: pa.Table, icp_id: str) -> pa.Table:
+    """``reads`` of one ICP (with their ``ingest_id``) and the attributes their values came
+    with; null for reads delivered in a format that has none (CSV, Parquet, Arrow)."""
+    wanted = set(reads["ingest_id"].to_pylist()) if reads.num_rows else set()
+    paths = [lake.layout.absolute(r["attributes"]["path"]) for r in lake.ingests()
+             if r["ingest_id"] in wanted and r.get("attributes")]
+    found: dict[tuple, list[dict]] = {}
+    if paths:
+        days = reads["read_date"]
+        filters = [("icp_id", "=", icp_id), ("read_date", ">=", pc.min(days).as_py()),
+                   ("read_date", "<=", pc.max(days).as_py())]
+        columns = ["read_timestamp", "energy_flow_direction", "ingest_id", *READ_ATTRIBUTES, "offset_inferred"]
+        for path in paths:
+            for row in pq.read_table(path, columns=columns, filters=filters).to_pylist():
+                found.setdefault((row["read_timestamp"], row["energy_flow_direction"], row["ingest_id"]),
+                                 []).append(row)
+    keys = zip(reads["read_timestamp"].to_pylist(), reads["energy_flow_direction"].to_pylist(),
+               reads["ingest_id"].to_pylist())
+    rows = [found.get(key, []) for key in keys]
+    columns = {c: pa.array([_joined(r, c) for r in rows], pa.string()) for c in READ_ATTRIBUTES}
+    columns["offset_inferred"] = pa.array([any(x["offset_inferred"] for x in r) if r else None for r in rows],
+                                          pa.bool_())
+    for name, column in columns.items():
+        reads = reads.append_column(name, column)
+    return reads
+
+
+def _joined(rows: list[dict], column: str) -> str | None:
+    values = sorted({r[column] for r in rows if r[column] is not None})
+    return ",".join(values) if values else None

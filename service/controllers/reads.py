@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from datalake.asof import resolve_as_of
+from datalake.attributes import with_attributes
 from datalake.bulk import read_bulk
 from datalake.ingest import ingest_file
 from datalake.reads import read_icp
@@ -25,6 +26,10 @@ from ..uploads import received_file
 from .params import (ActorDep, AsOf, Compression, Dictionary, Direction, End, FormatParam, IcpId, ServicesDep, Shard,
                      Start, as_parameter, check_span)
 
+Fields = Annotated[Literal["default", "all"], Parameter(
+    description="all: also the ingest_id of each read's value and the attributes its delivery gave it "
+                "(EIEP files: stream_id, register_content_code, reading_type, file_type, file_identifier, "
+                "file_status, offset_inferred; null for other formats; see docs/eiep.md)")]
 SNAPSHOT_HEADER = "X-Raw-Snapshot"
 SNAPSHOT_DOC = ResponseHeader(name=SNAPSHOT_HEADER, required=False, documentation_only=True,
                               description="the ingest id of the raw snapshot read (absent for an empty lake)")
@@ -38,7 +43,8 @@ class ReadsController(Controller):
          response_headers=[SNAPSHOT_DOC], **requires("read"))
     async def icp_reads(self, request: Request, svc: ServicesDep, icp_id: IcpId,
                   start: Start, end: End,
-                  direction: Direction = None, as_of: AsOf = None, format: FormatParam = None) -> Response[IcpReads]:
+                  direction: Direction = None, as_of: AsOf = None, fields: Fields = "default",
+                  format: FormatParam = None) -> Response[IcpReads]:
         """Raw reads of one ICP for trading dates start..end, in time order: the latest
         revision of each read as of `as_of` (an ingest id, or a time: the last ingest committed
         at or before it; a time before the first ingest is a 404, one in the future a 400).
@@ -50,11 +56,10 @@ class ReadsController(Controller):
         check_span(start, end, settings.max_icp_days, "one ICP's reads")
         with as_parameter("as_of", as_of, "ingest_id"):
             snapshot = resolve_as_of(lake, as_of) or lake.head_ingest()
-        tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt) if snapshot else None
+        tag = etag("icp_reads", snapshot, icp_id, start, end, direction, fmt, fields) if snapshot else None
         if cached := not_modified(request, tag):
             return cached
-        table = await sync_to_thread(read_icp, lake, icp_id, start, end, direction=direction, as_of=snapshot,
-                                     ingest_id=False)
+        table = await sync_to_thread(_icp_reads, lake, icp_id, start, end, direction, snapshot, fields == "all")
         return table_response(
             request, table, fmt,
             lambda reads: IcpReads(icp_id=icp_id, start=start.isoformat(), end=end.isoformat(), as_of=snapshot,
@@ -101,3 +106,8 @@ class ReadsController(Controller):
             result = await sync_to_thread(ingest_file, svc.lake, path, on_error=on_error, fmt=fmt, actor=actor,
                                           source_name=source_name or "upload")
         return Response(Ingest(**result.to_dict()), status_code=201 if result.status == "committed" else 200)
+
+
+def _icp_reads(lake, icp_id: str, start, end, direction: str | None, as_of: str | None, attributes: bool):
+    table = read_icp(lake, icp_id, start, end, direction=direction, as_of=as_of, ingest_id=attributes)
+    return with_attributes(lake, table, icp_id) if attributes else table

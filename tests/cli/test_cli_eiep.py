@@ -23,6 +23,14 @@ def test_cli_ingests_both_formats_detected_or_named(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "ingested ICPCONS.txt as ing-00000002: 50 rows read, 50 new" in done.stdout
     assert [r["source"]["format"] for r in lake.ingests()] == ["eiep3", "eiep13a"]
+    done = run_meterlake("--lake", lake.root, "reads", "ICP13", "--start", DAY, "--end", DAY, "--fields", "all",
+                         timeout=60)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split(",")[-7:] == ['"stream_id"', '"register_content_code"', '"reading_type"', '"file_type"',
+                                      '"file_identifier"', '"file_status"', '"offset_inferred"']
+    inferred = [r for r in rows if r.endswith("true")]
+    assert len(rows) == 50 and len(inferred) == 4 and '"eiep13a"' in inferred[0]
 
 
 def test_cli_names_the_line_and_field_and_commits_nothing(tmp_path) -> None:

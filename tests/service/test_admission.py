@@ -86,7 +86,7 @@ def test_a_misspelt_parameter_is_named_with_what_the_endpoint_takes(served) -> N
     p = check_problem(client.get("/v1/icps/ABC123/reads", params={**R, "directon": "I"}), 400,
                       "invalid_argument", "directon")
     assert p["detail"] == ("unknown query parameter 'directon': GET /v1/icps/{icp_id}/reads takes "
-                           "start, end, direction, as_of, format")
+                           "start, end, direction, as_of, fields, format")
     p = check_problem(client.get("/v1/runs", params={"statsu": "open", "limt": "1"}), 400, "invalid_argument",
                       "statsu")
     assert "'statsu', 'limt'" in p["detail"]

@@ -32,7 +32,8 @@ def test_openapi_documents_every_endpoint_format_and_problem(http: httpx.Client)
     assert set(reads["responses"]["200"]["content"]) == {"application/json", "text/csv",
                                                          "application/vnd.apache.arrow.stream"}
     assert reads["description"].startswith("Raw reads of one ICP")
-    assert {p["name"] for p in reads["parameters"]} == {"icp_id", "start", "end", "direction", "as_of", "format"}
+    assert {p["name"] for p in reads["parameters"]} == {"icp_id", "start", "end", "direction", "as_of", "fields",
+                                                          "format"}
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             assert op.get("description"), (method, path)

@@ -212,6 +212,19 @@ def test_ingest_eiep_bodies_by_content_type(fresh: httpx.Client, tmp_path) -> No
     assert r.status_code == 201 and r.json()["rows_new"] == 46
     reads = fresh.get("/v1/icps/ICPCONS1/reads", params={"start": "2018-09-30", "end": "2018-09-30"}).json()
     assert [x["trading_period"] for x in reads["reads"]] == list(range(1, 47))
+    # fields=all: the attributes of each read's delivery; a CSV-delivered read has none.
+    fresh.post("/v1/reads", content=write_csv(tmp_path / "csv.csv", day_rows("ICPCONS1", day, "I")).read_bytes())
+    full = fresh.get("/v1/icps/ICPCONS1/reads", params={"start": "2018-09-30", "end": "2018-09-30",
+                                                         "fields": "all"}).json()["reads"]
+    eiep = [x for x in full if x["energy_flow_direction"] == "X"]
+    assert {(x["reading_type"], x["stream_id"], x["file_type"], x["offset_inferred"]) for x in eiep} == {
+        ("RD", "215504779", "eiep13a", False)}
+    assert {x["ingest_id"] for x in eiep} == {"ing-00000002"}
+    assert {(x["file_type"], x["ingest_id"]) for x in full if x["energy_flow_direction"] == "I"} == {
+        (None, "ing-00000003")}
+    arrow = fresh.get("/v1/icps/ICPCONS1/reads", params={"start": "2018-09-30", "end": "2018-09-30",
+                                                          "fields": "all", "format": "arrow"})
+    assert "register_content_code" in ipc.open_stream(io.BytesIO(arrow.content)).schema.names
     bad = write_eiep3(tmp_path / "bad.txt", [eiep3_det("ICPHH1", day, 47, "0.100")]).read_bytes()
     r = fresh.post("/v1/reads", content=bad, headers={"Content-Type": "text/x-eiep3"})
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
