@@ -5,12 +5,16 @@ from pathlib import Path
 
 from .eiep import EiepDelivery, EiepFormat
 from .eiep3 import read_eiep3
+from .eiep3fast import read_eiep3_fast
 from .eiep13a import read_eiep13a
 
 READERS = {"eiep3": read_eiep3, "eiep13a": read_eiep13a}
+FAST_READERS = {"eiep3": read_eiep3_fast}  # None for a file they do not take whole
 
 
 def read_eiep(path: Path, fmt: EiepFormat, name: str) -> EiepDelivery:
     """The EIEP file at ``path`` as raw reads and attributes, or ``ValidationError`` naming
     the line and field of each problem (then nothing may be committed)."""
-    return READERS[fmt](path, name)
+    fast = FAST_READERS.get(fmt)
+    found = fast(path, name) if fast is not None else None
+    return found if found is not None else READERS[fmt](path, name)

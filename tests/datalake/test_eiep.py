@@ -210,3 +210,22 @@ def test_the_analyst_view_shows_each_stream_and_joins_the_raw_reads(lake: Lake, 
     path.write_bytes(path.read_bytes()[:-10])
     report = check_lake(lake)
     assert not report.ok and any(p.startswith("attributes/ing-00000001") for p in report.problems), report.problems
+
+
+def test_the_columnar_eiep3_reader_agrees_with_the_line_reader_or_declines(tmp_path: Path) -> None:
+    from datalake.eiep3 import read_eiep3
+    from datalake.eiep3fast import read_eiep3_fast
+
+    clean = eiep3_day(ICP, DST_END) + eiep3_day("ICP2", DST_START, stream="") + [
+        eiep3_det("ICP2", NORMAL, 1, "0.200", stream="A1"), eiep3_det("ICP2", NORMAL, 1, "0.030", stream="B2"),
+        eiep3_det("ICP2", NORMAL, 1, "0.500", direction="I", reactive="1.25")]
+    path = write_eiep3(tmp_path / "clean.txt", clean, status="R")
+    fast, slow = read_eiep3_fast(path, "clean.txt"), read_eiep3(path, "clean.txt")
+    assert fast is not None
+    assert fast.table == slow.table and fast.attributes == slow.attributes
+    for name, details in [("repeat", [eiep3_det(ICP, NORMAL, 1, "0.2")] * 2),
+                          ("period", [eiep3_det(ICP, DST_START, 47, "0.2")]),
+                          ("decimals", [eiep3_det(ICP, NORMAL, 1, "0.2345")]),
+                          ("null", [eiep3_det(ICP, NORMAL, 1, "null")]),
+                          ("padded", [eiep3_det(ICP, NORMAL, 1, " 0.2")])]:
+        assert read_eiep3_fast(write_eiep3(tmp_path / f"{name}.txt", details), name) is None, name
