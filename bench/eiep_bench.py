@@ -62,11 +62,11 @@ def main() -> None:
     result = {"icps": args.icps, "eiep3_files": len(files), "eiep3_rows": rows, "eiep3_seconds": round(seconds, 2),
               "eiep3_rows_per_second": round(rows / seconds)}
 
-    # One-day revision delivery into the 14-day lake: the second day again, every read
+    # One-day revision delivery into the 14-day lake: the last exported day again, every read
     # changed, as EIEP3; then the change feed of exactly that ingest.
-    day = args.start + dt.timedelta(days=1)
+    day = args.start + dt.timedelta(days=len(files) - 1)
     revision = work / "revision.txt"
-    with open(files[1][0] if len(files) > 1 else files[0][0]) as f, open(revision, "w") as out:
+    with open(files[-1][0]) as f, open(revision, "w") as out:
         for n, line in enumerate(f):
             if n == 0:
                 out.write(line.replace(f",{day:%Y%m%d},", f",{day:%Y%m%d}R,").replace(",E,I", ",E,R"))

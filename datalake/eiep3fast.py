@@ -5,7 +5,6 @@ Checks are at least as strict as the line-by-line reader's, and on the distinct 
 column where a file repeats them (dates, periods, readings)."""
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pyarrow.csv as pcsv
 from . import schema
 from .eiep import ATTRIBUTE_DECIMAL, ROW, EiepDelivery, Header, Problems, parse_date, parse_scaled
 from .eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
+from .rawtypes import decimal_array
 from .trading import HALF_HOUR_US, midnight_us, trading_date_and_period
 
 NAMES = [f"f{i}" for i in range(len(DETAIL_FIELDS))]
@@ -112,8 +112,6 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
         "icp_id": reads["icp"],
     })
     dates, trading_periods = trading_date_and_period(ends)
-    from .rawtypes import decimal_array  # rawtypes -> sources -> eiep
-
     attributes = pa.table({
         "icp_id": col["ICP"],
         "read_timestamp": pa.array(ends, schema.TIMESTAMP),
@@ -169,8 +167,14 @@ def _absent_to_null(column: pa.Array) -> pa.Array:
 
 def _optional_decimal(column: pa.Array) -> pa.Array:
     encoded = pc.dictionary_encode(column)
-    values = [None if v == "" else Decimal(v) for v in encoded.dictionary.to_pylist()]
-    return pa.array(values, ATTRIBUTE_DECIMAL).take(encoded.indices)
+    distinct = encoded.dictionary.to_pylist()
+    if distinct == [""]:  # the field left empty throughout, as it mostly is
+        return pa.nulls(len(column), ATTRIBUTE_DECIMAL)
+    scaled = np.array([parse_scaled(v, 6) or 0 for v in distinct], dtype=np.int64)
+    present = np.array([v != "" for v in distinct])
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    values = decimal_array(scaled[indices], ATTRIBUTE_DECIMAL)
+    return pc.if_else(pa.array(present[indices]), values, pa.scalar(None, ATTRIBUTE_DECIMAL))
 
 
 def _codes(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
