@@ -28,7 +28,7 @@ CHANGES_SCHEMA = pa.schema([
     pa.field("previous_ingest_id", pa.string()),
     pa.field("change", pa.string()),
 ])
-STREAM_PAGE_ROWS = 1_000_000
+STREAM_PAGE_ROWS = 250_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NO_LIMIT = 2**62
 
@@ -109,9 +109,9 @@ def _page(lake: Lake, span: ChangeRange, after: list, limit: int | None) -> pa.T
     delivered = [str(f.path) for f in files if f.max_ingest_id > span.since and f.min_ingest_id <= span.until]
     if not delivered:
         return CHANGES_SCHEMA.empty_table()
-    earlier = [str(f.path) for f in files if f.min_ingest_id <= span.since] or delivered
+    history = [str(f.path) for f in files if f.min_ingest_id <= span.until]
     ingest, icp, stamp, direction = after
-    params = {"delivered_files": delivered, "earlier_files": earlier, "since": span.since, "until": span.until,
+    params = {"delivered_files": delivered, "history_files": history, "since": span.since, "until": span.until,
               "after_ingest": ingest, "after_icp": icp, "after_direction": direction,
               "after_ts": _EPOCH + dt.timedelta(microseconds=stamp) if isinstance(stamp, int) else _EPOCH,
               "limit": limit if limit is not None else _NO_LIMIT}
