@@ -21,5 +21,5 @@ SELECT
     file_status,
     line,
     ingest_id
-FROM read_parquet(getvariable('attribute_files'))
+FROM read_parquet(getvariable('attribute_files'), hive_partitioning = true)
 WHERE list_contains(getvariable('ingest_ids'), ingest_id)
