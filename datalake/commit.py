@@ -93,8 +93,11 @@ def _commit(lake: Lake, record_path: Path, record: dict, staged: Staged, *,
                 write_json_atomic(record_path, record, exclusive=version is None, if_version=version)
     except WriteOutcomeUnknown:
         raise  # the record may name the files: they stay (clean-up removes them if it does not)
-    except BaseException:
-        staged.discard()
+    except BaseException as e:
+        try:
+            staged.discard()
+        except Exception as failed:  # the write's own error is the one to report
+            e.add_note(f"its files could not be removed ({failed}); `meterlake check --repair` removes them")
         raise
     finally:
         lake.forget_listings()
