@@ -177,13 +177,10 @@ class DiskFull:
         if code == 0:
             problems += self.h._state_problems() + check_lake(Lake(self.h.lake_dir)).problems
             return trial
-        lines = [line for line in err.strip().splitlines() if line.removeprefix("(raised OSError) ").startswith("error:")]
+        lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
         found = STEP_RE.search(err)
         trial["step"] = found.group(1) if found else None
-        # publish_run raises the bare OSError (datalake/runs.py does not translate it): only
-        # the mapping to StorageFullError, as the CLI does it, is asked of it here.
-        raw_ok = operation == "publish-api"
-        if not found or "Traceback" in err or len(lines) != 1 or (err.startswith("(raised") and not raw_ok):
+        if not found or "Traceback" in err or len(lines) != 1 or err.startswith("(raised"):
             problems.append(f"{name} did not fail with one clear line: {err.strip()[-600:]!r}")
         problems += differences(before, committed_state(self.h.lake_dir))
         if self._watched() != run_before:

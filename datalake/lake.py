@@ -18,8 +18,8 @@ from . import schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
 from .location import is_local
 from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
-from .storage import (exclusive_lock, local_names, modified_within, read_json, read_json_lines, remove_tree,
-                      store_names, write_json_atomic)
+from .storage import (exclusive_lock, local_names, local_versions, modified_within, read_json, read_json_lines,
+                      remove_tree, store_versions, write_json_atomic)
 
 STAGING_LOCK = ".owner.lock"
 UNLOCKED_STAGING_GRACE_S = 60.0
@@ -98,7 +98,7 @@ class Lake:
         self._ingests: dict[str, dict] = {}
         self._checkpoint: tuple[str | None, list[str]] = (None, [])
         self._replayed: tuple[int, list[RawFile]] = (0, [])
-        self._listings: dict[tuple, tuple[float, list[str]]] = {}
+        self._listings: dict[tuple, tuple[float, dict[str, tuple]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -130,15 +130,25 @@ class Lake:
         lock); commits made through this handle show at once."""
         if is_local(folder):
             return [n for n in local_names(folder, pattern) if after is None or n > after]
+        return list(self._store_listing(folder, pattern, fresh, after))
+
+    def versions(self, folder: Path, pattern: str, *, fresh: bool = False) -> dict[str, tuple]:
+        """The files ``names`` lists, each with its ``storage.version``: from the same LIST on
+        a store, a stat each on a local disk."""
+        if is_local(folder):
+            return local_versions(folder, local_names(folder, pattern))
+        return self._store_listing(folder, pattern, fresh, None)
+
+    def _store_listing(self, folder: Path, pattern: str, fresh: bool, after: str | None) -> dict[str, tuple]:
         key = (str(folder), pattern, after)
         with self._lock:
             hit = None if fresh else self._listings.get(key)
         if hit is not None and time.monotonic() - hit[0] < STORE_POLL_S:
             return hit[1]
-        names = store_names(folder, pattern, after=after)
+        listed = store_versions(folder, pattern, after=after)
         with self._lock:
-            self._listings[key] = (time.monotonic(), names)
-        return names
+            self._listings[key] = (time.monotonic(), listed)
+        return listed
 
     def forget_listings(self) -> None:
         """Drop reused store listings (after this handle commits)."""
