@@ -38,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.crash_harness import DAYS, ICPS, Harness  # noqa: E402
-from datalake import lake as lake_module  # noqa: E402
+from datalake import leftovers  # noqa: E402
 from datalake import runs, sql, views  # noqa: E402
 from datalake.check import check_lake  # noqa: E402
 from datalake.errors import StorageFullError, environment_error  # noqa: E402
@@ -212,8 +212,8 @@ def run(points: int, seed: int, workdir: Path | None = None, log=print, store: b
         disk = stack.enter_context(Tmpfs(work / "tmpfs"))
         saved = dict(os.environ)
         stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
-        stack.callback(setattr, lake_module, "REMOTE_LEFTOVER_GRACE_S", lake_module.REMOTE_LEFTOVER_GRACE_S)
-        lake_module.REMOTE_LEFTOVER_GRACE_S = 0
+        stack.callback(setattr, leftovers, "REMOTE_LEFTOVER_GRACE_S", leftovers.REMOTE_LEFTOVER_GRACE_S)
+        leftovers.REMOTE_LEFTOVER_GRACE_S = 0
         os.environ["METERLAKE_LEFTOVER_GRACE_S"] = "0"
         if store:  # the lake on the store; this host's local side on the tmpfs
             server = store if isinstance(store, SeaweedServer) else stack.enter_context(SeaweedServer(work / "seaweed"))

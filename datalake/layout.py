@@ -123,7 +123,7 @@ class Layout:
 
     @cached_property
     def staging_dir(self) -> Path:
-        """Private work folders (see ``lake.staging_folder``); always local."""
+        """Private work folders (see ``leftovers.staging_folder``); always local."""
         return self.local / "_staging"
 
     @cached_property
