@@ -1,8 +1,9 @@
-"""A cold reader of a lake with a long commit log: the requests and the time to open a lake
-handle and list its raw files, with the commit log's checkpoints and without them (the same
-lake with `_meta/checkpoints/` removed), on local disk and on SeaweedFS (started here).
+"""A cold reader of a lake with a long history: the requests and the time to open a lake
+handle and list its raw files, and to list its runs, with the checkpoints and without them
+(the same lake with `_meta/checkpoints/` removed), on local disk and on SeaweedFS (started
+here).
 
-    .venv/bin/python bench/cold_start.py --ingests 500   # -> bench/results/cold-start-500.json
+    .venv/bin/python bench/cold_start.py --ingests 500 --runs 200   # -> bench/results/cold-start-500.json
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import s3fs  # noqa: E402
 
+from datalake import checkpoint, runs  # noqa: E402
 from datalake.ingest import ingest_file  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.storage import remove_tree  # noqa: E402
@@ -30,12 +32,16 @@ START = dt.date(2018, 6, 1)
 ICPS = [f"00000{n:05d}CS{n % 10}B{n % 7}" for n in range(4)]
 
 
-def build(location: str, folder: Path, ingests: int) -> None:
+def build(location: str, folder: Path, ingests: int, run_count: int) -> None:
     lake = Lake.create(location)
     for k in range(ingests):  # one small delivery a day, as a retailer's feed would be
         day = START + dt.timedelta(days=k)
         rows = [r for icp in ICPS for r in day_rows(icp, day)]
         ingest_file(lake, write_csv(folder / "delivery.csv", rows), source_name=f"day-{day}.csv")
+    for k in range(run_count):  # runs that ended in either state, every third aborted
+        run = runs.create_run(lake, start=START, end=START, algorithm="cold", version="1")["run_id"]
+        if k % 3 == 0:
+            runs.abort_run(lake, run)
 
 
 class Requests:
@@ -64,7 +70,7 @@ class Requests:
 
 
 def cold(location: str, requests: Requests, trials: int) -> dict:
-    times, counts = [], []
+    times, counts, run_times, run_counts = [], [], [], []
     for _ in range(trials):
         started = time.perf_counter()
         lake = Lake(location)
@@ -73,28 +79,39 @@ def cold(location: str, requests: Requests, trials: int) -> dict:
         files = lake.raw_files()
         times.append(time.perf_counter() - started)
         counts.append(len(requests.calls))
+        requests.calls.clear()
+        runs._cache.clear()  # the process's records and run checkpoint: a cold reader has none
+        checkpoint._saved.clear()
+        started = time.perf_counter()
+        found = runs.list_runs(lake)
+        run_times.append(time.perf_counter() - started)
+        run_counts.append(len(requests.calls))
         if hasattr(lake.root, "fs"):
             del lake.root.fs.call_s3
+    remote = location.startswith("s3://")
     return {"raw_files": len(files), "median_s": round(statistics.median(times), 4),
-            "requests": counts[-1] if location.startswith("s3://") else None}
+            "requests": counts[-1] if remote else None,
+            "runs": len(found), "runs_median_s": round(statistics.median(run_times), 4),
+            "runs_requests": run_counts[-1] if remote else None}
 
 
-def measure(location: str, folder: Path, ingests: int, requests: Requests, trials: int) -> dict:
+def measure(location: str, folder: Path, ingests: int, run_count: int, requests: Requests, trials: int) -> dict:
     started = time.perf_counter()
-    build(location, folder, ingests)
+    build(location, folder, ingests, run_count)
     built = round(time.perf_counter() - started, 1)
     lake = Lake(location)
     checkpoints = [p.name for p in lake.layout.checkpoints_dir.glob("*.jsonl")]
     with_checkpoints = cold(location, requests, trials)
     remove_tree(lake.layout.checkpoints_dir)
     without = cold(location, requests, trials)
-    return {"ingests": ingests, "build_s": built, "checkpoints": checkpoints,
+    return {"ingests": ingests, "runs": run_count, "build_s": built, "checkpoints": checkpoints,
             "with_checkpoints": with_checkpoints, "without_checkpoints": without}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ingests", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -103,12 +120,12 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        results["local"] = measure(str(folder / "lake"), folder, args.ingests, requests, args.trials)
+        results["local"] = measure(str(folder / "lake"), folder, args.ingests, args.runs, requests, args.trials)
         with SeaweedServer(folder / "seaweed") as store:
             import os
 
             os.environ.update(store.environment(), METERLAKE_CACHE_DIR=str(folder / "cache"))
-            results["s3"] = measure(store.url("cold"), folder, args.ingests, requests, args.trials)
+            results["s3"] = measure(store.url("cold"), folder, args.ingests, args.runs, requests, args.trials)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -41,7 +41,7 @@ if str(REPO) not in sys.path:
 
 from cli.main import main as cli_main  # noqa: E402
 from datalake import checkpoint, runs, sql, views  # noqa: E402
-from datalake import lake as lake_module  # noqa: E402
+from datalake import leftovers  # noqa: E402
 from datalake.bulk import read_bulk  # noqa: E402
 from datalake.check import check_lake  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
@@ -301,7 +301,7 @@ def run(trials: int, seed: int, workdir: Path | None = None, log=print,
             os.environ.update(server.environment(), METERLAKE_CACHE_DIR=str(work / "cache"))
             location = server.url()
         # The rig's settings (RIG_ENV) in this process too, which checks and repairs.
-        for module, name, value in ((checkpoint, "INTERVAL", 4), (lake_module, "REMOTE_LEFTOVER_GRACE_S", 0)):
+        for module, name, value in ((checkpoint, "INTERVAL", 4), (leftovers, "REMOTE_LEFTOVER_GRACE_S", 0)):
             stack.callback(setattr, module, name, getattr(module, name))
             setattr(module, name, value)
         harness = Harness(work, seed, log, location)

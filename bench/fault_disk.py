@@ -38,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.crash_harness import DAYS, ICPS, Harness  # noqa: E402
-from datalake import lake as lake_module  # noqa: E402
+from datalake import leftovers  # noqa: E402
 from datalake import runs, sql, views  # noqa: E402
 from datalake.check import check_lake  # noqa: E402
 from datalake.errors import StorageFullError, environment_error  # noqa: E402
@@ -177,13 +177,10 @@ class DiskFull:
         if code == 0:
             problems += self.h._state_problems() + check_lake(Lake(self.h.lake_dir)).problems
             return trial
-        lines = [line for line in err.strip().splitlines() if line.removeprefix("(raised OSError) ").startswith("error:")]
+        lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
         found = STEP_RE.search(err)
         trial["step"] = found.group(1) if found else None
-        # publish_run raises the bare OSError (datalake/runs.py does not translate it): only
-        # the mapping to StorageFullError, as the CLI does it, is asked of it here.
-        raw_ok = operation == "publish-api"
-        if not found or "Traceback" in err or len(lines) != 1 or (err.startswith("(raised") and not raw_ok):
+        if not found or "Traceback" in err or len(lines) != 1 or err.startswith("(raised"):
             problems.append(f"{name} did not fail with one clear line: {err.strip()[-600:]!r}")
         problems += differences(before, committed_state(self.h.lake_dir))
         if self._watched() != run_before:
@@ -215,8 +212,8 @@ def run(points: int, seed: int, workdir: Path | None = None, log=print, store: b
         disk = stack.enter_context(Tmpfs(work / "tmpfs"))
         saved = dict(os.environ)
         stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
-        stack.callback(setattr, lake_module, "REMOTE_LEFTOVER_GRACE_S", lake_module.REMOTE_LEFTOVER_GRACE_S)
-        lake_module.REMOTE_LEFTOVER_GRACE_S = 0
+        stack.callback(setattr, leftovers, "REMOTE_LEFTOVER_GRACE_S", leftovers.REMOTE_LEFTOVER_GRACE_S)
+        leftovers.REMOTE_LEFTOVER_GRACE_S = 0
         os.environ["METERLAKE_LEFTOVER_GRACE_S"] = "0"
         if store:  # the lake on the store; this host's local side on the tmpfs
             server = store if isinstance(store, SeaweedServer) else stack.enter_context(SeaweedServer(work / "seaweed"))

@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
 
 from bench.crash_harness import DAYS, RIG_ENV, Harness  # noqa: E402
 from datalake import checkpoint, runs  # noqa: E402
-from datalake import lake as lake_module  # noqa: E402
+from datalake import leftovers  # noqa: E402
 from datalake.check import check_lake  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from tests.faultproxy import KINDS, WHEN, FaultProxy  # noqa: E402
@@ -150,7 +150,7 @@ def run(trials: int, seed: int, workdir: Path | None = None, log=print, store: b
         saved = dict(os.environ)
         stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
         os.environ.update(server.environment(), METERLAKE_CACHE_DIR=str(work / "cache"))
-        for module, name, value in ((checkpoint, "INTERVAL", 4), (lake_module, "REMOTE_LEFTOVER_GRACE_S", 0)):
+        for module, name, value in ((checkpoint, "INTERVAL", 4), (leftovers, "REMOTE_LEFTOVER_GRACE_S", 0)):
             stack.callback(setattr, module, name, getattr(module, name))
             setattr(module, name, value)
         harness = Harness(work, seed, log, server.url())

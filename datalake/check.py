@@ -20,7 +20,8 @@ from .layout import INGEST_ID_RE, RUN_ID_RE
 from .outputblocks import write_output_blocks
 from .rawblocks import write_raw_blocks
 from .runs import STATUSES
-from .storage import exclusive_lock, local_copy, move_into_place, read_json, read_json_lines, sha256_file
+from .storage import (exclusive_lock, local_copy, move_into_place, read_json, read_json_lines, read_json_versioned,
+                      sha256_file)
 
 
 @dataclass
@@ -69,6 +70,7 @@ def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> C
                             report, checksums)
         _check_block_files(lake, current, report, repair)
     _check_runs(lake, report, checksums)
+    _check_run_checkpoints(lake, report)
     if report.ok:  # what is a leftover follows from the records: only when they are sound
         with exclusive_lock(lake.layout.write_lock):
             found = lake.remove_abandoned(dry_run=not repair)
@@ -237,3 +239,25 @@ def _check_file(path: Path, relative: str, entry: dict, expected: pa.Schema, rep
 
 def _describe(s: pa.Schema) -> str:
     return json.dumps({f.name: str(f.type) for f in s})
+
+
+def _check_run_checkpoints(lake: Lake, report: CheckReport) -> None:
+    """Each run checkpoint's entry that has the version its record has now holds what the
+    record holds (an entry of an older version says nothing any more)."""
+    current = {}
+    for path in lake.layout.runs_dir.glob("run-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            record, version = read_json_versioned(path)
+            current[path.stem] = (list(version), json.loads(json.dumps(record)))
+    for path in sorted(lake.layout.checkpoints_dir.glob("runs-*.jsonl")):
+        where = lake.layout.relative(path)
+        try:
+            entries = read_json_lines(path)
+        except (OSError, ValueError) as e:
+            report.problems.append(f"{where}: unreadable run checkpoint ({e})")
+            continue
+        for entry in entries:
+            version = entry.pop("_version", None)
+            now = current.get(entry.get("run_id"))
+            if now is not None and now[0] == version and now[1] != entry:
+                report.problems.append(f"{where}: {entry['run_id']} differs from its record of the same version")

@@ -15,7 +15,7 @@ A writer that loses gets ``CommitConflictError``; ``append`` and ``update`` retr
 that is safe (the writer's ``prepare`` or ``change`` runs again against the new state and
 raises if its change no longer fits). Data files go to the store before the lake's write
 lock is taken (an upload is the slow part; clean-up leaves young files alone, see
-``Lake.remove_abandoned``) and, on a local disk, are renamed into place under it. The lock
+``leftovers.remove_abandoned``) and, on a local disk, are renamed into place under it. The lock
 is held only for the renames and the record write, and only serialises one host; across
 hosts the conditional write is what decides. The data files of a lost attempt are removed.
 """
@@ -28,7 +28,8 @@ from pathlib import Path
 
 from . import checkpoint
 from .errors import CommitConflictError, ConflictError
-from .lake import Lake, uploading
+from .lake import Lake
+from .leftovers import uploading
 from .location import is_local
 from .storage import (PreconditionFailed, WriteOutcomeUnknown, fsync_dir, move_into_place, read_json_versioned,
                       remove_tree, upload, write_json_atomic)
@@ -93,8 +94,11 @@ def _commit(lake: Lake, record_path: Path, record: dict, staged: Staged, *,
                 write_json_atomic(record_path, record, exclusive=version is None, if_version=version)
     except WriteOutcomeUnknown:
         raise  # the record may name the files: they stay (clean-up removes them if it does not)
-    except BaseException:
-        staged.discard()
+    except BaseException as e:
+        try:
+            staged.discard()
+        except Exception as failed:  # the write's own error is the one to report
+            e.add_note(f"its files could not be removed ({failed}); `meterlake check --repair` removes them")
         raise
     finally:
         lake.forget_listings()

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import commit, schema, sql
-from .errors import ConflictError, InvalidArgumentError
+from .errors import ConflictError, InvalidArgumentError, environment_errors
 from .lake import COMPACTION, Lake
 from .parquet import write_parquet
 from .rawblocks import write_raw_blocks
@@ -86,6 +86,7 @@ def compaction_candidates(lake: Lake, *, min_files: int = MIN_FILES) -> list[dt.
     return sorted(d for d, n in count.items() if n >= min_files)
 
 
+@environment_errors
 def compact(lake: Lake, dates: list[dt.date] | None = None, *, min_files: int = MIN_FILES,
             actor: str | None = None) -> list[CompactionResult]:
     """Compact each of ``dates`` (default: every date with at least ``min_files`` files),
@@ -161,6 +162,7 @@ def replaced_files(lake: Lake) -> list[tuple[str, dt.datetime]]:
             for r in lake.commits() if r.get("kind") == COMPACTION for path in r["replaces"]]
 
 
+@environment_errors
 def vacuum(lake: Lake, *, older_than: dt.timedelta, dry_run: bool = False,
            now: dt.datetime | None = None) -> VacuumResult:
     """Delete the raw files replaced by compactions committed more than ``older_than`` ago.

@@ -2,6 +2,7 @@
 their own surface (CLI exit status, HTTP problem details) in one place."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -180,6 +181,22 @@ def environment_error(error: BaseException) -> MeterlakeError | None:
         return StoreError(f"the object store failed a request while {_step(chain)} ({_first_line(failed)}); "
                           f"run the command again")
     return None
+
+
+def environment_errors(write):
+    """Decorate an engine write so that a full disk or a failing store raises the engine's
+    error for it (``environment_error``); ``CommitOutcomeUnknownError`` passes as the store's
+    error it stands for."""
+    @functools.wraps(write)
+    def wrapped(*args, **kwargs):
+        try:
+            return write(*args, **kwargs)
+        except Exception as e:
+            translated = environment_error(e)
+            if translated is None or translated is e or isinstance(translated, CommitOutcomeUnknownError):
+                raise
+            raise translated from e
+    return wrapped
 
 
 def _first_line(e: BaseException) -> str:

@@ -20,8 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import commit, schema, sql
-from .errors import (CommitOutcomeUnknownError, InvalidArgumentError, RowError, ValidationError,
-                     environment_error)
+from .errors import InvalidArgumentError, RowError, ValidationError, environment_errors
 from .lake import Lake
 from .parquet import write_parquet
 from .rawblocks import write_raw_blocks
@@ -71,24 +70,15 @@ class IngestResult:
         return asdict(self)
 
 
-def ingest_file(lake: Lake, path: str | os.PathLike[str], **options) -> IngestResult:
+@environment_errors
+def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError = "fail",
+                source_name: str | None = None, fmt: Format | None = None, actor: str | None = None,
+                progress: Progress | None = None, memory_limit: str = "4GB") -> IngestResult:
     """Ingest one delivery of raw reads. With ``on_error="fail"`` any bad row raises
     ``ValidationError`` and nothing is written; with ``"quarantine"`` the good rows are
     ingested and the bad ones written, with their reasons, to a rejects file. A full disk or
     a store that fails a request raises ``StorageFullError`` or ``StoreError`` (nothing
-    committed); ``CommitOutcomeUnknownError`` passes as the store's error it stands for."""
-    try:
-        return _ingest_file(lake, path, **options)
-    except Exception as e:
-        translated = environment_error(e)
-        if translated is None or translated is e or isinstance(translated, CommitOutcomeUnknownError):
-            raise
-        raise translated from e
-
-
-def _ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError = "fail",
-                 source_name: str | None = None, fmt: Format | None = None, actor: str | None = None,
-                 progress: Progress | None = None, memory_limit: str = "4GB") -> IngestResult:
+    committed)."""
     started = time.monotonic()
     path = Path(path)
     if not path.is_file():

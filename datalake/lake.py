@@ -4,50 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
 import os
 import threading
 import time
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import schema
+from . import leftovers, schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
 from .location import is_local
-from .layout import STAGING_ID_RE, Layout, check_ingest_id, ingest_id, ingest_seq
-from .storage import (exclusive_lock, local_names, modified_within, read_json, read_json_lines, remove_tree,
-                      store_names, write_json_atomic)
-
-STAGING_LOCK = ".owner.lock"
-UNLOCKED_STAGING_GRACE_S = 60.0
-
+from .layout import Layout, check_ingest_id, ingest_id, ingest_seq
+from .storage import (exclusive_lock, local_names, local_versions, read_json, read_json_lines, store_versions,
+                      write_json_atomic)
 
 COMPACTION = "compaction"
-# How old an uncommitted file on a store must be before clean-up removes it (a writer on
-# another host may be about to commit it); METERLAKE_LEFTOVER_GRACE_S for test rigs.
-REMOTE_LEFTOVER_GRACE_S = float(os.environ.get("METERLAKE_LEFTOVER_GRACE_S", 6 * 3600))
 STORE_POLL_S = float(os.environ.get("METERLAKE_STORE_POLL_S", "1"))
-
-
-# Paths of the commits this process has under way (their files may be placed already).
-_uploading: set[str] = set()
-_uploading_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def uploading(paths: Iterable[Path]) -> Iterator[None]:
-    """Mark the files of a commit under way, which ``Lake.remove_abandoned`` leaves alone."""
-    names = {str(p) for p in paths}
-    with _uploading_lock:
-        _uploading.update(names)
-    try:
-        yield
-    finally:
-        with _uploading_lock:
-            _uploading.difference_update(names)
 
 
 @dataclass(frozen=True)
@@ -98,7 +70,7 @@ class Lake:
         self._ingests: dict[str, dict] = {}
         self._checkpoint: tuple[str | None, list[str]] = (None, [])
         self._replayed: tuple[int, list[RawFile]] = (0, [])
-        self._listings: dict[tuple, tuple[float, list[str]]] = {}
+        self._listings: dict[tuple, tuple[float, dict[str, tuple]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -130,15 +102,25 @@ class Lake:
         lock); commits made through this handle show at once."""
         if is_local(folder):
             return [n for n in local_names(folder, pattern) if after is None or n > after]
+        return list(self._store_listing(folder, pattern, fresh, after))
+
+    def versions(self, folder: Path, pattern: str, *, fresh: bool = False) -> dict[str, tuple]:
+        """The files ``names`` lists, each with its ``storage.version``: from the same LIST on
+        a store, a stat each on a local disk."""
+        if is_local(folder):
+            return local_versions(folder, local_names(folder, pattern))
+        return self._store_listing(folder, pattern, fresh, None)
+
+    def _store_listing(self, folder: Path, pattern: str, fresh: bool, after: str | None) -> dict[str, tuple]:
         key = (str(folder), pattern, after)
         with self._lock:
             hit = None if fresh else self._listings.get(key)
         if hit is not None and time.monotonic() - hit[0] < STORE_POLL_S:
             return hit[1]
-        names = store_names(folder, pattern, after=after)
+        listed = store_versions(folder, pattern, after=after)
         with self._lock:
-            self._listings[key] = (time.monotonic(), names)
-        return names
+            self._listings[key] = (time.monotonic(), listed)
+        return listed
 
     def forget_listings(self) -> None:
         """Drop reused store listings (after this handle commits)."""
@@ -230,8 +212,8 @@ class Lake:
     # -- writing ----------------------------------------------------------------------
 
     def staging(self) -> contextlib.AbstractContextManager[Path]:
-        """A private work folder, removed afterwards (see ``staging_folder``)."""
-        return staging_folder(self.layout)
+        """A private work folder, removed afterwards (see ``leftovers.staging_folder``)."""
+        return leftovers.staging_folder(self.layout)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -246,95 +228,9 @@ class Lake:
         return ingest_id(ingest_seq(records[-1]["ingest_id"]) + 1 if records else 1)
 
     def remove_abandoned(self, dry_run: bool = False) -> list[Path]:
-        """Files a killed writer left behind: raw files no commit record names, and staging
-        folders whose owner is gone; and the ``_serving/`` folder of lake format 1. Call only
-        under the write lock."""
-        # Files a compaction replaced stay until vacuum removes them: readers may hold them.
-        committed = {self.layout.root / f["path"] for r in self.commits(fresh=True) for f in r["files"]}
-        found = [p for p in self.layout.raw_dir.glob("read_date=*/*") if p not in committed]
-        committed_blocks = {self.layout.blocks_of(p) for p in committed}
-        found += [p for p in self.layout.blocks_dir.glob("raw/read_date=*/*") if p not in committed_blocks]
-        found += [p for d in (self.layout.ingests_dir, self.layout.checkpoints_dir) for p in d.glob(".*.tmp")]
-        for folder in self.layout.staging_dir.glob("*"):
-            if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
-                found.append(folder)
-        found += self._abandoned_run_files()
-        if self.layout.serving_dir.exists():  # the serving indexes of lake format 1, now unused
-            found.append(self.layout.serving_dir)
-        # On an object store the write lock is only this host's: a writer on another host may
-        # have uploaded files it has not committed yet, so only old leftovers are removed there.
-        # Uploads of this process's own commit in progress are not leftovers either.
-        with _uploading_lock:
-            found = [p for p in found if str(p) not in _uploading]
-        found = [p for p in found if not modified_within(p, REMOTE_LEFTOVER_GRACE_S)]
-        if not dry_run:
-            for p in found:
-                if p.is_dir():
-                    remove_tree(p)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
-        return found
-
-    def _abandoned_run_files(self) -> list[Path]:
-        """Files of runs that no run record names: output files and ICP indexes of publishes
-        that never committed (a publisher died, or lost a race), and uploaded parts of runs
-        that are no longer open."""
-        found_records = {p.stem: read_json(p) for p in self.layout.runs_dir.glob("run-*.json")}
-        named = {self.layout.root / f["path"] for r in found_records.values() for f in r.get("files") or []}
-        named |= {self.layout.root / r["icp_index"] for r in found_records.values() if r.get("icp_index")}
-        found = [f for f in self.layout.output_dir.glob("run_id=*/read_date=*/*") if f not in named]
-        named_blocks = {self.layout.blocks_of(f) for r in found_records.values() for f in
-                        (self.layout.root / e["path"] for e in r.get("files") or [])}
-        found += [f for f in self.layout.blocks_dir.glob("output/run_id=*/read_date=*/*") if f not in named_blocks]
-        found += [f for f in self.layout.runs_dir.glob("run-*.icps.parquet") if f not in named]
-        found += [d for d in self.layout.run_parts_root.glob("*")
-                  if found_records.get(d.name, {}).get("status") != "open"]
-        found += list(self.layout.runs_dir.glob(".*.tmp"))
-        return found
-
-
-@contextlib.contextmanager
-def staging_folder(layout: Layout) -> Iterator[Path]:
-    """A private work folder under ``_staging``, removed
-    afterwards. A lock held inside it marks it as in use, so clean-up after a crash never
-    removes another live writer's work."""
-    path = layout.staging(uuid.uuid4().hex)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.mkdir()
-    # Locked under another name, then renamed: whoever finds the lock file finds it held.
-    fd = os.open(path / f"{STAGING_LOCK}.new", os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    os.rename(path / f"{STAGING_LOCK}.new", path / STAGING_LOCK)
-    try:
-        yield path
-    finally:
-        remove_tree(path)
-        os.close(fd)
-
-
-def _abandoned(folder: Path) -> bool:
-    """Whether no live writer owns a staging folder. A folder without its lock file is
-    abandoned only once it is older than ``UNLOCKED_STAGING_GRACE_S``: its owner creates the
-    lock just after the folder, and another writer may look in between."""
-    lock = folder / STAGING_LOCK
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        try:
-            return time.time() - folder.stat().st_mtime > UNLOCKED_STAGING_GRACE_S
-        except FileNotFoundError:
-            return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-    finally:
-        os.close(fd)
-    return True
-
+        """What killed writers left behind (``leftovers.remove_abandoned``); call only under
+        the write lock."""
+        return leftovers.remove_abandoned(self, dry_run=dry_run)
 
 def parse_date(value: str | dt.date, field: str) -> dt.date:
     if isinstance(value, dt.date):

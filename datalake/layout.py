@@ -99,6 +99,10 @@ class Layout:
         check_ingest_id(ingest, "ingest_id")
         return self.checkpoints_dir / f"{ingest}.jsonl"
 
+    def runs_checkpoint(self, seq: int) -> Path:
+        """The ``seq``-th checkpoint of the run records: each record with its version."""
+        return self.checkpoints_dir / f"runs-{seq:08d}.jsonl"
+
     @cached_property
     def blocks_dir(self) -> Path:
         """The block files (``blocks.py``) of the data files, in a tree that mirrors theirs:
@@ -119,7 +123,7 @@ class Layout:
 
     @cached_property
     def staging_dir(self) -> Path:
-        """Private work folders (see ``lake.staging_folder``); always local."""
+        """Private work folders (see ``leftovers.staging_folder``); always local."""
         return self.local / "_staging"
 
     @cached_property

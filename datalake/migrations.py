@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from . import commit, schema
 from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError
-from .lake import staging_folder
+from .leftovers import staging_folder
 from .layout import INGEST_ID_RE, RUN_ID_RE, Layout
 from .location import is_local
 from .outputblocks import write_output_blocks

@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from . import commit, schema, sql
-from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
+from . import checkpoint, commit, schema, sql
+from .errors import (ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError,
+                     environment_errors)
 from .lake import STORE_POLL_S, Lake, check_range, parse_date
 from .location import is_local
 from .layout import check_run_id, run_id as make_run_id
@@ -36,8 +37,8 @@ from .outputblocks import write_staged_blocks
 from .outputtypes import type_output_batch, type_output_native
 from .publication import publish_files, run_stats, write_icp_index
 from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
-from .storage import (fsync_dir, fsync_file, local_copy, move_into_place, read_json, remove_tree, sha256_file,
-                      version, write_json_atomic)
+from .storage import (fsync_dir, fsync_file, local_copy, move_into_place, read_json, read_json_versioned,
+                      remove_tree, sha256_file, version, write_json_atomic)
 
 STATUSES = ("open", "published", "retracted", "aborted")
 MEMORY_LIMIT = "2GB"
@@ -55,7 +56,7 @@ PART_SCHEMA = pa.schema([
     pa.field("_row", pa.int64(), nullable=False),
 ])
 
-_cache: dict[Path, tuple[tuple[int, int], dict]] = {}
+_cache: dict[Path, tuple[tuple, dict, float]] = {}  # path -> (version, record, when checked)
 _cache_lock = threading.Lock()
 
 
@@ -86,18 +87,41 @@ def _load(lake: Lake, run: str, *, fresh: bool = False) -> dict:
     return hit[1]
 
 
+def _listed(lake: Lake, run_id: str, listed_version: tuple, saved: dict[str, tuple[tuple, dict]]) -> dict | None:
+    """The record of a run listed at ``listed_version``: from the cache or the newest run
+    checkpoint if either holds that version, else read (None if removed since)."""
+    path = lake.layout.run_record(run_id)
+    with _cache_lock:
+        hit = _cache.get(path)
+    if hit is None or hit[0] != listed_version:
+        held = saved.get(run_id)
+        if held is not None and held[0] == listed_version:
+            hit = (listed_version, held[1], time.monotonic())
+        else:
+            try:
+                record, read_version = read_json_versioned(path)
+            except FileNotFoundError:
+                return None
+            hit = (read_version, record, time.monotonic())
+        with _cache_lock:
+            _cache[path] = hit
+    return hit[1]
+
+
 def _update(lake: Lake, run_id: str, change, based_on: dict | None = None) -> dict:
     """Change a run's record through ``commit.update``: only if no other writer changed it
     meanwhile (since ``based_on``, the record the caller started from), else ``change`` runs
     again on the new record."""
     path = lake.layout.run_record(run_id)
     try:
-        return commit.update(lake, path, change, describe=_describe, based_on=based_on)
+        record = commit.update(lake, path, change, describe=_describe, based_on=based_on)
     except FileNotFoundError:
         raise NotFoundError(f"no run {run_id}", field="run_id", value=run_id) from None
     finally:
         with _cache_lock:
             _cache.pop(path, None)
+    checkpoint.after_run_change(lake)
+    return record
 
 
 def _describe(record: dict) -> str:
@@ -141,10 +165,11 @@ def records(lake: Lake, *, status: str | None = None, start: dt.date | str | Non
     start = parse_date(start, "start") if start is not None else None
     end = parse_date(end, "end") if end is not None else None
     found = []
-    for name in lake.names(lake.layout.runs_dir, "run-*.json", fresh=fresh):
-        try:
-            record = _load(lake, name.removesuffix(".json"), fresh=fresh)
-        except NotFoundError:
+    listed = lake.versions(lake.layout.runs_dir, checkpoint.RUN_RECORDS, fresh=fresh)
+    saved = checkpoint.saved_runs(lake, fresh=fresh)[1] if listed else {}
+    for name, listed_version in listed.items():
+        record = _listed(lake, name.removesuffix(".json"), listed_version, saved)
+        if record is None:
             continue
         if status is not None and record["status"] != status:
             continue
@@ -171,6 +196,7 @@ def output_files(lake: Lake, run_id: str) -> dict[dt.date, list[str]]:
 
 # -- transitions --------------------------------------------------------------------------
 
+@environment_errors
 def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorithm: str, version: str,
                params: dict | None = None, raw_as_of: str | None = None, actor: str | None = None) -> dict:
     """Open a new run over trading dates ``start``..``end`` (inclusive). ``raw_as_of`` is
@@ -207,9 +233,11 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
         "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
         "missing_icps_sample": [], "dates": [], "files": [], "icp_index": None,
     })
+    checkpoint.after_run_change(lake)
     return copy.deepcopy(record)
 
 
+@environment_errors
 def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str], *, fmt: Format | None = None,
                 source_name: str | None = None, actor: str | None = None) -> dict:
     """Validate one part of a run's output (CSV in the brief's format, Parquet or Arrow
@@ -386,6 +414,7 @@ def _by_date(typed: pa.Table, part: int) -> Iterator[pa.Table]:
         yield staged.slice(lo, hi - lo)
 
 
+@environment_errors
 def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     """Check the whole run and make it visible at once. Fails with ``ValidationError``
     (nothing published) on duplicate keys, with ``ConflictError`` if the run is not open
@@ -442,6 +471,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     return copy.deepcopy(current)
 
 
+@environment_errors
 def abort_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     """Give up an open run: it will never publish, and its uploaded parts are removed."""
     record = _transition(lake, run_id, "open", "aborted", "abort", actor)
@@ -449,6 +479,7 @@ def abort_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     return record
 
 
+@environment_errors
 def retract_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
     """Withdraw a published run from "latest"; its files stay readable by run id."""
     return _transition(lake, run_id, "published", "retracted", "retract", actor)

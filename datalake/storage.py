@@ -163,18 +163,35 @@ def read_json_lines(path: Path) -> list[dict]:
 def store_names(folder: Path, pattern: str, *, after: str | None = None) -> list[str]:
     """Sorted names in a store folder matching ``pattern``, only those after ``after`` if
     given: one LIST request per 1,000 names (``StartAfter`` skips the rest server-side)."""
+    return list(store_versions(folder, pattern, after=after))
+
+
+def store_versions(folder: Path, pattern: str, *, after: str | None = None) -> dict[str, tuple]:
+    """``store_names`` with the ``version`` (ETag) of each, which the same LIST gives."""
     bucket, _, key = folder.path.partition("/")
     prefix = key.rstrip("/") + "/"
     request = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
     if after is not None:
         request["StartAfter"] = prefix + after
-    names = []
+    found = {}
     while True:
         page = folder.fs.call_s3("list_objects_v2", **request)
-        names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+        found.update((o["Key"][len(prefix):], (o["ETag"],)) for o in page.get("Contents", []))
         if not page.get("IsTruncated"):
-            return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+            return {n: found[n] for n in sorted(found) if fnmatch.fnmatchcase(n, pattern)}
         request["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def local_versions(folder: Path, names: list[str]) -> dict[str, tuple]:
+    """The ``version`` of each of ``names`` in a local folder that still exists."""
+    found = {}
+    for name in names:
+        try:
+            st = os.stat(folder / name)
+        except FileNotFoundError:
+            continue
+        found[name] = (st.st_ino, st.st_mtime_ns)
+    return found
 
 
 def read_json_versioned(path: Path) -> tuple[dict, tuple]:

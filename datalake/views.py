@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import schema, sql
+from . import checkpoint, schema, sql
 from .attributes import ATTRIBUTES_FILE_SCHEMA, attribute_files
 from .lake import Lake, RawFile
 from .runs import list_runs
@@ -56,7 +56,7 @@ _PARQUET_COLUMNS: dict[str, tuple[pa.Schema, dict[str, str]]] = {
     "attribute_files": (ATTRIBUTES_FILE_SCHEMA, {}),
 }
 # Lists used as values, not as a reader's files.
-_VALUE_LISTS = {"output_runs", "raw_file_paths", "ingest_ids"}
+_VALUE_LISTS = {"output_runs", "raw_file_paths", "ingest_ids", "run_checkpoint_ids"}
 
 _READER_RE = re.compile(r"\b(read_parquet|read_json)\s*\(")
 _JSON_COLUMN_RE = re.compile(r"'(\w+)'\s*:\s*'([^']+)'")
@@ -86,6 +86,7 @@ class Snapshot:
 def snapshot(lake: Lake) -> Snapshot:
     """The committed state of ``lake`` now: its ingest records and the raw files they name."""
     runs = list_runs(lake)
+    point, kept, files = checkpoint.run_sources(lake)
     readable = [r for r in runs if r["status"] in ("published", "retracted")]
     records = lake.ingests()
     head = records[-1]["ingest_id"] if records else None
@@ -99,7 +100,9 @@ def snapshot(lake: Lake) -> Snapshot:
         "raw_file_paths": [lake.layout.relative(f.path) for f in raw],
         # Every raw file but the base of its trading date: see queries/view_raw_reads.sql.
         "raw_overlay_files": [str(f.path) for f in raw if f.path not in base],
-        "run_records": [str(lake.layout.run_record(r["run_id"])) for r in runs],
+        # The newest run checkpoint for the runs unchanged since, the record files of the rest.
+        "run_records": [str(p) for p in ([point] if point else []) + files],
+        "run_checkpoint_ids": kept,
         # Output of the runs published (or since retracted) now; runs published later
         # stay out of every output view, even though their records will say published.
         "output_files": [str(lake.root / f["path"]) for r in readable for f in r["files"]],

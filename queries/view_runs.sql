@@ -1,6 +1,7 @@
--- One row per algorithm run known to the snapshot, read from its record
--- (_meta/runs/<run_id>.json). Records are replaced on each transition, so status is read
--- when the view is queried: a retraction made since the views were defined shows at once.
+-- One row per algorithm run known to the snapshot: from the newest run checkpoint
+-- (_meta/checkpoints/runs-*.jsonl, whose lines carry "_version") for the runs whose record
+-- has not changed since it was written, and from its record (_meta/runs/<run_id>.json) for
+-- the others, which are read when the view is queried.
 -- "start"/"end" of the record are window_start/window_end here (END is an SQL keyword).
 CREATE OR REPLACE VIEW runs AS
 SELECT
@@ -54,5 +55,7 @@ FROM read_json(getvariable('run_records'), format = 'auto', columns = {
     'missing_icps': 'BIGINT',
     'missing_icps_sample': 'VARCHAR[]',
     'dates': 'DATE[]',
-    'files': 'STRUCT(read_date DATE, path VARCHAR, rows BIGINT, bytes BIGINT)[]'
+    'files': 'STRUCT(read_date DATE, path VARCHAR, rows BIGINT, bytes BIGINT)[]',
+    '_version': 'JSON'
 })
+WHERE _version IS NULL OR list_contains(getvariable('run_checkpoint_ids'), run_id)

@@ -123,3 +123,68 @@ def test_a_cold_reader_on_a_store_makes_a_bounded_number_of_requests(tmp_path: P
     assert calls.count("list_objects_v2") == 2, calls
     assert len(calls) <= 8, calls
     assert len(cold.raw_files()) == 17
+
+
+def make_runs(location: str, n: int) -> None:
+    for _ in range(n):
+        assert cli_main(["--lake", location, "runs", "create", "--start", "2018-06-01", "--end", "2018-06-02",
+                         "--algorithm", "matcher", "--version", "1"]) == 0
+
+
+def test_run_checkpoints_hold_records_by_version_and_readers_use_them(tmp_path: Path, every_three) -> None:
+    location = str(tmp_path / "lake")
+    assert cli_main(["--lake", location, "init"]) == 0
+    make_runs(location, 7)  # checkpoints after the 3rd and the 6th change
+    assert cli_main(["--lake", location, "runs", "abort", "run-00000002"]) == 0
+    lake = Lake(location)
+    assert sorted(p.name for p in lake.layout.checkpoints_dir.iterdir()) == ["runs-00000001.jsonl",
+                                                                             "runs-00000002.jsonl"]
+    point, kept, files = checkpoint.run_sources(lake)
+    assert point.name == "runs-00000002.jsonl"
+    assert kept == ["run-00000001", "run-00000003", "run-00000004", "run-00000005", "run-00000006"]
+    assert [f.name for f in files] == ["run-00000002.json", "run-00000007.json"]
+    con = connect()
+    views.define_views(con, lake)
+    assert con.execute("SELECT run_id, status FROM runs WHERE run_id <= 'run-00000003' ORDER BY 1").fetchall() == \
+        [("run-00000001", "open"), ("run-00000002", "aborted"), ("run-00000003", "open")]
+    assert con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchone() == (7, 7)
+    assert check_lake(lake).ok
+
+    make_runs(location, 2)  # the third change since runs-00000002 writes a third; the first goes
+    assert sorted(p.name for p in lake.layout.checkpoints_dir.iterdir()) == ["runs-00000002.jsonl",
+                                                                             "runs-00000003.jsonl"]
+    held = lake.layout.checkpoints_dir / "runs-00000003.jsonl"
+    lines = [json.loads(line) for line in held.read_text().splitlines()]
+    assert [r["status"] for r in lines] == ["open", "aborted"] + ["open"] * 6  # before run-00000009
+    lines[0]["algorithm"] = "other"  # the same version as its record, but not what it holds
+    held.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report = check_lake(lake)
+    assert report.problems == ["_meta/checkpoints/runs-00000003.jsonl: run-00000001 differs from its record "
+                               "of the same version"]
+
+
+def test_a_cold_reader_of_runs_on_a_store_reads_only_records_changed_since_the_checkpoint(
+        tmp_path: Path, store: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datalake import runs
+    monkeypatch.setattr(checkpoint, "INTERVAL", 5)
+    location = store.url()
+    assert cli_main(["--lake", location, "init"]) == 0
+    make_runs(location, 12)  # checkpoints after changes 5 and 10; runs 11 and 12 after them
+    assert cli_main(["--lake", location, "runs", "abort", "run-00000003"]) == 0
+    monkeypatch.setattr(runs, "_cache", {})
+    monkeypatch.setattr(checkpoint, "_saved", {})
+    gets: list[str] = []
+    original = s3fs.S3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        if method in ("get_object", "head_object"):
+            gets.append(kwargs.get("Key", "").rsplit("/", 1)[-1])
+        return await original(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counted)
+    found = runs.list_runs(Lake(location))
+    assert [r["run_id"] for r in found] == [f"run-{n:08d}" for n in range(1, 13)]
+    assert found[2]["status"] == "aborted"
+    # The checkpoint, then only the records it does not hold at their current version.
+    assert sorted(set(gets) - {"lake.json"}) == ["run-00000003.json", "run-00000011.json", "run-00000012.json",
+                                 "runs-00000002.jsonl"], gets

@@ -30,7 +30,8 @@ def test_a_full_disk_under_the_lake(tmp_path):
     first = {t["operation"]: t["step"] for t in reversed(trials)}  # each write's budget 0
     assert first["ingest"] == first["publish-api"] == "writing a Parquet file"
     assert len(_steps(trials, "ingest")) >= 2 and len(_steps(trials, "publish-api")) >= 2
-    assert _steps(trials, "publish") == {"staging an uploaded part"}
+    # 4 KiB free: the part's staging, or a record after a run checkpoint took the space.
+    assert _steps(trials, "publish") and _steps(trials, "publish") <= {"staging an uploaded part", "writing a record"}
 
 
 def test_a_full_disk_under_the_local_side_of_a_store_lake(tmp_path, seaweed):

@@ -13,7 +13,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from datalake.lake import STAGING_LOCK, Lake
+from datalake.lake import Lake
+from datalake.leftovers import STAGING_LOCK
 from datalake.reads import read_icp
 from tests.conftest import SHARED_DATA
 from tests.factories import ausgrid

@@ -17,7 +17,7 @@ import pytest
 
 from cli.main import main as cli_main
 from datalake import lake as lake_module
-from datalake import blocks, output, reads, runs
+from datalake import blocks, leftovers, output, reads, runs
 from datalake.bulk import read_bulk
 from datalake.location import is_local
 from datalake.lake import Lake
@@ -167,7 +167,7 @@ def test_leftovers_on_the_store_wait_out_a_grace_period(lakes: tuple[Lake, Lake]
     stray.write_bytes(b"an upload another host has not committed yet")
     with remote.write_lock():
         assert stray.exists(), "a fresh uncommitted file may belong to a live writer elsewhere"
-    monkeypatch.setattr(lake_module, "REMOTE_LEFTOVER_GRACE_S", 0)
+    monkeypatch.setattr(leftovers, "REMOTE_LEFTOVER_GRACE_S", 0)
     with remote.write_lock():
         pass
     assert not stray.exists()
