@@ -46,12 +46,15 @@ def uploading(paths: Iterable[Path]) -> Iterator[None]:
 
 
 def remove_abandoned(lake: Lake, *, dry_run: bool = False) -> list[Path]:
-    """Files a killed writer left behind: raw files no commit record names, and staging
+    """Files a killed writer left behind: raw (and EIEP attributes) files no commit record names, and staging
     folders whose owner is gone; and the ``_serving/`` folder of lake format 1. Call only
     under the write lock."""
     # Files a compaction replaced stay until vacuum removes them: readers may hold them.
-    committed = {lake.layout.root / f["path"] for r in lake.commits(fresh=True) for f in r["files"]}
+    records = lake.commits(fresh=True)
+    committed = {lake.layout.root / f["path"] for r in records for f in r["files"]}
     found = [p for p in lake.layout.raw_dir.glob("read_date=*/*") if p not in committed]
+    attributes = {lake.layout.root / r["attributes"]["path"] for r in records if r.get("attributes")}
+    found += [p for p in lake.layout.attributes_dir.glob("*") if p not in attributes]  # EIEP attributes
     committed_blocks = {lake.layout.blocks_of(p) for p in committed}
     found += [p for p in lake.layout.blocks_dir.glob("raw/read_date=*/*") if p not in committed_blocks]
     found += [p for d in (lake.layout.ingests_dir, lake.layout.checkpoints_dir) for p in d.glob(".*.tmp")]

@@ -4,6 +4,7 @@ multi-stream sum, and errors that name the line and the field with nothing commi
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -206,6 +207,11 @@ def test_the_analyst_view_shows_each_stream_and_joins_the_raw_reads(lake: Lake, 
     from datalake.check import check_lake
 
     assert check_lake(lake).ok
+    stray = lake.layout.attributes_dir / "ing-00000009-0123456789ab.parquet"  # as a killed writer leaves it
+    stray.write_bytes(b"PAR1")
+    os.utime(stray, (1, 1))
+    report = check_lake(lake, repair=True)
+    assert report.ok and report.leftovers == ["attributes/ing-00000009-0123456789ab.parquet"] and not stray.exists()
     path = lake.layout.absolute(lake.ingests()[0]["attributes"]["path"])
     path.write_bytes(path.read_bytes()[:-10])
     report = check_lake(lake)
