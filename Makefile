@@ -6,7 +6,7 @@ LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo
+.PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo flightsql-proto
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -89,3 +89,10 @@ race: install
 
 clean-demo:
 	rm -rf $(LAKE)
+
+# Flight SQL's protocol messages: service/flight/FlightSql_pb2.py, generated from Apache Arrow's
+# format/FlightSql.proto (the copy beside it). Only this step needs grpcio-tools (its protoc); the
+# service needs the protobuf runtime alone.
+flightsql-proto: install
+	$(BIN)/pip install --quiet 'grpcio-tools==1.85.1'
+	cd service/flight && ../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. FlightSql.proto
