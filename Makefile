@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FLIGHT_PORT ?= 8815
 
 .PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo flightsql-proto
 
@@ -28,7 +29,7 @@ $(LAKE)/lake.json: | install
 demo-lake: $(LAKE)/lake.json
 
 run: demo-lake
-	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT)
+	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT) --flight-port $(FLIGHT_PORT)
 
 # The Spark suite needs the `spark` extra: it runs in `make test-spark`, not here.
 test: install

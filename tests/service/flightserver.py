@@ -14,7 +14,7 @@ from datalake.demo_runs import demo_runs
 from datalake.generate import generate
 from datalake.ingest import ingest_file
 from datalake.lake import Lake
-from service.flight import FlightService
+from service.flight.server import FlightService
 from service.settings import Settings
 from tests.factories.raw import day_rows, write_csv
 
