@@ -15,10 +15,11 @@ A missing or bad token is UNAUTHENTICATED and a token without the scope PERMISSI
 (``auth``)."""
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -30,6 +31,7 @@ from datalake.errors import (InvalidArgumentError, LakeFormatError, LakeNotFound
 from ..problems import QueryTimeoutError
 
 log = logging.getLogger("meterlake.flight")
+F = TypeVar("F", bound=Callable)
 
 
 class InvalidTicketError(InvalidArgumentError):
@@ -74,10 +76,14 @@ def to_flight(exc: BaseException) -> BaseException:
     return flight.FlightServerError(text, extra)
 
 
-@contextlib.contextmanager
-def flight_errors() -> Iterator[None]:
-    """Run a Flight method's work: engine errors leave it as Flight errors."""
-    try:
-        yield
-    except MeterlakeError as e:
-        raise to_flight(e) from None
+def answers(method: F) -> F:
+    """A Flight method whose engine errors leave it as Flight errors (raised here, so the
+    traceback a client sees of an ArrowInvalid is two frames long)."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except MeterlakeError as e:
+            raise to_flight(e) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -19,7 +19,7 @@ from ..problems import PayloadTooLargeError
 from ..settings import Settings
 from . import sql, tickets
 from .auth import MIDDLEWARE, AuthFactory, Caller, require
-from .errors import InvalidTicketError, flight_errors, to_flight
+from .errors import InvalidTicketError, answers, to_flight
 from .observe import Observer
 
 ACTIONS = {"publish": ('publish an open run: body {"run_id": "run-00000003"}; the run record as JSON', "write")}
@@ -38,18 +38,17 @@ class FlightService(flight.FlightServerBase):
 
     # -- reads and output ------------------------------------------------------------
 
+    @answers
     def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
                         ) -> flight.FlightInfo:
         command = _command(descriptor)
         if sql.is_sql(command):
             require(context, "read", "flight sql")
-            with flight_errors():
-                return self.sql.flight_info(descriptor, command)
-        with flight_errors():
-            ticket, shards = tickets.parse(command, allow_shards=True)
-            require(context, "read", _describe(ticket))
-            schema, batches, pinned = tickets.open_stream(self.lake, self.db, self.settings, ticket)
-            batches.close()
+            return self.sql.flight_info(descriptor, command)
+        ticket, shards = tickets.parse(command, allow_shards=True)
+        require(context, "read", _describe(ticket))
+        schema, batches, pinned = tickets.open_stream(self.lake, self.db, self.settings, ticket)
+        batches.close()
         parts = tickets.shard_tickets(pinned, shards) if shards else [pinned]
         endpoints = [flight.FlightEndpoint(t.encode(), []) for t in parts]
         return flight.FlightInfo(schema, descriptor, endpoints, -1, -1)
@@ -58,54 +57,51 @@ class FlightService(flight.FlightServerBase):
                    ) -> flight.SchemaResult:
         return flight.SchemaResult(self.get_flight_info(context, descriptor).schema)
 
+    @answers
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
         data = ticket.ticket
         if sql.is_sql(data):
             caller = require(context, "read", "flight sql")
-            with flight_errors():
-                schema, batches = self.sql.do_get(data)
+            schema, batches = self.sql.do_get(data)
             return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(schema, _counted(caller, batches)))
-        with flight_errors():
-            parsed, _ = tickets.parse(data)
-            caller = require(context, "read", _describe(parsed))
-            schema, batches, _ = tickets.open_stream(self.lake, self.db, self.settings, parsed)
+        parsed, _ = tickets.parse(data)
+        caller = require(context, "read", _describe(parsed))
+        schema, batches, _ = tickets.open_stream(self.lake, self.db, self.settings, parsed)
         return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(schema, _counted(caller, batches)))
 
     # -- run parts and actions -------------------------------------------------------
 
+    @answers
     def do_put(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor,
                reader: flight.MetadataRecordBatchReader, writer: flight.FlightMetadataWriter) -> None:
         command = _command(descriptor)
         if sql.is_sql(command):
             require(context, "read", "flight sql")
-            with flight_errors():
-                result = self.sql.do_put(command, reader)
+            result = self.sql.do_put(command, reader)
             if result is not None:
                 writer.write(pa.py_buffer(result))
             return
-        with flight_errors():
-            run_id, part, source_name = _run_part(command)
-            caller = require(context, "write", f"run_part {run_id} part {part}")
-            with self.lake.staging() as work:
-                path = work / "upload.arrow"
-                caller.rows = _receive(reader, path, self.settings.max_upload_bytes)
-                entry = runs.upload_part(self.lake, run_id, part, path, fmt="arrow", actor=caller.name,
-                                         source_name=source_name or f"part {part}")
+        run_id, part, source_name = _run_part(command)
+        caller = require(context, "write", f"run_part {run_id} part {part}")
+        with self.lake.staging() as work:
+            path = work / "upload.arrow"
+            caller.rows = _receive(reader, path, self.settings.max_upload_bytes)
+            entry = runs.upload_part(self.lake, run_id, part, path, fmt="arrow", actor=caller.name,
+                                     source_name=source_name or f"part {part}")
         writer.write(pa.py_buffer(json.dumps(entry, default=str).encode()))
 
+    @answers
     def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[flight.Result]:
         if sql.is_sql_action(action.type):
             require(context, "read", f"flight sql {action.type}")
-            with flight_errors():
-                results = self.sql.do_action(action.type, action.body.to_pybytes())
+            results = self.sql.do_action(action.type, action.body.to_pybytes())
             return iter([flight.Result(pa.py_buffer(r)) for r in results])
         if action.type not in ACTIONS:
-            raise to_flight(InvalidArgumentError(
-                f"unknown action {action.type!r}; known: {', '.join([*ACTIONS, *sql.ACTIONS])}", field="action"))
-        with flight_errors():
-            run_id = _run_id(action.body.to_pybytes())
-            caller = require(context, ACTIONS[action.type][1], f"{action.type} {run_id}")
-            record = runs.publish_run(self.lake, run_id, actor=caller.name)
+            raise InvalidArgumentError(f"unknown action {action.type!r}; known: {', '.join([*ACTIONS, *sql.ACTIONS])}",
+                                       field="action")
+        run_id = _run_id(action.body.to_pybytes())
+        caller = require(context, ACTIONS[action.type][1], f"{action.type} {run_id}")
+        record = runs.publish_run(self.lake, run_id, actor=caller.name)
         return iter([flight.Result(pa.py_buffer(json.dumps(record, default=str).encode()))])
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
@@ -119,8 +115,7 @@ class FlightService(flight.FlightServerBase):
 
 def _command(descriptor: flight.FlightDescriptor) -> bytes:
     if descriptor.descriptor_type != flight.DescriptorType.CMD:
-        raise to_flight(InvalidTicketError("the descriptor must be a command (the request's JSON)",
-                                           field="descriptor"))
+        raise InvalidTicketError("the descriptor must be a command (the request's JSON)", field="descriptor")
     return descriptor.command
 
 
