@@ -36,7 +36,7 @@ def schema_of(message) -> pa.Schema:
 def answer(con: duckdb.DuckDBPyConnection, message) -> pa.Table:
     """The rows of a catalog call, from ``information_schema`` of the views' database."""
     if isinstance(message, pb.CommandGetCatalogs):
-        catalog = con.sql("SELECT current_database()").fetchone()[0]
+        catalog = con.sql("SELECT current_database()").fetchall()[0][0]
         return pa.table({"catalog_name": [catalog]}, schema=CATALOGS)
     if isinstance(message, pb.CommandGetTableTypes):
         return pa.table({"table_type": ["TABLE", "VIEW"]}, schema=TABLE_TYPES)
@@ -45,11 +45,11 @@ def answer(con: duckdb.DuckDBPyConnection, message) -> pa.Table:
     catalog = message.catalog if message.HasField("catalog") else None
     schema_pattern = message.db_schema_filter_pattern if message.HasField("db_schema_filter_pattern") else None
     if isinstance(message, pb.CommandGetDbSchemas):
-        rows = con.execute(queries.query("flightsql_schemas"),
+        rows = con.sql(queries.query("flightsql_schemas"), params=
                            {"catalog": catalog, "schema_pattern": schema_pattern}).to_arrow_table()
         return rows.cast(SCHEMAS)
     table_pattern = message.table_name_filter_pattern if message.HasField("table_name_filter_pattern") else None
-    rows = con.execute(queries.query("flightsql_tables"), {
+    rows = con.sql(queries.query("flightsql_tables"), params={
         "catalog": catalog, "schema_pattern": schema_pattern, "table_pattern": table_pattern,
         "types": list(message.table_types) or None}).to_arrow_table().cast(TABLES)
     if not message.include_schema:
