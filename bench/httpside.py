@@ -67,9 +67,11 @@ class Service:
     def __init__(self, lake: Path, workers: int, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.flight_port = free_port()
         self.log = open(log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(lake), "serve", "--port",
-                                      str(self.port), "--workers", str(workers)],
+                                      str(self.port), "--workers", str(workers),
+                                      "--flight-port", str(self.flight_port)],
                                      cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.workers = workers
 
