@@ -72,6 +72,8 @@ def flight_server(args: argparse.Namespace) -> Iterator[object]:
         except FlightStartError as e:
             yield str(e)
             return
+        os.environ["METERLAKE_FLIGHT_PORT"] = str(process.port)
+        os.environ["METERLAKE_FLIGHT_TLS"] = "1" if args.tls_cert else "0"
         try:
             yield process
         finally:

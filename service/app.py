@@ -12,6 +12,7 @@ from datalake.reads import warm_up
 
 from .admission import admit
 from .auth import actor_of, audit, check_scope
+from .controllers.flight import FlightController
 from .controllers.health import HealthController
 from .controllers.params import Services
 from .controllers.output import OutputController
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db = Database(settings.query_timeout)
     services = Services(lake, db, settings)
     return Litestar(
-        route_handlers=[HealthController, ReadsController, RunsController, OutputController],
+        route_handlers=[HealthController, ReadsController, RunsController, OutputController, FlightController],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
