@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pyarrow as pa
 
-from datalake.bulk import MAX_SHARDS, parse_shard, read_bulk
+from datalake.bulk import MAX_SHARDS, BulkReads, parse_shard, read_bulk
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, parse_date
 from datalake.outputrows import OUTPUT_ROWS_SCHEMA, output_rows
@@ -142,14 +142,31 @@ def open_stream(lake: Lake, db: Database, settings: Settings, ticket: Ticket
     start, end = dt.date.fromisoformat(ticket.start), dt.date.fromisoformat(ticket.end)
     if isinstance(ticket, ReadsTicket):
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
-        with as_parameter("as_of", ticket.as_of, "ingest_id"):
-            bulk = read_bulk(lake, start, end, direction=ticket.direction, as_of=ticket.as_of, shard=ticket.shard,
-                             dictionary=ticket.dictionary)
+        bulk = _read_bulk(lake, start, end, ticket)
         return bulk.schema, db.bounded(bulk.batches, None), replace(ticket, as_of=bulk.as_of)
     check_span(start, end, settings.max_output_days, "output queries")
     with as_parameter("run", ticket.run, "run_id"):
         _, batches = output_rows(lake, start, end, run=ticket.run)
     return OUTPUT_ROWS_SCHEMA, db.bounded(batches, None), ticket
+
+
+def _read_bulk(lake: Lake, start: dt.date, end: dt.date, ticket: ReadsTicket) -> BulkReads:
+    """``read_bulk`` of the ticket. A ticket pinned to the snapshot that is still the newest
+    (as GetFlightInfo pins each shard's) reads it as the newest: the same rows, without the
+    ingest numbers that reading as of an older ingest needs (about twice the work). If a
+    commit landed meanwhile, the pinned snapshot is read."""
+    def read(as_of: str | None) -> BulkReads:
+        with as_parameter("as_of", as_of, "ingest_id"):
+            return read_bulk(lake, start, end, direction=ticket.direction, as_of=as_of, shard=ticket.shard,
+                             dictionary=ticket.dictionary)
+
+    if ticket.as_of is None or ticket.as_of != lake.head_ingest():
+        return read(ticket.as_of)
+    newest = read(None)
+    if newest.as_of == ticket.as_of:
+        return newest
+    newest.close()
+    return read(ticket.as_of)
 
 
 def shard_tickets(ticket: ReadsTicket, n: int) -> list[ReadsTicket]:

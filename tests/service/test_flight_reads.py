@@ -148,3 +148,28 @@ def test_a_path_descriptor_is_refused(flight_server):
     with pytest.raises(pa.ArrowInvalid, match=r"field descriptor"):
         client(flight_server).get_flight_info(flight.FlightDescriptor.for_path("raw", "reads"))
 
+
+
+def test_shard_tickets_read_their_snapshot_after_a_newer_commit(tmp_path):
+    import datetime as dt
+
+    from datalake.bulk import read_bulk
+    from datalake.generate import generate
+    from datalake.ingest import ingest_file
+    from datalake.lake import Lake
+    from tests.factories.raw import day_rows, write_csv
+
+    from .flightserver import _first_icp, serve_flight
+
+    lake = Lake.create(tmp_path / "lake")
+    generate(lake, icps=8, days=1, start=dt.date(2018, 6, 1), seed=2)
+    with serve_flight(lake.root) as server:
+        c = client(server)
+        command = {"reads": {"start": "2018-06-01", "end": "2018-06-01", "shards": 2}}
+        info = c.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(command)))
+        ingest_file(lake, write_csv(tmp_path / "rev.csv", day_rows(_first_icp(lake), dt.date(2018, 6, 1), seed=9)))
+        got = pa.concat_tables([c.do_get(e.ticket).read_all() for e in info.endpoints]).sort_by(
+            [("icp_id", "ascending"), ("read_timestamp", "ascending"), ("energy_flow_direction", "ascending")])
+    pinned = read_bulk(lake, "2018-06-01", "2018-06-01", as_of="ing-00000001").reader().read_all()
+    newest = read_bulk(lake, "2018-06-01", "2018-06-01").reader().read_all()
+    assert got.equals(pinned) and not got.equals(newest)
