@@ -5,6 +5,7 @@ workers' peak memory."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -96,7 +97,10 @@ class Service:
         except FileNotFoundError:
             return []
         pids = []
+        flight_pid = self.flight_pid()
         for pid in map(int, children):
+            if pid == flight_pid:
+                continue
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
@@ -104,6 +108,11 @@ class Service:
             except FileNotFoundError:
                 pass
         return pids or [self.proc.pid]
+
+    def flight_pid(self) -> int | None:
+        """The Flight server's process (a child of serve like the workers), from its log line."""
+        found = re.findall(rb"Flight on \S+ \(pid (\d+)\)", Path(self.log.name).read_bytes())
+        return int(found[-1]) if found else None
 
     def peak_rss_mib(self) -> dict:
         """Peak resident set (VmHWM) of each worker since it started, in MiB."""
