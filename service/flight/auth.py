@@ -8,6 +8,7 @@ tokens configured only loopback peers are served, as over HTTP."""
 from __future__ import annotations
 
 import time
+from urllib.parse import unquote
 
 import pyarrow.flight as flight
 
@@ -63,7 +64,7 @@ def require(context: flight.ServerCallContext, scope: str, what: str) -> Caller:
     caller: Caller = context.get_middleware(MIDDLEWARE)
     caller.what = what
     if caller.token is None:
-        peer = context.peer()  # "ipv4:127.0.0.1:50000", "ipv6:[::1]:50000"
+        peer = unquote(context.peer())  # "ipv4:127.0.0.1:50000", "ipv6:%5B::1%5D:50000"
         host = peer.split(":", 1)[1].rsplit(":", 1)[0] if ":" in peer else peer
         if not is_loopback(host):
             raise flight.FlightUnauthorizedError("forbidden: no tokens are configured, so only loopback clients "
