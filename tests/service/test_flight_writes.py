@@ -149,3 +149,20 @@ def test_a_bad_put_descriptor_names_the_field(secured, command, field):
         writer, _ = client(server).do_put(descriptor, table.schema, options=options(SECRETS["writer"]))
         writer.write_table(table)
         writer.close()
+
+
+def test_actions_listed_unknown_refused_and_publishing_twice_is_a_conflict(secured):
+    lake, server = secured
+    c = client(server)
+    listed = [a.type for a in c.list_actions(options=options(SECRETS["reader"]))]
+    assert listed[0] == "publish" and "CreatePreparedStatement" in listed
+    with pytest.raises(pa.ArrowInvalid, match=r"field action"):
+        list(c.do_action(flight.Action("retract", b"{}"), options=options(SECRETS["writer"])))
+    run = runs.create_run(lake, start=START, end=START, algorithm="m", version="1")
+    put_part(server, SECRETS["writer"], run["run_id"], 1, as_table(interval_rows(["A1"], days(START, 1))))
+    assert publish(server, SECRETS["writer"], run["run_id"])["status"] == "published"
+    with pytest.raises(flight.FlightServerError, match=r"^conflict \(field status\): cannot publish run run-00000001: it is published") as raised:
+        publish(server, SECRETS["writer"], run["run_id"])
+    assert json.loads(raised.value.extra_info)["code"] == "conflict"
+    with pytest.raises(pa.ArrowKeyError, match=r"not_found"):
+        publish(server, SECRETS["writer"], "run-00000099")
