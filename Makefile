@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 LAKE ?= lake
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FLIGHT_PORT ?= 8815
 
-.PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo
+.PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo flightsql-proto
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +29,7 @@ $(LAKE)/lake.json: | install
 demo-lake: $(LAKE)/lake.json
 
 run: demo-lake
-	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT)
+	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT) --flight-port $(FLIGHT_PORT)
 
 # The Spark suite needs the `spark` extra: it runs in `make test-spark`, not here.
 test: install
@@ -89,3 +90,10 @@ race: install
 
 clean-demo:
 	rm -rf $(LAKE)
+
+# Flight SQL's protocol messages: service/flight/FlightSql_pb2.py, generated from Apache Arrow's
+# format/FlightSql.proto (the copy beside it). Only this step needs grpcio-tools (its protoc); the
+# service needs the protobuf runtime alone.
+flightsql-proto: install
+	$(BIN)/pip install --quiet 'grpcio-tools==1.85.1'
+	cd service/flight && ../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. FlightSql.proto

@@ -118,7 +118,7 @@ def main() -> int:
     warmed = httpside.warm_page_cache(args.lake)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(args.lake), "serve", "--port",
-                               str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port), "--flight-port", "0"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict = {"lake": str(args.lake), "window": [str(start), str(end)], "icps": len(icps),
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_average_before": os.getloadavg()},

@@ -5,6 +5,7 @@ workers' peak memory."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -67,9 +68,11 @@ class Service:
     def __init__(self, lake: Path, workers: int, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.flight_port = free_port()
         self.log = open(log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(lake), "serve", "--port",
-                                      str(self.port), "--workers", str(workers)],
+                                      str(self.port), "--workers", str(workers),
+                                      "--flight-port", str(self.flight_port)],
                                      cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.workers = workers
 
@@ -94,7 +97,10 @@ class Service:
         except FileNotFoundError:
             return []
         pids = []
+        flight_pid = self.flight_pid()
         for pid in map(int, children):
+            if pid == flight_pid:
+                continue
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
@@ -102,6 +108,11 @@ class Service:
             except FileNotFoundError:
                 pass
         return pids or [self.proc.pid]
+
+    def flight_pid(self) -> int | None:
+        """The Flight server's process (a child of serve like the workers), from its log line."""
+        found = re.findall(rb"Flight on \S+ \(pid (\d+)\)", Path(self.log.name).read_bytes())
+        return int(found[-1]) if found else None
 
     def peak_rss_mib(self) -> dict:
         """Peak resident set (VmHWM) of each worker since it started, in MiB."""

@@ -109,8 +109,10 @@ def rows(res: dict) -> list[tuple[str, str, str, str, str]]:
 
 
 def table(res: dict) -> str:
+    from flightside import report_rows
+
     lines = ["| measure | target | measured | PostgreSQL 15, same run | |", "| --- | --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows(res)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(res) + report_rows(res)]
     return "\n".join(lines)
 
 

@@ -12,7 +12,8 @@ publish two runs of the raw data's size through the HTTP API with the Python cli
 queries 1-4 in JSON and Arrow over random ICPs; query 1 under 16 concurrent clients from a
 separate process; the bulk 14-day Arrow stream, whole and as 4 parallel shards (each plain and
 with dictionary=true), with the
-workers' peak memory; PostgreSQL 15 on loopback loaded with the same reads and output,
+workers' peak memory; the same window by Flight DoGet (1 and 4 shards, each plain and with
+dictionaries) and a run uploaded by DoPut and published by DoAction (bench/flightside.py); PostgreSQL 15 on loopback loaded with the same reads and output,
 queries 1, 2 and 4 checked and timed; then query 1 and the bulk stream on a larger lake.
 Raw figures go to bench/results/bench-<icps>x<days>.json; `bench/report.py` renders them."""
 from __future__ import annotations
@@ -36,6 +37,7 @@ import httpx  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 import checks  # noqa: E402
+import flightside  # noqa: E402
 import httpside  # noqa: E402
 import machine  # noqa: E402
 import pgside  # noqa: E402
@@ -251,6 +253,13 @@ def serve_and_measure(lake: Lake, work: Path, args: argparse.Namespace, res: dic
                 res["bulk_4_shards" + suffix] = httpside.bulk(service, START.isoformat(), end.isoformat(), shards=4,
                                                               dictionary=dictionary)
                 log("bulk 4 shards" + suffix, res["bulk_4_shards" + suffix])
+        # The same window by Flight DoGet from the same service (medians), then a run by DoPut.
+        flightside.measure_reads(service, START.isoformat(), end.isoformat(), res, shards=full,
+                                 repeat=args.flight_repeat)
+        log("flight", {k: v["rows_per_s"] for k, v in res.items() if k.startswith("flight_bulk")})
+        if full:
+            res["flight_run"] = flightside.measure_run(service, lake, work, args.icps, args.days, args.parts, START)
+            log("flight run", res["flight_run"])
         res["workers_vmhwm_mib"] = service.peak_rss_mib()
     finally:
         service.stop()
@@ -268,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--upload-concurrency", type=int, default=1, help="parts uploaded at a time")
     ap.add_argument("--requests", type=int, default=400, help="timed requests per query and format")
     ap.add_argument("--load-seconds", type=float, default=20, help="duration of the 16-client run")
+    ap.add_argument("--flight-repeat", type=int, default=3, help="runs of each Flight DoGet (the median is kept)")
     ap.add_argument("--large-icps", type=int, default=500_000, help="0 skips the larger lake")
     ap.add_argument("--postgres", choices=["auto", "skip"], default="auto")
     ap.add_argument("--workdir", type=Path, default=None)
@@ -277,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--smoke", action="store_true", help="300 ICPs x 3 days, 1,000-ICP larger lake, short runs")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.icps, args.days, args.parts, args.requests, args.load_seconds = 300, 3, 2, 40, 2
+        args.icps, args.days, args.parts, args.requests, args.load_seconds, args.flight_repeat = 300, 3, 2, 40, 2, 1
         args.large_icps = min(args.large_icps, 1000)
     work = Path(tempfile.mkdtemp(prefix="meterlake-bench-", dir=args.workdir))
     res: dict = {"icps": args.icps, "days": args.days, "args": {k: str(v) for k, v in vars(args).items()},

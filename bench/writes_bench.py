@@ -57,6 +57,11 @@ def ingest(code: Path, csv: Path, work: Path) -> dict:
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": int(rows / seconds), "load_before": before}
 
 
+def _no_flight(code: Path) -> list[str]:
+    """Turn Flight off in a tree whose serve has it (an older tree's has no such option)."""
+    return ["--flight-port", "0"] if "--flight-port" in (code / "cli" / "serve.py").read_text() else []
+
+
 def publish(code: Path, raw: Path, parts: list[Path], end: dt.date, work: Path, concurrency: int) -> dict:
     lake = work / "runs-lake"
     shutil.rmtree(lake, ignore_errors=True)
@@ -65,7 +70,7 @@ def publish(code: Path, raw: Path, parts: list[Path], end: dt.date, work: Path, 
     url = f"http://127.0.0.1:{port}"
     with open(work / "service.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--lake", str(lake), "serve", "--port", str(port),
-                                 "--workers", "2"], cwd=code, stdout=log, stderr=subprocess.STDOUT)
+                                 "--workers", "2", *_no_flight(code)], cwd=code, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while True:

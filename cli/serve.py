@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -14,6 +17,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--tokens-file", help="file of hashed tokens (default: $METERLAKE_TOKENS_FILE)")
+    p.add_argument("--flight-port", type=int, default=8815,
+                   help="Arrow Flight and Flight SQL port (default 8815; 0 turns Flight off); one Flight "
+                        "server whatever --workers says")
+    p.add_argument("--tls-cert", help="PEM certificate: serve HTTPS and Flight over TLS (with --tls-key)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.set_defaults(func=cmd_serve)
 
 
@@ -35,11 +43,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "the lake. Create one with `meterlake token create NAME --scope read|write|admin --file FILE` "
               "and pass --tokens-file FILE (or set METERLAKE_TOKENS), or bind to 127.0.0.1.", file=sys.stderr)
         return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     os.environ["METERLAKE_LAKE"] = str(args.lake)
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info", http="service.protocol:NoDelayHttpToolsProtocol",
-                log_config=log_config())
+    with flight_server(args) as started:
+        if isinstance(started, str):
+            print(f"error: {started}", file=sys.stderr)
+            return 2
+        uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="info", http="service.protocol:NoDelayHttpToolsProtocol",
+                    log_config=log_config(), ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
     return 0
+
+
+@contextlib.contextmanager
+def flight_server(args: argparse.Namespace) -> Iterator[object]:
+    """The Flight server's process while HTTP serves (None with --flight-port 0), or the
+    reason it could not start; its figures go to a file that every HTTP worker's /metrics adds."""
+    if not args.flight_port:
+        yield None
+        return
+    from service.flight.process import FlightOptions, FlightProcess, FlightStartError
+    with tempfile.TemporaryDirectory(prefix="meterlake-flight-") as folder:
+        metrics = os.environ["METERLAKE_FLIGHT_METRICS_FILE"] = os.path.join(folder, "metrics.prom")
+        try:
+            process = FlightProcess(FlightOptions(args.host, args.flight_port, metrics, args.tls_cert, args.tls_key))
+        except FlightStartError as e:
+            yield str(e)
+            return
+        os.environ["METERLAKE_FLIGHT_PORT"] = str(process.port)
+        os.environ["METERLAKE_FLIGHT_TLS"] = "1" if args.tls_cert else "0"
+        try:
+            yield process
+        finally:
+            process.stop()
 
 
 def log_config() -> dict:

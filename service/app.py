@@ -13,6 +13,7 @@ from datalake.reads import warm_up
 from .admission import admit
 from .auth import actor_of, audit, check_scope
 from .controllers.changes import ChangesController
+from .controllers.flight import FlightController
 from .controllers.health import HealthController
 from .controllers.params import Services
 from .controllers.output import OutputController
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db = Database(settings.query_timeout)
     services = Services(lake, db, settings)
     return Litestar(
-        route_handlers=[HealthController, ReadsController, ChangesController, RunsController, OutputController],
+        route_handlers=[HealthController, ReadsController, ChangesController, RunsController, OutputController,
+                        FlightController],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from .flightclient import FlightTransport
+
 ARROW = "application/vnd.apache.arrow.stream"
 DateLike = str | dt.date
 Frame = Any  # a pyarrow.Table, a pyarrow.RecordBatch or a polars.DataFrame
@@ -42,9 +44,12 @@ class ApiError(Exception):
 
 class MeterlakeClient:
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 300.0,
-                 http: httpx.Client | None = None) -> None:
-        """``token``: a bearer token (``meterlake token create``), needed when the server has tokens."""
+                 http: httpx.Client | None = None, flight: str | None = None) -> None:
+        """``token``: a bearer token (``meterlake token create``), needed when the server has tokens.
+        ``flight``: the Flight location (``grpc://host:8815``) for ``transport="flight"``;
+        by default asked of the server (``GET /v1/flight``) when first needed."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._token, self._flight_location, self._flight = token, flight, None
         # Streams go over a plain http.client connection when the client owns its
         # transport (a socket to base_url); an injected httpx client is used as it is.
         self._direct = http is None
@@ -59,6 +64,18 @@ class MeterlakeClient:
 
     def close(self) -> None:
         self.http.close()
+        if self._flight is not None:
+            self._flight.close()
+
+    def flight(self) -> FlightTransport:
+        """The Flight connection of ``transport="flight"``, opened on first use."""
+        if self._flight is None:
+            location = self._flight_location
+            if location is None:
+                where = _check(self.http.get("/v1/flight")).json()
+                location = FlightTransport.location_of(str(self.http.base_url), where["port"], where["tls"])
+            self._flight = FlightTransport(location, self._token, self._timeout)
+        return self._flight
 
     # -- raw reads ---------------------------------------------------------------------
 
@@ -71,14 +88,20 @@ class MeterlakeClient:
     def iter_reads(self, start: DateLike, end: DateLike, *, direction: str | None = None,
                    as_of: str | None = None, shard: tuple[int, int] | str | None = None,
                    compression: Literal["lz4", "zstd"] | None = None,
-                   dictionary: bool = False) -> Iterator[pa.RecordBatch]:
+                   dictionary: bool = False, transport: Literal["http", "flight"] = "http") -> Iterator[pa.RecordBatch]:
         """Raw reads of every ICP (or shard ``(k, n)``), batch by batch as they arrive,
         ordered by icp_id then time. ``compression`` asks for compressed batches (fewer
         bytes over a network, more CPU at both ends; no gain on loopback). ``dictionary``
         asks for icp_id and energy_flow_direction as dictionary arrays (a third fewer bytes,
-        less work at both ends)."""
+        less work at both ends). ``transport="flight"`` reads the same rows by Flight DoGet
+        (``compression`` is HTTP's only)."""
         if isinstance(shard, tuple):
             shard = f"{shard[0]}/{shard[1]}"
+        if transport == "flight":
+            fields = {"start": str(start), "end": str(end), "direction": direction, "as_of": as_of, "shard": shard,
+                      "dictionary": dictionary or None}
+            yield from self.flight().iter_batches({"reads": {k: v for k, v in fields.items() if v is not None}})
+            return
         params = _params(start=start, end=end, direction=direction, as_of=as_of, shard=shard, format="arrow",
                          compression=compression, dictionary="true" if dictionary else None)
         yield from self._stream("/v1/reads", params)
@@ -135,14 +158,19 @@ class MeterlakeClient:
         return _check(self.http.post("/v1/runs", json=body)).json()
 
     def upload_part(self, run_id: str, part: int, data: bytes | Frame, *, content_type: str | None = None,
-                    source_name: str | None = None) -> dict:
-        """Upload one part: a table or Polars frame in the brief's output columns, or file bytes."""
+                    source_name: str | None = None, transport: Literal["http", "flight"] = "http") -> dict:
+        """Upload one part: a table or Polars frame in the brief's output columns, or file bytes
+        (HTTP only). ``transport="flight"`` sends the frame by Flight DoPut."""
+        if transport == "flight":
+            return self.flight().put_part(run_id, part, _arrow_table(data), source_name)
         content, ctype = _body(data, content_type)
         response = self.http.put(f"/v1/runs/{run_id}/parts/{part}", content=content,
                                  headers={"Content-Type": ctype}, params=_params(source_name=source_name))
         return _check(response).json()
 
-    def publish_run(self, run_id: str) -> dict:
+    def publish_run(self, run_id: str, *, transport: Literal["http", "flight"] = "http") -> dict:
+        if transport == "flight":
+            return self.flight().publish(run_id)
         return _check(self.http.post(f"/v1/runs/{run_id}/publish")).json()
 
     def retract_run(self, run_id: str) -> dict:
@@ -300,15 +328,21 @@ def _table(response: httpx.Response) -> pa.Table:
     return ipc.open_stream(io.BytesIO(response.content)).read_all()
 
 
-def _body(data: bytes | Frame, content_type: str | None) -> tuple[bytes, str]:
-    if isinstance(data, bytes | bytearray):
-        return bytes(data), content_type or "application/octet-stream"
+def _arrow_table(data: Frame) -> pa.Table:
     if hasattr(data, "to_arrow") and not isinstance(data, pa.Table | pa.RecordBatch):
         data = data.to_arrow()  # a polars.DataFrame
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     if not isinstance(data, pa.Table):
-        raise TypeError(f"cannot upload a {type(data).__name__}: give bytes, a pyarrow Table or a Polars DataFrame")
+        raise TypeError(f"cannot upload a {type(data).__name__}: give a pyarrow Table or a Polars DataFrame"
+                        " (or, over HTTP, file bytes)")
+    return data
+
+
+def _body(data: bytes | Frame, content_type: str | None) -> tuple[bytes, str]:
+    if isinstance(data, bytes | bytearray):
+        return bytes(data), content_type or "application/octet-stream"
+    data = _arrow_table(data)
     sink = io.BytesIO()
     with ipc.new_stream(sink, data.schema) as writer:
         writer.write_table(data)

@@ -18,6 +18,9 @@ class Settings:
     max_icp_days: int = 731             # one ICP's raw reads: dates per request
     max_bulk_days: int = 92             # the bulk stream of every ICP: dates per request
     max_output_days: int = 366          # output by key (query 4), and a run's window
+    flight_metrics_file: str | None = None  # the Flight server's figures, added to /metrics
+    flight_port: int | None = None      # where `serve` runs Flight (GET /v1/flight); None: off
+    flight_tls: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,5 +41,8 @@ _ENV = [("METERLAKE_MAX_UPLOAD_BYTES", "max_upload_bytes", int),
         ("METERLAKE_QUERY_TIMEOUT", "query_timeout", float),   # 0 turns it off
         ("METERLAKE_MAX_ICP_DAYS", "max_icp_days", int),
         ("METERLAKE_MAX_BULK_DAYS", "max_bulk_days", int),
-        ("METERLAKE_MAX_OUTPUT_DAYS", "max_output_days", int)]
+        ("METERLAKE_MAX_OUTPUT_DAYS", "max_output_days", int),
+        ("METERLAKE_FLIGHT_METRICS_FILE", "flight_metrics_file", str),
+        ("METERLAKE_FLIGHT_PORT", "flight_port", int),
+        ("METERLAKE_FLIGHT_TLS", "flight_tls", lambda v: v == "1")]
 

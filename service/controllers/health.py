@@ -6,6 +6,7 @@ from litestar import Controller, Request, Response, get
 from datalake.lake import Lake
 
 from ..auth import requires
+from ..flight.observe import flight_exposition
 from ..metrics import CONTENT_TYPE, Metrics
 from ..problems import problem_responses
 from ..structs import Health, Ready
@@ -29,6 +30,8 @@ class HealthController(Controller):
     # Metrics name routes and volumes, not data, but still need a read token (Prometheus can send one).
     @get("/metrics", sync_to_thread=False, media_type=CONTENT_TYPE, **requires("read"), responses=problem_responses())
     def metrics(self, request: Request) -> Response[str]:
-        """Prometheus metrics: requests and latency by route, rows served by route and format."""
+        """Prometheus metrics: requests and latency by route, rows served by route and format;
+        Flight calls, their time and rows by method."""
         metrics: Metrics = request.app.state.metrics
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+        flight = flight_exposition(request.app.state.settings.flight_metrics_file)
+        return Response(metrics.exposition() + flight, media_type=CONTENT_TYPE)

@@ -25,7 +25,7 @@ def test_harness_end_to_end_at_tiny_scale(tmp_path: Path) -> None:
     harness = load_harness()
     out = tmp_path / "result.json"
     res = harness.main(["--icps", "60", "--days", "2", "--parts", "2", "--requests", "8", "--load-seconds", "0.5",
-                        "--large-icps", "120", "--workdir", str(tmp_path), "--out", str(out),
+                        "--large-icps", "120", "--flight-repeat", "1", "--workdir", str(tmp_path), "--out", str(out),
                         "--postgres", "auto" if HAS_POSTGRES else "skip"])
     assert json.loads(out.read_text())["icps"] == 60
     assert res["checks"] == {"q1": 5, "q2": 5, "q3": 5, "q4": 1}
@@ -33,6 +33,10 @@ def test_harness_end_to_end_at_tiny_scale(tmp_path: Path) -> None:
     assert [r["rows"] for r in res["runs"]] == [60 * 2 * 48] * 2
     assert res["bulk"]["rows"] == res["bulk_4_shards"]["rows"] == res["generate"]["rows"]
     assert res["large"]["bulk"]["rows"] == res["large"]["generate"]["rows"]
+    for name in ("flight_bulk", "flight_bulk_dictionary", "flight_bulk_4_shards", "flight_bulk_4_shards_dictionary"):
+        assert res[name]["rows"] == res["generate"]["rows"] and res[name]["rows_per_s"] > 0, name
+    assert res["flight_run"]["rows"] == 60 * 2 * 48
+    assert res["large"]["flight_bulk"]["rows"] == res["large"]["generate"]["rows"]
     assert res["q1_throughput"]["errors"] == 0 and res["q1_throughput"]["requests"] > 0
     for name, q in res["queries"].items():
         assert q["n"] > 0 and q["median_ms"] > 0, name

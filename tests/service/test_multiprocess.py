@@ -43,7 +43,7 @@ def start_server(lake: Path, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "--lake", str(lake), "serve", "--port", str(port),
-         "--workers", str(workers)],
+         "--workers", str(workers), "--flight-port", "0"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return process, f"http://127.0.0.1:{port}"
