@@ -21,8 +21,8 @@ The lake is --lake PATH (before or after the command) or $METERLAKE_LAKE.
 
 exit status:
   0    success
-  1    bad input (rows that fail validation, an SQL error), or a write that lost a race
-       with another writer (conflict:)
+  1    bad input (rows that fail validation, a run refused as partial, an SQL error),
+       or a write that lost a race with another writer (conflict:)
   2    usage errors, and other engine errors: no such lake, run or ingest, an argument
        out of range, a change the current state does not allow
   3    check found problems

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from . import commit, schema, sql
+from .coverage import refuse_partial
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError
 from .lake import STORE_POLL_S, Lake, check_range, parse_date
 from .location import is_local
@@ -205,7 +206,7 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
         "published_at": None, "published_by": None, "publish_seq": None,
         "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
         "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
-        "missing_icps_sample": [], "dates": [], "files": [], "icp_index": None,
+        "missing_icps_sample": [], "missing_dates": [], "dates": [], "files": [], "icp_index": None,
     })
     return copy.deepcopy(record)
 
@@ -386,10 +387,12 @@ def _by_date(typed: pa.Table, part: int) -> Iterator[pa.Table]:
         yield staged.slice(lo, hi - lo)
 
 
-def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
-    """Check the whole run and make it visible at once. Fails with ``ValidationError``
-    (nothing published) on duplicate keys, with ``ConflictError`` if the run is not open
-    or another writer changed it meanwhile (e.g. a racing publish that won)."""
+def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_partial: bool = False) -> dict:
+    """Check the whole run and make it visible at once. Fails (nothing published) with
+    ``ValidationError`` on duplicate keys; with ``coverage.PartialRunError`` if a date of the
+    window has no rows or an ICP with raw reads in the window has no output, unless
+    ``allow_partial``; with ``ConflictError`` if the run is not open or another writer
+    changed it meanwhile (e.g. a racing publish that won)."""
     record = get_run(lake, run_id)
     _require(record, "open", "publish")
     if not record["parts"]:
@@ -404,10 +407,10 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             block_files = write_staged_blocks(folder, files, run_id, work / "blocks")
             index = work / "icps.parquet"
             write_icp_index(con, written, index)
-            stats = run_stats(con, written, lake.raw_files(dt.date.fromisoformat(record["start"]),
-                                                           dt.date.fromisoformat(record["end"]),
-                                                           record["raw_as_of"]) if record["raw_as_of"] else [],
-                              record["raw_as_of"])
+            start, end = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
+            stats, cov = run_stats(con, files, folder, lake.raw_files(start, end, record["raw_as_of"])
+                                   if record["raw_as_of"] else [], record["raw_as_of"], start, end)
+            refuse_partial(run_id, cov, allow_partial=allow_partial)
         except (duckdb.Error, OSError):
             # Parts vanish when a racing publish wins or the run is aborted: report that.
             current = _load(lake, run_id, fresh=True)
@@ -434,7 +437,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
             current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
                            files=published, dates=[f["read_date"] for f in files],
-                           icp_index=lake.layout.relative(icps), **stats)
+                           icp_index=lake.layout.relative(icps), partial=allow_partial and cov.partial, **stats)
             return current
 
         current = _update(lake, run_id, change, based_on=record)

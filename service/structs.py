@@ -116,9 +116,19 @@ class Run(msgspec.Struct):
     retracted_by: str | None = None
     aborted_at: str | None = None
     aborted_by: str | None = None
-    icps: int | None = None
-    missing_icps: int | None = None
-    missing_icps_sample: list[str] = []
+    icps: Annotated[int | None, Meta(description="distinct ICPs in the output; null until published")] = None
+    raw_icps: Annotated[int | None, Meta(
+        description="distinct ICPs with raw reads in the window, in the raw snapshot the run read (raw_as_of)")] = None
+    missing_icps: Annotated[int | None, Meta(
+        description="how many of the raw_icps have no output (publish refuses such a run unless allow_partial)"
+    )] = None
+    missing_icps_sample: Annotated[list[str], Meta(description="the first 20 of them, in id order")] = []
+    missing_dates: Annotated[list[str], Meta(description="dates of the window without output rows")] = []
+    icps_without_raw: Annotated[int | None, Meta(
+        description="output ICPs without raw reads in the window's raw snapshot (reported, never refused)")] = None
+    icps_without_raw_sample: list[str] = []
+    partial: Annotated[bool, Meta(
+        description="published with allow_partial while missing_icps or missing_dates were not empty")] = False
     dates: list[str] = []
     parts: list[PartInfo] = []
 
