@@ -12,11 +12,13 @@ from datalake.compaction import parse_duration
 from datalake.demo_runs import demo_runs
 from datalake.lake import Lake
 
+from . import review
+
 ACTOR = "cli"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, abort, retract, list, show")
+    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, abort, retract, list, show, checks, diff")
     sub = top.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
 
     p = sub.add_parser("create", help="open a new run over a window of trading dates")
@@ -66,6 +68,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--parts", type=int, default=1, help="parts per run (default 1)")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_demo)
+
+    review.register(sub)
 
 
 def _partial_option(p: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from .controllers.health import HealthController
 from .controllers.params import Services
 from .controllers.output import OutputController
 from .controllers.reads import ReadsController
+from .controllers.review import ReviewController
 from .controllers.runs import RunsController
 from .database import Database
 from .metrics import Metrics, metrics_middleware
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db = Database(settings.query_timeout)
     services = Services(lake, db, settings)
     return Litestar(
-        route_handlers=[HealthController, ReadsController, RunsController, OutputController],
+        route_handlers=[HealthController, ReadsController, RunsController, ReviewController, OutputController],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

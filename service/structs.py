@@ -167,3 +167,21 @@ class KeyItem(msgspec.Struct, omit_defaults=True):
 class KeyPage(msgspec.Struct):
     items: list[KeyItem]
     next_cursor: str | None
+
+
+class RunCheck(msgspec.Struct):
+    name: Annotated[str, Meta(description="missing_icps, missing_dates, duplicate_keys (structural); "
+                                          "buyer_seller_balance, latest_change (numeric)")]
+    kind: Literal["structural", "numeric"]
+    passed: bool
+    detail: str
+    numbers: Annotated[dict[str, object], Meta(description="the figures behind the result: counts as integers, "
+                                                           "amounts and ratios as decimal strings, samples as lists")]
+    bound: Annotated[str | None, Meta(description="numeric checks: the bound that applied and where it was set "
+                                                  "(run params or lake.json); null when none is set")] = None
+
+
+class RunChecks(msgspec.Struct):
+    run_id: str
+    passed: Annotated[bool, Meta(description="every check passed")]
+    checks: list[RunCheck]
