@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from datalake.errors import MeterlakeError, environment_error
 
-from . import maintenance, raw, runs, serve, sql, tokens
+from . import maintenance, quality, raw, runs, serve, sql, tokens
 from .status import INTERRUPTED, report
 
-COMMAND_MODULES = [raw, serve, sql, runs, maintenance, tokens]
+COMMAND_MODULES = [raw, serve, sql, runs, quality, maintenance, tokens]
 
 DESCRIPTION = "meterlake: half-hourly meter reads and algorithm runs in a Parquet lake, over the datalake engine."
 # Keep in step with cli/status.py.

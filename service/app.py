@@ -15,6 +15,7 @@ from .auth import actor_of, audit, check_scope
 from .controllers.health import HealthController
 from .controllers.params import Services
 from .controllers.output import OutputController
+from .controllers.quality import QualityController
 from .controllers.reads import ReadsController
 from .controllers.review import ReviewController
 from .controllers.runs import RunsController
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db = Database(settings.query_timeout)
     services = Services(lake, db, settings)
     return Litestar(
-        route_handlers=[HealthController, ReadsController, RunsController, ReviewController, OutputController],
+        route_handlers=[HealthController, ReadsController, RunsController, ReviewController, OutputController,
+                        QualityController],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

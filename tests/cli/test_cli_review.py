@@ -74,3 +74,44 @@ def test_checks_print_each_check_and_exit_3_when_one_fails(demo_lake: Lake) -> N
 
     missing = run_meterlake("--lake", demo_lake.root, "runs", "checks", "run-00000042")
     assert missing.returncode == 2 and "no run run-00000042" in missing.stderr
+
+
+def test_diff_prints_sides_and_largest_changes_and_pages(demo_lake: Lake) -> None:
+    done = run_meterlake("--lake", demo_lake.root, "runs", "diff", "run-00000002", "run-00000001", "--limit", "3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "run-00000002 against run-00000001: 2018-06-01..2018-06-03 (3 dates)"
+    assert lines[1].split() == ["buyer_seller", "run_total", "against_total", "difference", "added", "removed",
+                                "changed", "unchanged"]
+    assert lines[4] == "largest changes:" and len(lines) == 4 + 1 + 1 + 3 + 1
+    assert lines[-1].startswith("more: --cursor ")
+    cursor = lines[-1].split()[-1]
+
+    page = json.loads(run_meterlake("--lake", demo_lake.root, "runs", "diff", "run-00000002", "run-00000001",
+                                    "--limit", "3", "--format", "json").stdout)
+    assert [c["icp_id"] for c in page["changes"]] == [line.split()[0] for line in lines[6:9]]
+    second = json.loads(run_meterlake("--lake", demo_lake.root, "runs", "diff", "run-00000002", "run-00000001",
+                                      "--limit", "3", "--cursor", cursor, "--format", "json").stdout)
+    assert abs(float(second["changes"][0]["difference"])) <= abs(float(page["changes"][-1]["difference"]))
+    sides = run_meterlake("--lake", demo_lake.root, "runs", "diff", "run-00000002", "run-00000001",
+                          "--format", "csv", "--table", "sides").stdout.splitlines()
+    assert sides[0].startswith('"buyer_seller","run_total"') and len(sides) == 3
+
+    bad = run_meterlake("--lake", demo_lake.root, "runs", "diff", "run-00000002", "run-00000001", "--cursor", "x")
+    assert bad.returncode == 2 and "cursor" in bad.stderr
+
+
+def test_quality_prints_the_report_and_one_icp(demo_lake: Lake) -> None:
+    done = run_meterlake("--lake", demo_lake.root, "quality", "--start", "2018-06-01", "--end", "2018-06-04")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:4] == ["read_date", "energy_flow_direction", "expected_intervals", "icps"]
+    x = [line.split() for line in lines[1:] if line.split()[1] == "X"]
+    assert [row[0] for row in x] == ["2018-06-01", "2018-06-02", "2018-06-03", "2018-06-04"]
+    assert x[0][3:8] == ["10", "10", "0", "480", "0"] and x[3][3:8] == ["10", "0", "10", "0", "480"]
+    icp = lake_icps(demo_lake)[0]
+    one = json.loads(run_meterlake("--lake", demo_lake.root, "quality", "--start", "2018-06-01", "--end",
+                                   "2018-06-01", "--icp", icp, "--format", "json").stdout)
+    assert {r["energy_flow_direction"] for r in one} <= {"X", "I"} and all(r["complete"] for r in one)
+    wide = run_meterlake("--lake", demo_lake.root, "quality", "--start", "2018-06-01", "--end", "2019-06-05")
+    assert wide.returncode == 2 and "at most 366 dates" in wide.stderr

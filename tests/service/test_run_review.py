@@ -2,10 +2,14 @@
 server over real runs made over real raw reads."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 
 from datalake.demo_runs import demo_runs
@@ -94,3 +98,55 @@ def test_checks_of_an_open_run_are_a_conflict(reviewed) -> None:
     run = client.create_run(start=START, end=START, algorithm="m", version="2")["run_id"]
     r = client.http.get(f"/v1/runs/{run}/checks")
     assert r.status_code == 409 and "only published runs" in r.json()["detail"]
+
+
+def test_diff_in_json_pages_and_in_csv_and_arrow(reviewed) -> None:
+    client, lake, _ = reviewed
+    path = "/v1/runs/run-00000002/diff"
+    first = client.http.get(path, params={"against": "run-00000001", "limit": 5})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["run_id"], body["against"], body["start"], body["end"]) == \
+        ("run-00000002", "run-00000001", "2018-06-01", "2018-06-03")
+    sides = {s["buyer_seller"]: s for s in body["sides"]}
+    records = [client.get_run(r) for r in ("run-00000002", "run-00000001")]
+    for side, s in sides.items():
+        assert (s["run_total"], s["against_total"]) == (records[0]["totals"].get(side, "0.0000"),
+                                                        records[1]["totals"].get(side, "0.0000"))
+    assert len(body["changes"]) == 5 and body["next_cursor"]
+    changes, cursor = list(body["changes"]), body["next_cursor"]
+    while cursor:
+        page = client.http.get(path, params={"against": "run-00000001", "limit": 500, "cursor": cursor}).json()
+        changes += page["changes"]
+        cursor = page["next_cursor"]
+    assert len(changes) == sum(s["changed"] + s["added"] + s["removed"] for s in body["sides"])
+    assert len({(c["icp_id"], c["read_date"], c["buyer_seller"]) for c in changes}) == len(changes)
+    sizes = [abs(Decimal(c["difference"])) for c in changes]
+    assert sizes == sorted(sizes, reverse=True)
+
+    csv_page = client.http.get(path, params={"against": "run-00000001", "limit": 5, "format": "csv"})
+    assert csv_page.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(csv_page.text)))
+    assert [r["icp_id"] for r in rows] == [c["icp_id"] for c in body["changes"]]
+    assert rows[0]["difference"] == body["changes"][0]["difference"]
+    assert csv_page.headers["x-next-cursor"] == body["next_cursor"]
+    arrow = client.http.get(path, params={"against": "run-00000001", "table": "sides"},
+                            headers={"Accept": "application/vnd.apache.arrow.stream"})
+    table = ipc.open_stream(arrow.content).read_all()
+    assert table.column("buyer_seller").to_pylist() == ["buyer", "seller"]
+    assert [str(v) for v in table.column("run_total").to_pylist()] == [sides["buyer"]["run_total"],
+                                                                      sides["seller"]["run_total"]]
+
+
+@pytest.mark.parametrize(("params", "status", "code", "field"), [
+    ({"against": "run-00000042"}, 404, "not_found", "against"),
+    ({}, 400, "invalid_argument", "against"),
+    ({"against": "run-1"}, 400, "invalid_argument", "against"),
+    ({"against": "run-00000001", "cursor": "abc"}, 400, "invalid_argument", "cursor"),
+    ({"against": "run-00000001", "table": "sides"}, 400, "invalid_argument", "table"),
+    ({"against": "run-00000001", "limit": 0}, 400, "invalid_argument", "limit"),
+])
+def test_diff_errors_name_the_parameter(reviewed, params: dict, status: int, code: str, field: str) -> None:
+    client, _, _ = reviewed
+    r = client.http.get("/v1/runs/run-00000002/diff", params=params)
+    assert (r.status_code, r.json()["code"], r.json().get("field")) == (status, code, field), r.text
