@@ -13,7 +13,8 @@ queries 1-4 in JSON and Arrow over random ICPs; query 1 under 16 concurrent clie
 separate process; the bulk 14-day Arrow stream, whole and as 4 parallel shards (each plain and
 with dictionary=true), with the
 workers' peak memory; PostgreSQL 15 on loopback loaded with the same reads and output,
-queries 1, 2 and 4 checked and timed; then query 1 and the bulk stream on a larger lake.
+queries 1, 2 and 4 checked and timed; the diff of the two runs, the checks on one and the
+completeness report (``review_bench.measure``); then query 1 and the bulk stream on a larger lake.
 Raw figures go to bench/results/bench-<icps>x<days>.json; `bench/report.py` renders them."""
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ import checks  # noqa: E402
 import httpside  # noqa: E402
 import machine  # noqa: E402
 import pgside  # noqa: E402
+import review_bench  # noqa: E402
 from datalake import sql  # noqa: E402
 from datalake.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
@@ -290,6 +292,8 @@ def main(argv: list[str] | None = None) -> dict:
         res["load_average"]["before_queries"] = os.getloadavg()
         serve_and_measure(lake, work, args, res, full=True)
         icps, runs = res.pop("_icps"), res.pop("_runs")
+        # The two runs just published: their diff, their checks, the raw data's completeness.
+        res["review"] = review_bench.measure(lake, argparse.Namespace(icps=args.icps, days=args.days, repeat=3))
         res["load_average"]["after_queries"] = os.getloadavg()
         if args.postgres == "auto" and pgside.ensure_installed():
             res["postgres"] = postgres_side(work, lake, csv, runs, icps, START, START + dt.timedelta(days=args.days - 1),
