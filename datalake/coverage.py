@@ -86,17 +86,18 @@ def coverage(con: duckdb.DuckDBPyConnection, files: list[str], dates: Iterable[s
     have = set(dates)
     window = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     missing_dates = [d for d in window if d not in have]
-    if not files:
-        found = (0, 0, 0, [], 0, [])
-    elif raw_files and as_of is not None:
+    raw = bool(raw_files) and as_of is not None
+    if files and raw:
         found = con.execute(sql.query("run_coverage"), {"files": files, "raw_files": raw_files, "as_of": as_of,
                                                         "sample": SAMPLE}).fetchall()[0]
-    else:
+    elif files:  # no raw reads in the window: no raw ICP lacks output
         found = con.execute(sql.query("run_coverage_no_raw"), {"files": files, "sample": SAMPLE}).fetchall()[0]
-    if not files and raw_files and as_of is not None:  # nothing published: every raw ICP is missing
-        raw = con.execute(sql.query("raw_icps_sample"), {"raw_files": raw_files, "as_of": as_of,
-                                                        "sample": SAMPLE}).fetchall()[0]
-        found = (0, raw[0], raw[0], list(raw[1]), 0, [])
+    elif raw:  # no output at all: every raw ICP lacks it
+        count, first = con.execute(sql.query("raw_icps_sample"), {"raw_files": raw_files, "as_of": as_of,
+                                                                 "sample": SAMPLE}).fetchall()[0]
+        found = (0, count, count, first, 0, [])
+    else:
+        found = (0, 0, 0, [], 0, [])
     icps, raw_icps, missing, sample, without_raw, without_sample = found
     return Coverage(icps, raw_icps, missing, list(sample), without_raw, list(without_sample), missing_dates)
 

@@ -6,9 +6,10 @@ A cell is an (icp_id, read_date, buyer_seller) with its day's total in a run. It
 when only ``run`` has it, *removed* when only ``against`` has it, *changed* when both have it
 with different totals and *unchanged* otherwise; ``difference`` is run minus ``against`` (a
 missing cell counts 0). Changes are ordered by the size of the difference, largest first, then
-by icp_id, read_date and buyer_seller. Published output never changes (retraction only hides
-it from "latest"), so the cells of a pair of runs are computed once and kept for the next
-pages.
+by read_date, icp_id and buyer_seller. The cells come from the totals by ICP and side of each
+output block file (``outputblocks.day_totals``, as query 4 reads them). Published output never
+changes (retraction only hides it from "latest"), so the cells of a pair of runs are computed
+once and kept for the next pages.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import bisect
 import datetime as dt
 import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,11 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import cursor as cursors
-from . import schema, sql
+from . import outputblocks, schema
 from .errors import ConflictError, InvalidArgumentError
 from .lake import Lake
 from .layout import check_run_id
-from .outputblocks import unscaled
+from .outputblocks import SIDES
+from .outputgroups import dates
 from .outputpages import MAX_LIMIT
 from .rawtypes import decimal_array
 from .runs import output_files, run_record
@@ -68,10 +71,14 @@ class Diff:
 
 @dataclass(frozen=True)
 class _Cells:
-    """Every cell of a pair of runs, in (icp_id, read_date, buyer_seller) order, with the
+    """Every cell of a pair of runs, in (read_date, icp_id, buyer_seller) order: the ICP (an
+    index into ``icps``, which is in id order), date (days since 1970-01-01), side code,
     unscaled totals (0 where absent) and which run has it."""
 
-    table: pa.Table      # icp_id, read_date, buyer_seller
+    icps: pa.Array
+    icp: np.ndarray
+    day: np.ndarray
+    side: np.ndarray
     run: np.ndarray
     against: np.ndarray
     in_run: np.ndarray
@@ -81,9 +88,12 @@ class _Cells:
     def size(self) -> np.ndarray:
         return np.abs(self.run - self.against)
 
-    def key(self, i: int) -> tuple[str, int, str]:
-        return (self.table["icp_id"][i].as_py(), self.table["read_date"][i].value,
-                self.table["buyer_seller"][i].as_py())
+    @functools.cached_property
+    def names(self) -> list[str]:
+        return self.icps.to_pylist()
+
+    def key(self, i: int) -> tuple[int, str, int]:
+        return int(self.day[i]), self.names[int(self.icp[i])], int(self.side[i])
 
 
 def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor: str | None = None) -> Diff:
@@ -96,7 +106,8 @@ def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor:
         raise InvalidArgumentError(f"limit must be an integer 1..{MAX_LIMIT}, got {limit!r}",
                                    field="limit", value=limit)
     mine, theirs = run_record(lake, run_id), run_record(lake, against)
-    files = {r["run_id"]: output_files(lake, r["run_id"]) for r in (mine, theirs)}
+    for record in (mine, theirs):
+        output_files(lake, record["run_id"])  # only published (or retracted) runs have output
     start = max(dt.date.fromisoformat(mine["start"]), dt.date.fromisoformat(theirs["start"]))
     end = min(dt.date.fromisoformat(mine["end"]), dt.date.fromisoformat(theirs["end"]))
     if start > end:
@@ -104,13 +115,16 @@ def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor:
                             f"({theirs['start']}..{theirs['end']}) share no date", field="against", value=against)
     query = {"k": "diff", "run": run_id, "against": against}
     after = cursors.decode(cursor, query, 4).after if cursor is not None else None
-    cells = _cells(lake, tuple(sorted(f for d, fs in files[run_id].items() if start <= d <= end for f in fs)),
-                   tuple(sorted(f for d, fs in files[against].items() if start <= d <= end for f in fs)))
+    days = tuple((start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1))
+    sources = tuple(tuple(tuple(outputblocks.run_sources(lake, r).get(d, ())) for d in days) for r in (mine, theirs))
+    with _lock:  # one computation of a pair at a time; the next pages find it cached
+        cells = _cells(lake, *sources)
     page, last = _page(cells, after, limit)
     next_cursor = None
     if last is not None:
-        icp, day, side = cells.key(last)
-        next_cursor = cursors.encode(cursors.Cursor(query, {}, [str(int(cells.size[last])), icp, day, side]))
+        day, icp, side = cells.key(last)
+        next_cursor = cursors.encode(cursors.Cursor(query, {}, [str(int(cells.size[last])), day, icp,
+                                                                schema.BUYER_SELLER[side]]))
     return Diff(run_id, against, start, end, _sides(cells), page, next_cursor)
 
 
@@ -118,45 +132,72 @@ _lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_cells(run_files: tuple[str, ...], against_files: tuple[str, ...]) -> _Cells:
-    con = sql.connect()
-    try:
-        if run_files and against_files:
-            table = con.sql(sql.query("run_diff_cells"), params={
-                "run_files": list(run_files), "against_files": list(against_files)}).to_arrow_table()
-        else:
-            one = con.sql(sql.query("run_diff_one_side"), params={"files": list(run_files or against_files)}
-                          ).to_arrow_table()
-            none = pa.nulls(one.num_rows, AMOUNT)
-            table = one.drop_columns(["amount"]).append_column("run_amount", one["amount"] if run_files else none) \
-                .append_column("against_amount", none if run_files else one["amount"])
-    finally:
-        con.close()
-    run, against = table["run_amount"].combine_chunks(), table["against_amount"].combine_chunks()
-    values = [unscaled(pc.fill_null(v, pa.scalar(0, AMOUNT))) for v in (run, against)]
-    return _Cells(table.select(["icp_id", "read_date", "buyer_seller"]).combine_chunks(),
-                  np.asarray(values[0], np.int64), np.asarray(values[1], np.int64),
-                  run.is_valid().to_numpy(zero_copy_only=False), against.is_valid().to_numpy(zero_copy_only=False))
+def _cells(lake: Lake, run_sources: tuple, against_sources: tuple) -> _Cells:
+    """The cells of the dates whose sources (per date, per run) are given, from the totals by
+    ICP and side of each block file, read two dates at a time."""
+    with ThreadPoolExecutor(max_workers=2) as pool:  # block reads and numpy release the GIL
+        totals = list(pool.map(lambda ss: outputblocks.day_totals(lake, list(ss)), run_sources + against_sources))
+    mine, theirs = totals[:len(run_sources)], totals[len(run_sources):]
+    names = [t.icp for t in totals if len(t)]
+    icps = pc.unique(pa.chunked_array(names, pa.string())) if names else pa.array([], pa.string())
+    icps = icps.take(pc.sort_indices(icps))
+    pieces = []
+    for a, b in zip(mine, theirs):
+        ka, va = _keyed(a, icps)
+        kb, vb = _keyed(b, icps)
+        keys = _union(ka, kb)
+        run, against = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+        in_run, in_against = np.zeros(len(keys), bool), np.zeros(len(keys), bool)
+        at = np.searchsorted(keys, ka)
+        run[at], in_run[at] = va, True
+        at = np.searchsorted(keys, kb)
+        against[at], in_against[at] = vb, True
+        day = (a.day[0] if len(a) else b.day[0]) if len(keys) else 0
+        pieces.append((keys // 2, np.full(len(keys), day, np.int64), (keys % 2).astype(np.int8), run, against,
+                       in_run, in_against))
+    columns = [np.concatenate([p[k] for p in pieces]) for k in range(7)]
+    return _Cells(icps, *columns)
 
 
-def _cells(lake: Lake, run_files: tuple[str, ...], against_files: tuple[str, ...]) -> _Cells:
-    with _lock:  # one computation of a pair at a time; the next pages find it cached
-        return _cached_cells(run_files, against_files)
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted union of two sorted arrays of distinct keys (a sort, no hashing)."""
+    if np.array_equal(a, b):
+        return a
+    keys = np.sort(np.concatenate([a, b]), kind="stable")
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
+def _keyed(rows: outputblocks.Rows, icps: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """One date's totals of one run as sorted keys (ICP index x 2 + side) and unscaled sums."""
+    if not len(rows):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(rows.icp) == len(icps) and rows.icp.equals(icps):  # one row an ICP, every ICP: no lookup
+        codes = np.arange(len(icps), dtype=np.int64)
+    else:
+        codes = pc.index_in(rows.icp, value_set=icps).to_numpy().astype(np.int64)
+    keys = codes * 2 + rows.side
+    values = np.asarray(rows.value, dtype=np.int64)
+    if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):  # several files of a date: add them up
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        keys, values = keys[starts], np.add.reduceat(values, starts)
+    return keys, values
 
 
 def _page(cells: _Cells, after: list | None, limit: int) -> tuple[pa.Table, int | None]:
-    """The changed cells after the key ``after`` (size, icp_id, read_date, buyer_seller), at
+    """The changed cells after the key ``after`` (size, read_date, icp_id, buyer_seller), at
     most ``limit``, and the last one's index if more follow."""
     size = cells.size
     changed = (size > 0) | (cells.in_run != cells.in_against)
     if after is not None:
         try:
-            bound, key = int(after[0]), (str(after[1]), int(after[2]), str(after[3]))
+            bound = int(after[0])
+            key = (int(after[1]), str(after[2]), schema.BUYER_SELLER.index(after[3]))
         except (TypeError, ValueError):
             raise InvalidArgumentError("invalid cursor: bad key", field="cursor", value=str(after)) from None
-        at = bisect.bisect_right(range(cells.table.num_rows), key, key=cells.key)
-        index = np.arange(len(size))
-        changed &= (size < bound) | ((size == bound) & (index >= at))
+        at = bisect.bisect_right(range(len(size)), key, key=cells.key)
+        changed &= (size < bound) | ((size == bound) & (np.arange(len(size)) >= at))
     candidates = np.flatnonzero(changed)
     if len(candidates) > limit + 1:  # only the largest limit + 1 (and their ties) need ordering
         threshold = np.partition(size[candidates], len(candidates) - limit - 1)[len(candidates) - limit - 1]
@@ -164,11 +205,10 @@ def _page(cells: _Cells, after: list | None, limit: int) -> tuple[pa.Table, int 
     order = candidates[np.lexsort((candidates, -size[candidates]))][:limit + 1]
     more = len(order) > limit
     order = order[:limit]
-    picked = pa.array(order, pa.int64())
     kinds = np.where(cells.in_run[order] & cells.in_against[order], 0, np.where(cells.in_run[order], 1, 2))
     page = pa.Table.from_arrays([
-        cells.table["icp_id"].take(picked), cells.table["read_date"].take(picked),
-        cells.table["buyer_seller"].take(picked), pa.array(KINDS[kinds], pa.string()),
+        cells.icps.take(pa.array(cells.icp[order], pa.int64())), dates(cells.day[order]),
+        SIDES.take(pa.array(cells.side[order], pa.int8())), pa.array(KINDS[kinds], pa.string()),
         _amounts(cells.run[order], cells.in_run[order]), _amounts(cells.against[order], cells.in_against[order]),
         _amounts(cells.run[order] - cells.against[order], None),
     ], schema=CHANGE_SCHEMA)
@@ -176,10 +216,9 @@ def _page(cells: _Cells, after: list | None, limit: int) -> tuple[pa.Table, int 
 
 
 def _sides(cells: _Cells) -> pa.Table:
-    side = cells.table["buyer_seller"]
-    rows = {name: [] for name in SIDE_SCHEMA.names}
-    for name in schema.BUYER_SELLER:
-        mine = pc.equal(side, name).to_numpy(zero_copy_only=False)
+    rows: dict[str, list] = {name: [] for name in SIDE_SCHEMA.names}
+    for code, name in enumerate(schema.BUYER_SELLER):
+        mine = cells.side == code
         both = mine & cells.in_run & cells.in_against
         same = both & (cells.run == cells.against)
         run_total, against_total = int(cells.run[mine].sum()), int(cells.against[mine].sum())

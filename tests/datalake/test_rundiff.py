@@ -71,7 +71,7 @@ def test_pages_list_every_changed_cell_once_largest_first(pair) -> None:
     got = {(c["icp_id"], c["read_date"], c["buyer_seller"]): (c["run_amount"], c["against_amount"], c["difference"])
            for c in changes}
     assert len(changes) == len(got) == len(expected) and got == expected
-    order = [(-abs(c["difference"]), c["icp_id"], c["read_date"], c["buyer_seller"]) for c in changes]
+    order = [(-abs(c["difference"]), c["read_date"], c["icp_id"], c["buyer_seller"]) for c in changes]
     assert order == sorted(order)
     kinds = {(c["icp_id"], c["read_date"], c["buyer_seller"]): c["change"] for c in changes}
     assert kinds[(lake_icps(lake)[0], JUNE, "buyer")] == "removed"
