@@ -19,7 +19,7 @@ from .coverage import Coverage, coverage
 from .errors import RowError, ValidationError
 from .lake import RawFile
 from .parquet import write_parquet
-from .storage import fsync_dir, fsync_file, sha256_file
+from .storage import fsync_dir, sha256_file
 
 KEY = ("icp_id", "trading_period", "buyer_seller")
 
@@ -184,12 +184,3 @@ def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, r
                    start, end)
     stats = {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, **cov.stats()}
     return stats, cov
-
-
-def write_icp_index(con: duckdb.DuckDBPyConnection, files: list[str], path: Path) -> None:
-    """The run's sorted distinct icp_ids, so that a by-icp page finds its last key without
-    scanning the output."""
-    table = con.sql(sql.query("output_run_icps"), params={"files": files}).to_arrow_table()
-    pq.write_table(table.cast(pa.schema([pa.field("icp_id", pa.string(), nullable=False)])), path,
-                   compression="zstd")
-    fsync_file(path)

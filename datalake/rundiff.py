@@ -6,10 +6,11 @@ A cell is an (icp_id, read_date, buyer_seller) with its day's total in a run. It
 when only ``run`` has it, *removed* when only ``against`` has it, *changed* when both have it
 with different totals and *unchanged* otherwise; ``difference`` is run minus ``against`` (a
 missing cell counts 0). Changes are ordered by the size of the difference, largest first, then
-by read_date, icp_id and buyer_seller. The cells come from the totals by ICP and side of each
-output block file (``outputblocks.day_totals``, as query 4 reads them). Published output never
-changes (retraction only hides it from "latest"), so the cells of a pair of runs are computed
-once and kept for the next pages.
+by read_date, icp_id and buyer_seller. The cells come from the runs' ICP indexes, which hold
+each ICP's total by date and side (``runtotals``), or, for runs published before those, from
+the totals by ICP and side of each output block file (``outputblocks.day_totals``). Published
+output never changes (retraction only hides it from "latest"), so the cells of a pair of runs
+are computed once and kept for the next pages.
 """
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import cursor as cursors
-from . import outputblocks, schema
+from . import outputblocks, runtotals, schema
 from .errors import ConflictError, InvalidArgumentError
 from .lake import Lake
 from .layout import check_run_id
 from .outputblocks import SIDES
-from .outputgroups import dates
+from .outputgroups import TotalOutOfRangeError, dates
 from .outputpages import MAX_LIMIT
 from .rawtypes import decimal_array
 from .runs import output_files, run_record
@@ -116,9 +117,15 @@ def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor:
     query = {"k": "diff", "run": run_id, "against": against}
     after = cursors.decode(cursor, query, 4).after if cursor is not None else None
     days = tuple((start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1))
-    sources = tuple(tuple(tuple(outputblocks.run_sources(lake, r).get(d, ())) for d in days) for r in (mine, theirs))
     with _lock:  # one computation of a pair at a time; the next pages find it cached
-        cells = _cells(lake, *sources)
+        if all(r.get("icp_index") for r in (mine, theirs)):
+            cells = _indexed_cells(lake, mine["icp_index"], theirs["icp_index"], days)
+        else:
+            cells = None
+        if cells is None:  # a run published before its index held totals
+            sources = tuple(tuple(tuple(outputblocks.run_sources(lake, r).get(d, ())) for d in days)
+                            for r in (mine, theirs))
+            cells = _cells(lake, *sources)
     page, last = _page(cells, after, limit)
     next_cursor = None
     if last is not None:
@@ -129,6 +136,18 @@ def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor:
 
 
 _lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _indexed_cells(lake: Lake, mine: str, theirs: str, days: tuple[str, ...]) -> _Cells | None:
+    """The cells from the two runs' ICP indexes (``runtotals``), named by their paths (each
+    written once, at publish); None if one holds no totals."""
+    totals = [runtotals.read_totals(lake, {"icp_index": index, "dates": list(days)}, list(days))
+              for index in (mine, theirs)]
+    if any(t is None for t in totals):
+        return None
+    icps, columns = runtotals.cells(totals[0], totals[1], list(days))
+    return _Cells(icps, *columns)
 
 
 @functools.lru_cache(maxsize=4)
@@ -176,7 +195,9 @@ def _keyed(rows: outputblocks.Rows, icps: pa.Array) -> tuple[np.ndarray, np.ndar
     else:
         codes = pc.index_in(rows.icp, value_set=icps).to_numpy().astype(np.int64)
     keys = codes * 2 + rows.side
-    values = np.asarray(rows.value, dtype=np.int64)
+    if rows.value.dtype == object or (len(rows) and int(np.abs(rows.value).max()) >= runtotals.LIMIT):
+        raise TotalOutOfRangeError("a day's total of an ICP is beyond DECIMAL(18, 4): these runs cannot be diffed")
+    values = rows.value
     if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):  # several files of a date: add them up
         order = np.argsort(keys, kind="stable")
         keys, values = keys[order], values[order]

@@ -35,7 +35,8 @@ from .location import is_local
 from .layout import check_run_id, run_id as make_run_id
 from .outputblocks import write_staged_blocks
 from .outputtypes import type_output_batch, type_output_native
-from .publication import publish_files, run_stats, write_icp_index
+from .publication import publish_files, run_stats
+from .runtotals import write_icp_index
 from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
 from .storage import (fsync_dir, fsync_file, local_copy, move_into_place, read_json, remove_tree, sha256_file,
                       version, write_json_atomic)
@@ -403,10 +404,9 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_part
             parts = [str(local_copy(_part_file(lake, run_id, p), work)) for p in record["parts"]]
             folder = work / "run"
             files = publish_files(con, parts, folder, run_id)
-            written = [str(folder / f["path"]) for f in files]
             block_files = write_staged_blocks(folder, files, run_id, work / "blocks")
             index = work / "icps.parquet"
-            write_icp_index(con, written, index)
+            write_icp_index(files, block_files, index)
             start, end = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
             stats, cov = run_stats(con, files, folder, lake.raw_files(start, end, record["raw_as_of"])
                                    if record["raw_as_of"] else [], record["raw_as_of"], start, end)

@@ -3,13 +3,15 @@ the rows each run was given."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
-from datalake import runs
+from datalake import rundiff, runs
 from datalake.errors import ConflictError, InvalidArgumentError
 from datalake.generate import generate
 from datalake.lake import Lake
@@ -130,3 +132,23 @@ def test_errors_name_what_is_wrong(pair, tmp_path: Path) -> None:
     assert foreign.value.field == "cursor"
     with pytest.raises(InvalidArgumentError, match="limit"):
         run_diff(lake, "run-00000002", "run-00000001", limit=0)
+
+
+def test_runs_whose_index_has_no_totals_are_diffed_from_their_block_files(pair, tmp_path: Path) -> None:
+    lake, _, _ = pair
+    index = lake.root / runs.get_run(lake, "run-00000002")["icp_index"]
+    table = pq.read_table(index)
+    assert table.column_names[0] == "icp_id" and "2018-06-01/buyer" in table.column_names
+    expected = every_change(lake, "run-00000002", "run-00000001", limit=50)
+    sides = run_diff(lake, "run-00000002", "run-00000001").sides
+    saved = tmp_path / "index.parquet"
+    shutil.copy(index, saved)
+    pq.write_table(table.select(["icp_id"]), index)  # the index as runs published before totals have it
+    rundiff._indexed_cells.cache_clear()
+    try:
+        assert every_change(lake, "run-00000002", "run-00000001", limit=50) == expected
+        assert run_diff(lake, "run-00000002", "run-00000001").sides == sides
+        assert rundiff._cells.cache_info().currsize >= 1
+    finally:
+        shutil.copy(saved, index)
+        rundiff._indexed_cells.cache_clear()
