@@ -81,8 +81,9 @@ class PartialRunError(MeterlakeError):
 
 def coverage(con: duckdb.DuckDBPyConnection, files: list[str], dates: Iterable[str], raw_files: list[str],
              as_of: str | None, start: dt.date, end: dt.date) -> Coverage:
-    """The coverage of the output ``files`` (whose dates with rows are ``dates``) against the
-    raw files of the window read as of ingest ``as_of``."""
+    """The coverage of the output whose ICPs are in ``files`` (its Parquet files, or its ICP
+    index) and whose dates with rows are ``dates``, against the raw files of the window read
+    as of ingest ``as_of``."""
     have = set(dates)
     window = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     missing_dates = [d for d in window if d not in have]

@@ -169,18 +169,18 @@ def _duplicates(table: pa.Table, day: dt.date) -> tuple[list[RowError], int]:
     return errors, count
 
 
-def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, raw_files: list[RawFile],
-              raw_as_of: str | None, start: dt.date, end: dt.date) -> tuple[dict, Coverage]:
+def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, icp_index: Path,
+              raw_files: list[RawFile], raw_as_of: str | None, start: dt.date, end: dt.date) -> tuple[dict, Coverage]:
     """Row counts, exact totals per buyer_seller (decimal strings) and the coverage of the
     window and raw snapshot (``coverage``), for the record of a run about to publish;
-    ``files`` as ``publish_files`` returns them, under ``folder``."""
+    ``files`` as ``publish_files`` returns them, under ``folder``, and its ICP index."""
     paths = [str(folder / f["path"]) for f in files]
     totals, counts = {}, {}
     if paths:
         for side, count, amount in con.execute(sql.query("output_run_totals"), {"files": paths}).fetchall():
             totals[side] = f"{amount:.{schema.AMOUNT_SCALE}f}"
             counts[side] = count
-    cov = coverage(con, paths, [f["read_date"] for f in files], [str(f.path) for f in raw_files], raw_as_of,
-                   start, end)
+    cov = coverage(con, [str(icp_index)] if paths else [], [f["read_date"] for f in files],
+                   [str(f.path) for f in raw_files], raw_as_of, start, end)
     stats = {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, **cov.stats()}
     return stats, cov

@@ -33,7 +33,8 @@ def run_checks(lake: Lake, run_id: str) -> list[Check]:
     raw = [str(f.path) for f in lake.raw_files(start, end, record["raw_as_of"])] if record["raw_as_of"] else []
     con = sql.connect()
     try:
-        cov = coverage(con, files, [d.isoformat() for d in by_date], raw, record["raw_as_of"], start, end)
+        icps = [str(lake.root / record["icp_index"])] if record.get("icp_index") and files else files
+        cov = coverage(con, icps, [d.isoformat() for d in by_date], raw, record["raw_as_of"], start, end)
         # Publish writes one file a date, and its block file is written only if the file's
         # keys strictly increase: a date of one file has no repeated key. Others are counted.
         duplicates = sum(int(con.execute(sql.query("run_duplicate_keys"), {"files": fs}).fetchone()[0])
