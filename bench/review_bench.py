@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -58,17 +59,21 @@ def build(root: Path, icps: int, days: int) -> Lake:
 
 
 def timed(fn, repeat: int) -> dict:
-    """The first call and the median and best of ``repeat`` more, in milliseconds."""
-    t = time.perf_counter()
+    """The first call and the median and best of ``repeat`` more, in milliseconds, wall time
+    and this process's CPU time (on a shared machine the CPU time says what an idle one
+    would see, at most: the work uses up to 2 threads)."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    first = (time.perf_counter() - t) * 1000
-    times = []
+    first, first_cpu = (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
+    times, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
     return {"first_ms": round(first, 1), "median_ms": round(statistics.median(times), 1),
-            "best_ms": round(min(times), 1), "n": repeat}
+            "best_ms": round(min(times), 1), "first_cpu_ms": round(first_cpu, 1),
+            "median_cpu_ms": round(statistics.median(cpu), 1), "n": repeat}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -103,7 +108,8 @@ def measure(lake: Lake, args: argparse.Namespace) -> dict:
     record = runs.get_run(lake, run)
     start, end = record["start"], record["end"]
     res: dict = {"icps": args.icps, "days": args.days, "run": run, "against": against,
-                 "output_rows": record["rows"], "raw_rows": sum(f.rows for f in lake.raw_files())}
+                 "output_rows": record["rows"], "raw_rows": sum(f.rows for f in lake.raw_files()),
+                 "load_average_start": os.getloadavg()[0]}
 
     def cold_diff() -> None:
         rundiff._indexed_cells.cache_clear()
@@ -125,6 +131,7 @@ def measure(lake: Lake, args: argparse.Namespace) -> dict:
         rundiff.run_diff(lake, run, against, limit=1).changes["icp_id"][0].as_py()
     res["quality_one_icp"] = timed(lambda: quality.icp_quality(lake, icp, start, end), args.repeat * 4)
     log("quality of one ICP", res["quality_one_icp"])
+    res["load_average_end"] = os.getloadavg()[0]
     return res
 
 
