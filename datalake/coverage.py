@@ -67,13 +67,13 @@ class PartialRunError(MeterlakeError):
         self.coverage = coverage
         parts = []
         if coverage.missing_dates:
+            more = len(coverage.missing_dates) - SAMPLE
             parts.append(f"{len(coverage.missing_dates)} date(s) of the window without rows: "
-                         + ", ".join(coverage.missing_dates[:SAMPLE])
-                         + (", ..." if len(coverage.missing_dates) > SAMPLE else ""))
+                         + ", ".join(coverage.missing_dates[:SAMPLE]) + (f" and {more} more" if more > 0 else ""))
         if coverage.missing_icps:
+            more = coverage.missing_icps - len(coverage.missing_icps_sample)
             parts.append(f"{coverage.missing_icps:,} ICP(s) with raw reads in the window without output: "
-                         + ", ".join(coverage.missing_icps_sample)
-                         + (", ..." if coverage.missing_icps > len(coverage.missing_icps_sample) else ""))
+                         + ", ".join(coverage.missing_icps_sample) + (f" and {more:,} more" if more > 0 else ""))
         super().__init__(f"run {run_id} not published: " + "; ".join(parts)
                          + ". Publish it with allow_partial (HTTP allow_partial=true, CLI --allow-partial) "
                          "if a partial run is intended", field="run_id", value=run_id)
