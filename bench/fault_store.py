@@ -99,7 +99,7 @@ class StoreFaults:
         mode = self.modes[(n - 1) % len(self.modes)] if self.in_turn else self.h.rng.choice(self.modes)
         path = self.h._raw_delivery() if operation == "ingest" else self.h._output_delivery()
         args = (["ingest", str(path)] if operation == "ingest" else
-                ["runs", "import", str(path), "--start", str(DAYS[0]), "--end", str(DAYS[-1])])
+                ["runs", "import", str(path), "--start", str(DAYS[0]), "--end", str(DAYS[-1]), "--allow-partial"])
         what = self._arm(n, operation, mode)
         started = time.monotonic()
         done = self._child(args, {"AWS_MAX_ATTEMPTS": "2"} if mode == "outage" else {})

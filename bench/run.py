@@ -14,7 +14,8 @@ separate process; the bulk 14-day Arrow stream, whole and as 4 parallel shards (
 with dictionary=true), with the
 workers' peak memory; the same window by Flight DoGet (1 and 4 shards, each plain and with
 dictionaries) and a run uploaded by DoPut and published by DoAction (bench/flightside.py); PostgreSQL 15 on loopback loaded with the same reads and output,
-queries 1, 2 and 4 checked and timed; then query 1 and the bulk stream on a larger lake.
+queries 1, 2 and 4 checked and timed; the diff of the two runs, the checks on one and the
+completeness report (``review_bench.measure``); then query 1 and the bulk stream on a larger lake.
 Raw figures go to bench/results/bench-<icps>x<days>.json; `bench/report.py` renders them."""
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ import flightside  # noqa: E402
 import httpside  # noqa: E402
 import machine  # noqa: E402
 import pgside  # noqa: E402
+import review_bench  # noqa: E402
 from datalake import sql  # noqa: E402
 from datalake.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
@@ -300,6 +302,8 @@ def main(argv: list[str] | None = None) -> dict:
         res["load_average"]["before_queries"] = os.getloadavg()
         serve_and_measure(lake, work, args, res, full=True)
         icps, runs = res.pop("_icps"), res.pop("_runs")
+        # The two runs just published: their diff, their checks, the raw data's completeness.
+        res["review"] = review_bench.measure(lake, argparse.Namespace(icps=args.icps, days=args.days, repeat=3))
         res["load_average"]["after_queries"] = os.getloadavg()
         if args.postgres == "auto" and pgside.ensure_installed():
             res["postgres"] = postgres_side(work, lake, csv, runs, icps, START, START + dt.timedelta(days=args.days - 1),

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from datalake.errors import MeterlakeError, environment_error
 
-from . import changes, history, maintenance, raw, runs, serve, sql, tokens
+from . import changes, history, maintenance, quality, raw, runs, serve, sql, tokens
 from .status import INTERRUPTED, report
 
-COMMAND_MODULES = [raw, history, changes, serve, sql, runs, maintenance, tokens]
+COMMAND_MODULES = [raw, history, changes, serve, sql, runs, quality, maintenance, tokens]
 
 DESCRIPTION = "meterlake: half-hourly meter reads and algorithm runs in a Parquet lake, over the datalake engine."
 # Keep in step with cli/status.py.
@@ -21,8 +21,8 @@ The lake is --lake PATH (before or after the command) or $METERLAKE_LAKE.
 
 exit status:
   0    success
-  1    bad input (rows that fail validation, an SQL error), or a write that lost a race
-       with another writer (conflict:)
+  1    bad input (rows that fail validation, a run refused as partial, an SQL error),
+       or a write that lost a race with another writer (conflict:)
   2    usage errors, and other engine errors: no such lake, run or ingest, an argument
        out of range, a change the current state does not allow
   3    check found problems

@@ -12,11 +12,13 @@ from datalake.compaction import parse_duration
 from datalake.demo_runs import demo_runs
 from datalake.lake import Lake
 
+from . import review
+
 ACTOR = "cli"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, abort, retract, list, show")
+    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, abort, retract, list, show, checks, diff")
     sub = top.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
 
     p = sub.add_parser("create", help="open a new run over a window of trading dates")
@@ -38,6 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run_id")
         p.set_defaults(func=cmd_transition, action=name)
+    _partial_option(sub.choices["publish"])
     for name in ("abort", "retract", "show"):
         _json_option(sub.choices[name])
 
@@ -57,6 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="create a run, upload FILEs as parts 1..n and publish, in one step")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _run_fields(p)
+    _partial_option(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("demo", help="publish synthetic runs over the lake's raw reads")
@@ -64,6 +68,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--parts", type=int, default=1, help="parts per run (default 1)")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_demo)
+
+    review.register(sub)
+
+
+def _partial_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-partial", action="store_true",
+                   help="publish even if dates of the window have no rows, or ICPs with raw reads in the window "
+                        "have no output (refused otherwise, exit status 1)")
 
 
 def _json_option(p: argparse.ArgumentParser) -> None:
@@ -127,7 +139,8 @@ def details(record: dict) -> list[str]:
     lines.append(f"  {'parts:':<13}" + (", ".join(f"{p['part']} ({p['rows']:,} rows, {p['source_name']})"
                                                    for p in record["parts"]) or "none"))
     if record["files"]:
-        icps = f", {record['icps']:,} ICPs ({record['missing_icps']:,} missing)" if record.get("icps") else ""
+        icps = (f", {record['icps']:,} ICPs ({record['missing_icps']:,} of {record['raw_icps']:,} raw ICPs missing)"
+                if record.get("icps") and "raw_icps" in record else "")
         lines.append(f"  {'output:':<13}{len(record['files'])} files, {len(record['dates'])} dates{icps}")
     return lines
 
@@ -162,7 +175,10 @@ def cmd_transition(args: argparse.Namespace) -> int:
     if args.action == "show":
         _print(runs.get_run(lake, args.run_id), args, detailed=True)
         return 0
-    action = {"publish": runs.publish_run, "abort": runs.abort_run, "retract": runs.retract_run}[args.action]
+    if args.action == "publish":
+        _print(runs.publish_run(lake, args.run_id, actor=ACTOR, allow_partial=args.allow_partial), args)
+        return 0
+    action = {"abort": runs.abort_run, "retract": runs.retract_run}[args.action]
     _print(action(lake, args.run_id, actor=ACTOR), args)
     return 0
 
@@ -180,7 +196,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         for n, path in enumerate(args.files, start=1):
             runs.upload_part(lake, record["run_id"], n, path, actor=ACTOR)
-        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR), args)
+        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR, allow_partial=args.allow_partial), args)
     except BaseException as e:
         try:
             runs.abort_run(lake, record["run_id"], actor=ACTOR)

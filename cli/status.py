@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import sys
 
+from datalake.coverage import PartialRunError
 from datalake.errors import CommitConflictError, MeterlakeError, ValidationError
 
 OK = 0
-BAD_INPUT = 1  # rows that fail validation, an SQL error, or a write that lost a race
+BAD_INPUT = 1  # rows that fail validation, a partial run, an SQL error, or a write that lost a race
 ENGINE_ERROR = 2  # also argparse's status for usage errors
 CHECK_FAILED = 3
 INTERRUPTED = 130
@@ -15,6 +16,7 @@ INTERRUPTED = 130
 def report(error: MeterlakeError) -> int:
     """Print an engine error on stderr and return its exit status."""
     print(f"error: {error.message}", file=sys.stderr)
-    if isinstance(error, ValidationError | CommitConflictError):  # a lost race: as for a bad delivery
+    # A partial run is output that does not cover its input; a lost race is as a bad delivery.
+    if isinstance(error, ValidationError | PartialRunError | CommitConflictError):
         return BAD_INPUT
     return ENGINE_ERROR

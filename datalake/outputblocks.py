@@ -219,6 +219,12 @@ def side_totals(lake, sources: list[Source], side: int | None = None) -> Rows:
     return _concat(parts, runs, counted=True, with_icp=False)
 
 
+def file_totals(bf: blocks.BlockFile):
+    """(ICP ids, side codes, sums, counts) by ICP and side of every ICP of one block file, or
+    None if it has none."""
+    return _totals(bf, None, None, None)
+
+
 def _totals(bf: blocks.BlockFile, first: str | None, last: str | None, side: int | None):
     """(ICP ids, side codes, sums, counts) by ICP and side of one block file's ICPs in
     first..last, in that order."""

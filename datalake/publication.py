@@ -15,13 +15,13 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from . import schema, sql
+from .coverage import Coverage, coverage
 from .errors import RowError, ValidationError
 from .lake import RawFile
 from .parquet import write_parquet
-from .storage import fsync_dir, fsync_file, sha256_file
+from .storage import fsync_dir, sha256_file
 
 KEY = ("icp_id", "trading_period", "buyer_seller")
-MISSING_SAMPLE = 20
 
 
 def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path, run_id: str) -> list[dict]:
@@ -169,29 +169,18 @@ def _duplicates(table: pa.Table, day: dt.date) -> tuple[list[RowError], int]:
     return errors, count
 
 
-def run_stats(con: duckdb.DuckDBPyConnection, files: list[str], raw_files: list[RawFile],
-              raw_as_of: str | None) -> dict:
-    """Row counts, exact totals per buyer_seller (decimal strings), and ICPs missing from
-    the raw snapshot, for the record of a run about to publish."""
+def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, icp_index: Path,
+              raw_files: list[RawFile], raw_as_of: str | None, start: dt.date, end: dt.date) -> tuple[dict, Coverage]:
+    """Row counts, exact totals per buyer_seller (decimal strings) and the coverage of the
+    window and raw snapshot (``coverage``), for the record of a run about to publish;
+    ``files`` as ``publish_files`` returns them, under ``folder``, and its ICP index."""
+    paths = [str(folder / f["path"]) for f in files]
     totals, counts = {}, {}
-    for side, count, amount in con.execute(sql.query("output_run_totals"), {"files": files}).fetchall():
-        totals[side] = f"{amount:.{schema.AMOUNT_SCALE}f}"
-        counts[side] = count
-    if raw_files:
-        params = {"files": files, "raw_files": [str(f.path) for f in raw_files], "as_of": raw_as_of,
-                  "sample": MISSING_SAMPLE}
-        icps, missing, sample = con.execute(sql.query("output_missing_icps"), params).fetchall()[0]
-    else:
-        icps, missing, sample = con.execute(sql.query("output_icps"),
-                                            {"files": files, "sample": MISSING_SAMPLE}).fetchall()[0]
-    return {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, "icps": icps, "missing_icps": missing,
-            "missing_icps_sample": sample}
-
-
-def write_icp_index(con: duckdb.DuckDBPyConnection, files: list[str], path: Path) -> None:
-    """The run's sorted distinct icp_ids, so that a by-icp page finds its last key without
-    scanning the output."""
-    table = con.sql(sql.query("output_run_icps"), params={"files": files}).to_arrow_table()
-    pq.write_table(table.cast(pa.schema([pa.field("icp_id", pa.string(), nullable=False)])), path,
-                   compression="zstd")
-    fsync_file(path)
+    if paths:
+        for side, count, amount in con.execute(sql.query("output_run_totals"), {"files": paths}).fetchall():
+            totals[side] = f"{amount:.{schema.AMOUNT_SCALE}f}"
+            counts[side] = count
+    cov = coverage(con, [str(icp_index)] if paths else [], [f["read_date"] for f in files],
+                   [str(f.path) for f in raw_files], raw_as_of, start, end)
+    stats = {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, **cov.stats()}
+    return stats, cov

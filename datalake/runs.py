@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from . import checkpoint, commit, schema, sql
+from .coverage import refuse_partial
 from .errors import (ConflictError, InvalidArgumentError, NotFoundError, RowError, ValidationError,
                      environment_errors)
 from .lake import STORE_POLL_S, Lake, check_range, parse_date
@@ -35,10 +36,10 @@ from .location import is_local
 from .layout import check_run_id, run_id as make_run_id
 from .outputblocks import write_staged_blocks
 from .outputtypes import type_output_batch, type_output_native
-from .publication import publish_files, run_stats, write_icp_index
+from .publication import publish_files, run_stats
+from .runtotals import write_icp_index
 from .sources import ROW, Format, detect_format, insert_bad_rows, read_batches, source_columns, text_columns
-from .storage import (fsync_dir, fsync_file, local_copy, move_into_place, read_json, read_json_versioned,
-                      remove_tree, sha256_file, version, write_json_atomic)
+from .storage import fsync_file, local_copy, read_json, read_json_versioned, remove_tree, sha256_file, version
 
 STATUSES = ("open", "published", "retracted", "aborted")
 MEMORY_LIMIT = "2GB"
@@ -231,7 +232,7 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
         "published_at": None, "published_by": None, "publish_seq": None,
         "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
         "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
-        "missing_icps_sample": [], "dates": [], "files": [], "icp_index": None,
+        "missing_icps_sample": [], "missing_dates": [], "dates": [], "files": [], "icp_index": None,
     })
     checkpoint.after_run_change(lake)
     return copy.deepcopy(record)
@@ -415,10 +416,12 @@ def _by_date(typed: pa.Table, part: int) -> Iterator[pa.Table]:
 
 
 @environment_errors
-def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
-    """Check the whole run and make it visible at once. Fails with ``ValidationError``
-    (nothing published) on duplicate keys, with ``ConflictError`` if the run is not open
-    or another writer changed it meanwhile (e.g. a racing publish that won)."""
+def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_partial: bool = False) -> dict:
+    """Check the whole run and make it visible at once. Fails (nothing published) with
+    ``ValidationError`` on duplicate keys; with ``coverage.PartialRunError`` if a date of the
+    window has no rows or an ICP with raw reads in the window has no output, unless
+    ``allow_partial``; with ``ConflictError`` if the run is not open or another writer
+    changed it meanwhile (e.g. a racing publish that won)."""
     record = get_run(lake, run_id)
     _require(record, "open", "publish")
     if not record["parts"]:
@@ -429,14 +432,13 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             parts = [str(local_copy(_part_file(lake, run_id, p), work)) for p in record["parts"]]
             folder = work / "run"
             files = publish_files(con, parts, folder, run_id)
-            written = [str(folder / f["path"]) for f in files]
             block_files = write_staged_blocks(folder, files, run_id, work / "blocks")
             index = work / "icps.parquet"
-            write_icp_index(con, written, index)
-            stats = run_stats(con, written, lake.raw_files(dt.date.fromisoformat(record["start"]),
-                                                           dt.date.fromisoformat(record["end"]),
-                                                           record["raw_as_of"]) if record["raw_as_of"] else [],
-                              record["raw_as_of"])
+            write_icp_index(files, block_files, index)
+            start, end = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
+            stats, cov = run_stats(con, files, folder, index, lake.raw_files(start, end, record["raw_as_of"])
+                                   if record["raw_as_of"] else [], record["raw_as_of"], start, end)
+            refuse_partial(run_id, cov, allow_partial=allow_partial)
         except (duckdb.Error, OSError):
             # Parts vanish when a racing publish wins or the run is aborted: report that.
             current = _load(lake, run_id, fresh=True)
@@ -463,7 +465,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
             seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
             current.update(status="published", published_at=_now(), published_by=actor, publish_seq=seq,
                            files=published, dates=[f["read_date"] for f in files],
-                           icp_index=lake.layout.relative(icps), **stats)
+                           icp_index=lake.layout.relative(icps), partial=allow_partial and cov.partial, **stats)
             return current
 
         current = _update(lake, run_id, change, based_on=record)

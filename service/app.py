@@ -17,7 +17,9 @@ from .controllers.flight import FlightController
 from .controllers.health import HealthController
 from .controllers.params import Services
 from .controllers.output import OutputController
+from .controllers.quality import QualityController
 from .controllers.reads import ReadsController
+from .controllers.review import ReviewController
 from .controllers.runs import RunsController
 from .database import Database
 from .metrics import Metrics, metrics_middleware
@@ -32,8 +34,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db = Database(settings.query_timeout)
     services = Services(lake, db, settings)
     return Litestar(
-        route_handlers=[HealthController, ReadsController, ChangesController, RunsController, OutputController,
-                        FlightController],
+        route_handlers=[HealthController, ReadsController, ChangesController, RunsController, ReviewController,
+                        OutputController, QualityController, FlightController],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -168,10 +168,14 @@ class MeterlakeClient:
                                  headers={"Content-Type": ctype}, params=_params(source_name=source_name))
         return _check(response).json()
 
-    def publish_run(self, run_id: str, *, transport: Literal["http", "flight"] = "http") -> dict:
+    def publish_run(self, run_id: str, *, allow_partial: bool = False,
+                    transport: Literal["http", "flight"] = "http") -> dict:
+        """Publish an open run; ``allow_partial`` publishes it even if dates or raw ICPs of its
+        window have no output."""
         if transport == "flight":
-            return self.flight().publish(run_id)
-        return _check(self.http.post(f"/v1/runs/{run_id}/publish")).json()
+            return self.flight().publish(run_id, allow_partial=allow_partial)
+        params = {"allow_partial": "true"} if allow_partial else None
+        return _check(self.http.post(f"/v1/runs/{run_id}/publish", params=params)).json()
 
     def retract_run(self, run_id: str) -> dict:
         return _check(self.http.post(f"/v1/runs/{run_id}/retract")).json()
@@ -214,7 +218,7 @@ class MeterlakeClient:
 
     def upload_run(self, parts: Iterable[Frame], *, start: DateLike, end: DateLike, algorithm: str,
                    version: str, params: dict | None = None, raw_as_of: str | None = None,
-                   publish: bool = True, concurrency: int = 1) -> dict:
+                   publish: bool = True, concurrency: int = 1, allow_partial: bool = False) -> dict:
         """Open a run, upload each frame as a part (1, 2, ...), ``concurrency`` at a time, and
         publish it; the run is aborted if an upload fails."""
         run = self.create_run(start=start, end=end, algorithm=algorithm, version=version, params=params,
@@ -224,7 +228,8 @@ class MeterlakeClient:
         except BaseException:
             self.abort_run(run["run_id"])
             raise
-        return self.publish_run(run["run_id"]) if publish else self.get_run(run["run_id"])
+        return (self.publish_run(run["run_id"], allow_partial=allow_partial) if publish
+                else self.get_run(run["run_id"]))
 
     # -- output ------------------------------------------------------------------------
 

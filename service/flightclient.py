@@ -57,9 +57,10 @@ class FlightTransport:
                 answer = metadata.read()
         return json.loads(answer.to_pybytes())
 
-    def publish(self, run_id: str) -> dict:
+    def publish(self, run_id: str, *, allow_partial: bool = False) -> dict:
+        body = {"run_id": run_id, **({"allow_partial": True} if allow_partial else {})}
         with errors():
-            results = self.client.do_action(flight.Action("publish", json.dumps({"run_id": run_id}).encode()),
+            results = self.client.do_action(flight.Action("publish", json.dumps(body).encode()),
                                             options=self.options)
             return json.loads(next(iter(results)).body.to_pybytes())
 

@@ -13,6 +13,7 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | body over the upload cap, or a Parquet body declaring far more rows than its size | 413 | payload_too_large |
 | a JSON body that is not JSON           | 415    | unsupported_media_type    |
 | ValidationError (bad rows in a body)   | 422    | validation_failed         |
+| PartialRunError (publish of a partial run) | 422 | partial_run              |
 | no lake / lake of another format       | 503    | lake_not_found, lake_format |
 | the lake's disk is full                | 507    | storage_full              |
 | the object store fails requests        | 503    | store_unavailable         |
@@ -37,6 +38,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from datalake.asof import AS_OF_SHAPE
+from datalake.coverage import PartialRunError
 from datalake.errors import (ConflictError, InvalidArgumentError, LakeFormatError, LakeNotFoundError,
                              MeterlakeError, NotFoundError, StoreError, StorageFullError, ValidationError)
 
@@ -71,6 +73,7 @@ ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
     (QueryTimeoutError, 504),
     (PayloadTooLargeError, 413),
     (ValidationError, 422),
+    (PartialRunError, 422),
     (InvalidArgumentError, 400),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -109,14 +112,18 @@ class Problem(msgspec.Struct, omit_defaults=True):
     value: str | None = None
     errors: list[RowProblem] | None = None
     total_errors: int | None = None
+    missing_dates: list[str] | None = None
+    missing_icps: int | None = None
+    missing_icps_sample: list[str] | None = None
 
 
 def problem_response(request: Request, status: int, code: str, detail: str, *, field: str | None = None,
                      value: Any = None, errors: list[RowProblem] | None = None,
-                     total_errors: int | None = None, headers: dict[str, str] | None = None) -> Response:
+                     total_errors: int | None = None, headers: dict[str, str] | None = None,
+                     **extra: Any) -> Response:
     problem = Problem(type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, code=code,
                       detail=detail, instance=request.url.path, field=field,
-                      value=None if value is None else str(value), errors=errors, total_errors=total_errors)
+                      value=None if value is None else str(value), errors=errors, total_errors=total_errors, **extra)
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -125,6 +132,11 @@ def engine_error(request: Request, exc: MeterlakeError) -> Response:
     if isinstance(exc, ValidationError):
         rows = [RowProblem(e.source, e.row, e.field, e.value, e.reason) for e in exc.errors]
         return problem_response(request, status, exc.code, exc.summary, errors=rows, total_errors=exc.total)
+    if isinstance(exc, PartialRunError):
+        cov = exc.coverage
+        return problem_response(request, status, exc.code, exc.message, field=exc.field, value=exc.value,
+                                missing_dates=cov.missing_dates, missing_icps=cov.missing_icps,
+                                missing_icps_sample=cov.missing_icps_sample)
     if status == 500:
         log.error("unmapped engine error on %s", request.url.path, exc_info=exc)
     return problem_response(request, status, exc.code, exc.message, field=exc.field, value=exc.value)
@@ -243,7 +255,8 @@ DESCRIPTIONS = {
     406: "No acceptable representation (problem details)",
     409: "The state does not allow this transition (problem details)",
     413: "Body larger than the upload cap (problem details)",
-    422: "The body failed validation: `errors` lists the first bad rows (problem details)",
+    422: "The body failed validation: `errors` lists the first bad rows; or, for a publish, the run is partial "
+         "(`partial_run`: `missing_dates`, `missing_icps`, `missing_icps_sample`) (problem details)",
     503: "The lake is not readable (problem details)",
     504: "The queries ran past the service's query timeout and were stopped (problem details)",
 }

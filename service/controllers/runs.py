@@ -87,11 +87,17 @@ class RunsController(Controller):
 
     @post("/{run_id:str}/publish", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409, 422),
           **requires("write"))
-    def publish(self, svc: ServicesDep, actor: ActorDep, run_id: RunId) -> Run:
-        """Check the whole run (no key twice across parts) and make it visible at once: it
-        becomes "latest" for the dates of its window. 409 unless the run is open; 422 with
-        the duplicate rows when the check fails (nothing is published)."""
-        return as_run(runs.publish_run(svc.lake, run_id, actor=actor))
+    def publish(self, svc: ServicesDep, actor: ActorDep, run_id: RunId, allow_partial: Annotated[bool, Parameter(
+            description="publish even if dates of the window have no rows or ICPs with raw reads in the window "
+                        "have no output (default false: such a run is refused with a 422 partial_run)")] = False
+                ) -> Run:
+        """Check the whole run and make it visible at once: it becomes "latest" for the
+        dates of its window. 409 unless the run is open; 422 with the duplicate rows when a
+        key occurs twice across parts; 422 `partial_run`, listing them in `missing_dates`,
+        `missing_icps` and `missing_icps_sample`, when dates of the window have no rows or
+        ICPs with raw reads in the window (in the run's raw snapshot) have no output, unless
+        `allow_partial=true`. Nothing is published when a check fails."""
+        return as_run(runs.publish_run(svc.lake, run_id, actor=actor, allow_partial=allow_partial))
 
     @post("/{run_id:str}/retract", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),
           **requires("admin"))

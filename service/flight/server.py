@@ -22,7 +22,8 @@ from .auth import MIDDLEWARE, AuthFactory, Caller, require
 from .errors import InvalidTicketError, answers, to_flight
 from .observe import Observer
 
-ACTIONS = {"publish": ('publish an open run: body {"run_id": "run-00000003"}; the run record as JSON', "write")}
+ACTIONS = {"publish": ('publish an open run: body {"run_id": "run-00000003"} (and "allow_partial": true to '
+                       'publish a partial run); the run record as JSON', "write")}
 
 
 class FlightService(flight.FlightServerBase):
@@ -99,9 +100,9 @@ class FlightService(flight.FlightServerBase):
         if action.type not in ACTIONS:
             raise InvalidArgumentError(f"unknown action {action.type!r}; known: {', '.join([*ACTIONS, *sql.ACTIONS])}",
                                        field="action")
-        run_id = _run_id(action.body.to_pybytes())
+        run_id, allow_partial = _publish_body(action.body.to_pybytes())
         caller = require(context, ACTIONS[action.type][1], f"{action.type} {run_id}")
-        record = runs.publish_run(self.lake, run_id, actor=caller.name)
+        record = runs.publish_run(self.lake, run_id, actor=caller.name, allow_partial=allow_partial)
         return iter([flight.Result(pa.py_buffer(json.dumps(record, default=str).encode()))])
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
@@ -149,13 +150,21 @@ def _json_object(data: bytes, kind: str) -> dict:
     return body
 
 
-def _run_id(data: bytes) -> str:
-    body = _json_object(data, "action body")
-    run_id = body.get("run_id")
+def _run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not tickets.RUN_RE.match(run_id) or run_id == "latest":
         raise InvalidArgumentError(f"run_id must be a run id, run-NNNNNNNN, got {run_id!r}", field="run_id",
                                    value=run_id)
     return run_id
+
+
+def _publish_body(data: bytes) -> tuple[str, bool]:
+    """``{"run_id": "run-NNNNNNNN"[, "allow_partial": true]}``."""
+    body = _json_object(data, "action body")
+    run_id, allow_partial = _run_id(body.get("run_id")), body.get("allow_partial", False)
+    if not isinstance(allow_partial, bool):
+        raise InvalidArgumentError(f"allow_partial must be a JSON boolean, got {allow_partial!r}",
+                                   field="allow_partial", value=allow_partial)
+    return run_id, allow_partial
 
 
 def _run_part(command: bytes) -> tuple[str, int, str | None]:
@@ -168,7 +177,7 @@ def _run_part(command: bytes) -> tuple[str, int, str | None]:
     unknown = set(fields) - {"run_id", "part", "source_name"}
     if unknown:
         raise InvalidArgumentError(f"unknown field {sorted(unknown)[0]!r} of run_part", field=sorted(unknown)[0])
-    run_id = _run_id(json.dumps({"run_id": fields.get("run_id")}).encode())
+    run_id = _run_id(fields.get("run_id"))
     part = fields.get("part")
     if isinstance(part, bool) or not isinstance(part, int) or not 1 <= part <= 99_999:
         raise InvalidArgumentError(f"part must be an integer 1..99999, got {part!r}", field="part", value=part)

@@ -68,7 +68,7 @@ def build(location: str, folder: Path) -> Lake:
     publish_rows(lake, folder, interval_rows(ICPS, days(D, N_DAYS), seed=1), D, D + dt.timedelta(days=N_DAYS - 1),
                  parts=2)
     publish_rows(lake, folder, interval_rows(ICPS[:2], [D + dt.timedelta(days=N_DAYS - 1)], seed=2),
-                 D + dt.timedelta(days=N_DAYS - 1), D + dt.timedelta(days=N_DAYS - 1), version="2")
+                 D + dt.timedelta(days=N_DAYS - 1), D + dt.timedelta(days=N_DAYS - 1), version="2", allow_partial=True)
     return lake
 
 

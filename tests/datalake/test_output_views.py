@@ -17,13 +17,14 @@ ICPS = ["0000012345TR9A1", "0000067890UN2B2", "0000011111CE3C3"]
 D = dt.date(2018, 6, 1)
 
 
-def publish(lake: Lake, start: dt.date, n: int, seed: int, icps: list[str] = ICPS, *, publish: bool = True) -> str:
+def publish(lake: Lake, start: dt.date, n: int, seed: int, icps: list[str] = ICPS, *, publish: bool = True,
+            allow_partial: bool = False) -> str:
     run = runs.create_run(lake, start=start, end=start + dt.timedelta(days=n - 1), algorithm="matcher",
                           version=f"1.{seed}")["run_id"]
     rows = interval_rows(icps, days(start, n), seed=seed)
     runs.upload_part(lake, run, 1, write_csv(lake.root.parent / f"out-{seed}.csv", rows))
     if publish:
-        runs.publish_run(lake, run)
+        runs.publish_run(lake, run, allow_partial=allow_partial)
     return run
 
 

@@ -43,7 +43,9 @@ def test_create_upload_publish_writes_sorted_files_and_a_full_record(lake: Lake,
                 for side in ("buyer", "seller")}
     assert record["totals"] == expected == plain_totals(lake, record)
     assert [p["part"] for p in record["parts"]] == [1, 2]
-    assert record["icps"] == 3 and record["missing_icps"] == 3  # the lake has no raw reads
+    # The lake has no raw reads: no raw ICP lacks output, and every output ICP is without raw reads.
+    assert (record["icps"], record["missing_icps"], record["icps_without_raw"]) == (3, 0, 3)
+    assert record["missing_dates"] == [] and record["partial"] is False
     assert record["published_at"] and record["publish_seq"] == 1 and record["created_at"]
     assert record["dates"] == ["2018-06-01", "2018-06-02", "2018-06-03"]
     for f in record["files"]:
@@ -184,16 +186,17 @@ def test_overlapping_windows_resolve_date_by_date(lake: Lake, tmp_path: Path) ->
             lake, start=d[0], end=d[0], algorithm="m", version="x")["run_id"])
 
 
-def test_missing_icps_counts_output_icps_absent_from_the_raw_snapshot(lake: Lake, tmp_path: Path) -> None:
+def test_icps_without_raw_counts_output_icps_absent_from_the_raw_snapshot(lake: Lake, tmp_path: Path) -> None:
     from datalake.generate import generate
 
-    generate(lake, icps=5, days=1, start=JUNE, seed=3)
+    generate(lake, icps=2, days=1, start=JUNE, seed=3)
     known = duckdb.sql(f"SELECT DISTINCT icp_id FROM read_parquet('{lake.root}/raw/*/*.parquet') "
-                       "ORDER BY 1 LIMIT 2").fetchall()
+                       "ORDER BY 1").fetchall()
     icps = [known[0][0], known[1][0], "NOTINRAW1"]
     record = publish_rows(lake, tmp_path, interval_rows(icps, [JUNE]), JUNE, JUNE)
     assert record["raw_as_of"] == lake.head_ingest()
-    assert (record["icps"], record["missing_icps"], record["missing_icps_sample"]) == (3, 1, ["NOTINRAW1"])
+    assert (record["icps"], record["raw_icps"], record["missing_icps"]) == (3, 2, 0)
+    assert (record["icps_without_raw"], record["icps_without_raw_sample"]) == (1, ["NOTINRAW1"])
 
 
 def test_demo_runs_publish_two_different_runs(lake: Lake) -> None:

@@ -34,7 +34,7 @@ def build_lake(root: Path) -> Lake:
                               version=f"0.{seed}")["run_id"]
         rows = output.interval_rows(icps[:5], output.days(first, n), seed=seed)
         runs.upload_part(lake, run, 1, output.write_csv(root.parent / f"out-{seed}.csv", rows))
-        runs.publish_run(lake, run)
+        runs.publish_run(lake, run, allow_partial=True)  # 5 of the 20 ICPs
     runs.retract_run(lake, "run-00000003")
     return lake
 

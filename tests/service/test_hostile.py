@@ -50,7 +50,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Cl
     with serve(lake.root, max_upload_bytes=UPLOAD_CAP) as url, httpx.Client(base_url=url, timeout=60) as http:
         table = pa.Table.from_pylist(interval_rows(lake_icps(lake), [dt.date(2018, 6, 1)]), schema=SCHEMA)
         MeterlakeClient("", http=http).upload_run([table], start="2018-06-01", end="2018-06-02", algorithm="a",
-                                                  version="1")
+                                                  version="1", allow_partial=True)  # day 2 left empty
         http.post("/v1/runs", json={**R, "algorithm": "a", "version": "2"}).raise_for_status()
         yield http, lake, url
 
