@@ -16,6 +16,8 @@ import pyarrow.flight as flight
 _STATUS = ((flight.FlightUnauthenticatedError, 401), (flight.FlightUnauthorizedError, 403),
            (flight.FlightTimedOutError, 504), (flight.FlightUnavailableError, 503),
            (pa.ArrowInvalid, 400), (pa.ArrowKeyError, 404))
+# Errors that Flight has no status for come as FlightServerError; their code says which.
+_CODE_STATUS = {"conflict": 409, "partial_run": 422}
 _PROBLEM = re.compile(r"^(?P<code>[a-z_]+)(?: \(field (?P<field>[A-Za-z_]+)\))?: (?P<detail>.*?)(?:\. Detail: |\. gRPC |$)",
                       re.S)
 
@@ -79,9 +81,9 @@ class errors:
             return False
         from .client import ApiError
 
-        status = next((s for k, s in _STATUS if isinstance(exc, k)), 500)
         text = str(exc)
         match = _PROBLEM.match(text)
+        status = next((s for k, s in _STATUS if isinstance(exc, k)), _CODE_STATUS.get(match and match["code"], 500))
         problem = {"code": match["code"], "detail": match["detail"].strip()} if match else {"detail": text}
         if match and match["field"]:
             problem["field"] = match["field"]

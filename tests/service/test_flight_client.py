@@ -50,7 +50,10 @@ def test_upload_part_and_publish_over_flight(tmp_path):
                 ml.upload_part(run["run_id"], 2, as_table(bad), transport="flight")
             assert raised.value.status == 400 and raised.value.code == "validation_failed"
             assert "part 2:1: matched_amount" in raised.value.problem["detail"]
-            published = ml.publish_run(run["run_id"], transport="flight")
+            with pytest.raises(ApiError) as raised:  # its ICPs are not the raw lake's three
+                ml.publish_run(run["run_id"], transport="flight")
+            assert raised.value.status == 422 and raised.value.code == "partial_run"
+            published = ml.publish_run(run["run_id"], transport="flight", allow_partial=True)
             assert published["status"] == "published" and published["rows"] == len(rows)
             assert runs.get_run(lake, run["run_id"])["status"] == "published"
             assert ml.output("2018-06-01", "2018-06-01", by=["icp_id"]).num_rows == 2
