@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+
 from datalake.trading import ZONE, day_bounds, periods_in_day
 
 HEADER = "icp_id, matched_amount, read_date, read_time, publish_datetime, buyer_seller"
@@ -51,13 +53,9 @@ def days(start: dt.date, n: int) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range(n)]
 
 
-def write_table(path: Path, rows: Sequence[dict], fmt: str = "parquet") -> Path:
-    """``rows`` as a typed Parquet or Arrow IPC file, as the algorithm would upload them."""
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
-    import pyarrow.parquet as pq
-
-    table = pa.table({
+def typed_table(rows: Sequence[dict]) -> pa.Table:
+    """``rows`` as the typed Arrow table of a run part."""
+    return pa.table({
         "icp_id": pa.array([r["icp_id"] for r in rows], pa.string()),
         "matched_amount": pa.array([r["matched_amount"] for r in rows], pa.decimal128(18, 4)),
         "read_date": pa.array([dt.date.fromisoformat(r["read_date"]) for r in rows], pa.date32()),
@@ -67,6 +65,14 @@ def write_table(path: Path, rows: Sequence[dict], fmt: str = "parquet") -> Path:
         "buyer_seller": pa.array([r["buyer_seller"] for r in rows], pa.string()),
         "trading_period": pa.array([r["trading_period"] for r in rows], pa.int16()),
     })
+
+
+def write_table(path: Path, rows: Sequence[dict], fmt: str = "parquet") -> Path:
+    """``rows`` as a typed Parquet or Arrow IPC file, as the algorithm would upload them."""
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    table = typed_table(rows)
     if fmt == "parquet":
         pq.write_table(table, path)
     else:

@@ -11,11 +11,11 @@ from datalake import runs
 from datalake.generate import generate
 from datalake.lake import Lake
 from service.client import ApiError, MeterlakeClient
-from tests.factories.output import days, interval_rows
+from tests.factories.output import days, interval_rows, typed_table
 
 from .flightserver import flight_lake, flight_server, serve_flight  # noqa: F401 - fixtures
 from .server import serve
-from .test_flight_writes import as_table
+
 
 
 def test_iter_reads_over_flight_is_what_http_gives(flight_server, flight_lake):
@@ -42,12 +42,12 @@ def test_upload_part_and_publish_over_flight(tmp_path):
         with MeterlakeClient(url, flight=f"grpc://127.0.0.1:{server.port}") as ml:
             run = ml.create_run(start=start, end=start, algorithm="m", version="1")
             rows = interval_rows(["A1", "B2"], days(start, 1))
-            entry = ml.upload_part(run["run_id"], 1, as_table(rows), transport="flight", source_name="night")
+            entry = ml.upload_part(run["run_id"], 1, typed_table(rows), transport="flight", source_name="night")
             assert entry["rows"] == len(rows) and entry["source_name"] == "night"
             bad = interval_rows(["C3"], days(start, 1))
             bad[0]["matched_amount"] = -1
             with pytest.raises(ApiError) as raised:
-                ml.upload_part(run["run_id"], 2, as_table(bad), transport="flight")
+                ml.upload_part(run["run_id"], 2, typed_table(bad), transport="flight")
             assert raised.value.status == 400 and raised.value.code == "validation_failed"
             assert "part 2:1: matched_amount" in raised.value.problem["detail"]
             with pytest.raises(ApiError) as raised:  # its ICPs are not the raw lake's three

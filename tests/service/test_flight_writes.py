@@ -16,7 +16,7 @@ from datalake import runs
 from datalake.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token
-from tests.factories.output import days, interval_rows
+from tests.factories.output import days, interval_rows, typed_table
 
 from .flightserver import client, options, serve_flight
 
@@ -34,17 +34,6 @@ def secured(tmp_path: Path):
         yield lake, server
 
 
-def as_table(rows: list[dict]) -> pa.Table:
-    return pa.table({
-        "icp_id": pa.array([r["icp_id"] for r in rows], pa.string()),
-        "matched_amount": pa.array([r["matched_amount"] for r in rows], pa.decimal128(18, 4)),
-        "read_date": pa.array([dt.date.fromisoformat(r["read_date"]) for r in rows], pa.date32()),
-        "read_time": pa.array([r["read_time"] for r in rows], pa.string()),
-        "publish_datetime": pa.array([dt.datetime(2018, 6, 27, 4, 39, 36, tzinfo=dt.UTC)] * len(rows),
-                                     pa.timestamp("us", tz="UTC")),
-        "buyer_seller": pa.array([r["buyer_seller"] for r in rows], pa.string()),
-        "trading_period": pa.array([r["trading_period"] for r in rows], pa.int16()),
-    })
 
 
 def put_part(server, token: str | None, run_id: str, part: int, table: pa.Table) -> dict:
@@ -94,7 +83,7 @@ def test_a_read_token_reads_but_may_not_write(secured, caplog):
     assert n >= 6 * 2 * 48
     run = runs.create_run(lake, start=START, end=START, algorithm="m", version="1")
     before = files(lake)
-    table = as_table(interval_rows(["A1"], days(START, 1)))
+    table = typed_table(interval_rows(["A1"], days(START, 1)))
     with pytest.raises(flight.FlightUnauthorizedError, match="forbidden: token reader has scope read; .* needs write"):
         put_part(server, SECRETS["reader"], run["run_id"], 1, table)
     with pytest.raises(flight.FlightUnauthorizedError, match="needs write"):
@@ -111,7 +100,7 @@ def test_parts_put_then_published_are_the_output(secured, caplog):
     icps = sorted({r["icp_id"] for r in interval_rows(["B2", "A1", "C3"], days(START, 2))})
     rows = interval_rows(icps, days(START, 2), seed=9)
     run = runs.create_run(lake, start=START, end=START + dt.timedelta(days=1), algorithm="m", version="1")
-    entries = [put_part(server, SECRETS["writer"], run["run_id"], n + 1, as_table(rows[n::2])) for n in range(2)]
+    entries = [put_part(server, SECRETS["writer"], run["run_id"], n + 1, typed_table(rows[n::2])) for n in range(2)]
     assert [e["part"] for e in entries] == [1, 2] and sum(e["rows"] for e in entries) == len(rows)
     record = publish(server, SECRETS["writer"], run["run_id"])
     assert record["status"] == "published" and record["rows"] == len(rows) and record["published_by"] == "writer"
@@ -131,7 +120,7 @@ def test_a_bad_part_names_the_row_and_field_and_changes_nothing(secured):
     rows[7]["buyer_seller"] = "broker"
     before = files(lake)
     with pytest.raises(pa.ArrowInvalid, match=r"(?s)^validation_failed: part 1: .*1 bad row.*part 1:8: buyer_seller='broker' must be buyer or seller"):
-        put_part(server, SECRETS["writer"], run["run_id"], 1, as_table(rows))
+        put_part(server, SECRETS["writer"], run["run_id"], 1, typed_table(rows))
     assert files(lake) == before
     assert runs.get_run(lake, run["run_id"])["parts"] == []
 
@@ -145,7 +134,7 @@ def test_a_bad_part_names_the_row_and_field_and_changes_nothing(secured):
 def test_a_bad_put_descriptor_names_the_field(secured, command, field):
     lake, server = secured
     descriptor = flight.FlightDescriptor.for_command(json.dumps(command))
-    table = as_table(interval_rows(["A1"], days(START, 1)))
+    table = typed_table(interval_rows(["A1"], days(START, 1)))
     with pytest.raises(pa.ArrowInvalid, match=rf"field {field}"):
         writer, _ = client(server).do_put(descriptor, table.schema, options=options(SECRETS["writer"]))
         writer.write_table(table)
@@ -160,7 +149,7 @@ def test_actions_listed_unknown_refused_and_publishing_twice_is_a_conflict(secur
     with pytest.raises(pa.ArrowInvalid, match=r"field action"):
         list(c.do_action(flight.Action("retract", b"{}"), options=options(SECRETS["writer"])))
     run = runs.create_run(lake, start=START, end=START, algorithm="m", version="1")
-    put_part(server, SECRETS["writer"], run["run_id"], 1, as_table(interval_rows(["A1"], days(START, 1))))
+    put_part(server, SECRETS["writer"], run["run_id"], 1, typed_table(interval_rows(["A1"], days(START, 1))))
     assert publish(server, SECRETS["writer"], run["run_id"])["status"] == "published"
     with pytest.raises(flight.FlightServerError, match=r"^conflict \(field status\): cannot publish run run-00000001: it is published") as raised:
         publish(server, SECRETS["writer"], run["run_id"])
