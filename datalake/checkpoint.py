@@ -68,6 +68,9 @@ def after_commit(lake: Lake, commit_id: str) -> None:
         log.warning("checkpoint at %s not written (the next commit tries again): %s", commit_id, e)
 
 
+_saved: dict[str, dict[str, tuple[tuple, dict]]] = {}  # the newest run checkpoint read, by path
+
+
 def saved_runs(lake: Lake, *, fresh: bool = False) -> tuple[Path | None, dict[str, tuple[tuple, dict]]]:
     """The newest run checkpoint, and its run_id -> (version, record); (None, {}) if none."""
     points = lake.names(lake.layout.checkpoints_dir, RUNS, fresh=fresh)
@@ -84,9 +87,6 @@ def saved_runs(lake: Lake, *, fresh: bool = False) -> tuple[Path | None, dict[st
         _saved.clear()
         _saved[str(path)] = hit
     return path, hit
-
-
-_saved: dict[str, dict[str, tuple[tuple, dict]]] = {}
 
 
 def _unchanged(listed: dict[str, tuple], saved: dict[str, tuple[tuple, dict]]) -> list[str]:
