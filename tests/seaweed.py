@@ -7,8 +7,10 @@
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +44,16 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the server's process before it starts: a SIGTERM when the process that started it
+    dies, so that a killed test run or benchmark leaves no server behind."""
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class SeaweedServer:
     def __init__(self, folder: Path, bucket: str = "lake") -> None:
         self.folder = Path(folder)
@@ -67,7 +79,7 @@ class SeaweedServer:
                "S3_BUCKET": self.bucket}
         self.log = open(self.folder / "weed.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
