@@ -310,3 +310,23 @@ def check_fields(problems: Problems, line: int, record: str, fields: list[str], 
         return fields + [""] * (expected - len(fields))
     problems.add(line, None, ",".join(fields)[:200], f"{record} record: expected {expected} fields, found {len(fields)}")
     return None
+
+
+def header_values(problems: Problems, line: int, fields: list[str], fmt: str, record: str,
+                  names: tuple[str, ...]) -> dict[str, str]:
+    """The fields of a file's first record by name, once it is known to be the ``HDR,record``
+    header of ``fmt``."""
+    if fields[:2] != ["HDR", record]:
+        problems.add(line, "record type", ",".join(fields[:2]), f"the first record must be an {fmt} header "
+                     f"(HDR,{record})")
+        problems.check()
+    return dict(zip(names, check_fields(problems, line, "header", fields, len(names)) or [""] * len(names)))
+
+
+def header(problems: Problems, line: int, values: dict[str, str], kind: Literal["eiep3", "eiep13a"]) -> Header:
+    """The checked header, with its count of detail records; raises what ``problems`` holds."""
+    count = values["number of detail records"]
+    if not count.isdigit():
+        problems.add(line, "number of detail records", count, "must be a whole number")
+    problems.check()
+    return Header(kind, line, values, int(count))

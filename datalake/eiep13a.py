@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from .eiep import (Details, EiepDelivery, Header, Problems, absent, check_count, check_date, check_fields,
-                   check_icp, check_number, check_text, delivery, records)
+                   check_icp, check_number, check_text, delivery, header, header_values, records)
 from .errors import RowError, ValidationError
 from .trading import HALF_HOUR, ZONE
 
@@ -50,21 +50,12 @@ def read_eiep13a(path: Path, name: str) -> EiepDelivery:
 
 
 def _header(line: int, fields: list[str], problems: Problems) -> Header:
-    if fields[:2] != ["HDR", "ICPCONS"]:
-        problems.add(line, "record type", ",".join(fields[:2]), "the first record must be an EIEP13A header "
-                     "(HDR,ICPCONS)")
-        problems.check()
-    fields = check_fields(problems, line, "header", fields, len(HEADER_FIELDS)) or [""] * len(HEADER_FIELDS)
-    values = dict(zip(HEADER_FIELDS, fields))
+    values = header_values(problems, line, fields, "EIEP13A", "ICPCONS", HEADER_FIELDS)
     for name in ("version", "sender", "on behalf of", "recipient", "file identifier"):
         values[name] = check_text(problems, line, name, values[name], required=name == "version")
     for name in ("report date", "report start date", "report end date"):
         check_date(problems, line, name, values[name], required=False)
-    count = values["number of detail records"]
-    if not count.isdigit():
-        problems.add(line, "number of detail records", count, "must be a whole number")
-    problems.check()
-    return Header("eiep13a", line, values, int(count))
+    return header(problems, line, values, "eiep13a")
 
 
 def _detail(line: int, fields: list[str], details: Details, folds: _Folds, problems: Problems) -> None:

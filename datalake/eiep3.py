@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from .eiep import (Details, EiepDelivery, Header, Problems, check_count, check_date, check_fields, check_icp,
-                   check_number, check_text, delivery, records)
+                   check_number, check_text, delivery, header, header_values, records)
 from .errors import RowError, ValidationError
 from .trading import HALF_HOUR_US, midnight_us, periods_in_day
 
@@ -46,12 +46,7 @@ def read_eiep3(path: Path, name: str) -> EiepDelivery:
 
 
 def _header(line: int, fields: list[str], problems: Problems) -> Header:
-    if fields[:2] != ["HDR", "ICPHH"]:
-        problems.add(line, "record type", ",".join(fields[:2]), "the first record must be an EIEP3 header "
-                     "(HDR,ICPHH)")
-        problems.check()
-    fields = check_fields(problems, line, "header", fields, len(HEADER_FIELDS)) or [""] * len(HEADER_FIELDS)
-    values = dict(zip(HEADER_FIELDS, fields))
+    values = header_values(problems, line, fields, "EIEP3", "ICPHH", HEADER_FIELDS)
     check_text(problems, line, "version", values["version"], required=True, choices=VERSIONS)
     for name in ("sender", "on behalf of", "recipient", "file identifier"):
         values[name] = check_text(problems, line, name, values[name])
@@ -62,11 +57,7 @@ def _header(line: int, fields: list[str], problems: Problems) -> Header:
         problems.add(line, "report month", values["report month"], "must be a month yyyymm")
     check_text(problems, line, "utility type", values["utility type"], choices=("E",))
     values["file status"] = check_text(problems, line, "file status", values["file status"], choices=FILE_STATUSES)
-    count = values["number of detail records"]
-    if not count.isdigit():
-        problems.add(line, "number of detail records", count, "must be a whole number")
-    problems.check()
-    return Header("eiep3", line, values, int(count))
+    return header(problems, line, values, "eiep3")
 
 
 def _detail(line: int, fields: list[str], details: Details, problems: Problems) -> None:

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from . import schema
-from .eiep import ATTRIBUTE_DECIMAL, ROW, EiepDelivery, Header, Problems, parse_date, parse_scaled
+from .eiep import ATTRIBUTE_DECIMAL, ROW, EiepDelivery, Problems, parse_date, parse_scaled
 from .eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
 from .rawtypes import decimal_array
 from .trading import HALF_HOUR_US, midnight_us, trading_date_and_period
