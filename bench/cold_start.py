@@ -21,10 +21,11 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import s3fs  # noqa: E402
 
-from datalake import checkpoint, runs  # noqa: E402
-from datalake.ingest import ingest_file  # noqa: E402
+from datalake.storage import checkpoint  # noqa: E402
+from datalake.runs import lifecycle as runs
+from datalake.raw.ingest import ingest_file  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
-from datalake.storage import remove_tree  # noqa: E402
+from datalake.storage.files import remove_tree  # noqa: E402
 from tests.factories.raw import day_rows, write_csv  # noqa: E402
 from tests.seaweed import SeaweedServer  # noqa: E402
 

@@ -40,10 +40,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from cli.main import main as cli_main  # noqa: E402
-from datalake import checkpoint, runs, sql, views  # noqa: E402
-from datalake import leftovers  # noqa: E402
-from datalake.bulk import read_bulk  # noqa: E402
-from datalake.check import check_lake  # noqa: E402
+from datalake.storage import checkpoint  # noqa: E402
+from datalake.runs import lifecycle as runs
+from datalake import sql
+from datalake import views
+from datalake.storage import leftovers  # noqa: E402
+from datalake.raw.bulk import read_bulk  # noqa: E402
+from datalake.maintenance.check import check_lake  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.trading import ZONE, day_bounds, periods_in_day  # noqa: E402
 from tests.seaweed import SeaweedServer  # noqa: E402

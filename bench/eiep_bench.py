@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from datalake import sql
-from datalake.changes import read_changes, stream_changes
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.raw.changes import read_changes, stream_changes
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 
 

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import msgspec
 
-from datalake import bulk, reads
+from datalake.raw import bulk
+from datalake.raw import reads
 from datalake.lake import Lake
 from service import encoding
 from service.encoding import streams

@@ -6,7 +6,7 @@ trial the tmpfs is resized to what it holds plus a budget, so the write runs out
 part-way: in Parquet writing, block files, staged parts, the record write. The budgets of an
 operation spread over 0..1.3x the peak its first, unconstrained run took. Operations: the CLI
 ``ingest`` and ``runs import`` in a child process, and in this process
-``datalake.ingest.ingest_file`` and ``datalake.runs.publish_run`` (of a run created and
+``datalake.raw.ingest.ingest_file`` and ``datalake.runs.lifecycle.publish_run`` (of a run created and
 uploaded with room to spare). After each write that failed:
 
   1. it failed with a one-line "no space left on device while <step>" (exit 2, no traceback);
@@ -38,13 +38,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.crash_harness import DAYS, ICPS, Harness  # noqa: E402
-from datalake import leftovers  # noqa: E402
-from datalake import runs, sql, views  # noqa: E402
-from datalake.check import check_lake  # noqa: E402
+from datalake.storage import leftovers  # noqa: E402
+from datalake.runs import lifecycle as runs  # noqa: E402
+from datalake import sql
+from datalake import views
+from datalake.maintenance.check import check_lake  # noqa: E402
 from datalake.errors import StorageFullError, environment_error  # noqa: E402
-from datalake.ingest import ingest_file  # noqa: E402
+from datalake.raw.ingest import ingest_file  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
-from datalake.reads import read_icp  # noqa: E402
+from datalake.raw.reads import read_icp  # noqa: E402
 from tests.seaweed import SeaweedServer  # noqa: E402
 
 OPERATIONS = ("ingest", "publish", "ingest-api", "publish-api")

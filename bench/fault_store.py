@@ -41,9 +41,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.crash_harness import DAYS, RIG_ENV, Harness  # noqa: E402
-from datalake import checkpoint, runs  # noqa: E402
-from datalake import leftovers  # noqa: E402
-from datalake.check import check_lake  # noqa: E402
+from datalake.storage import checkpoint  # noqa: E402
+from datalake.runs import lifecycle as runs
+from datalake.storage import leftovers  # noqa: E402
+from datalake.maintenance.check import check_lake  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from tests.faultproxy import KINDS, WHEN, FaultProxy  # noqa: E402
 from tests.seaweed import SeaweedServer  # noqa: E402

@@ -15,11 +15,11 @@ from pathlib import Path
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
-from datalake import runs
+from datalake.runs import lifecycle as runs
 from datalake.lake import Lake
 from httpside import MemorySampler, Service
 from runs_bench import build_parts
-from service.client import MeterlakeClient
+from client import MeterlakeClient
 
 
 def _read(location: str, ticket: flight.Ticket) -> int:

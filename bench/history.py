@@ -31,9 +31,9 @@ import pyarrow.parquet as pq  # noqa: E402
 from run import serving_bytes  # noqa: E402
 from runs_bench import build_parts  # noqa: E402
 
-from datalake.generate import generate  # noqa: E402
+from datalake.demo.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
-from service.client import MeterlakeClient  # noqa: E402
+from client import MeterlakeClient  # noqa: E402
 from tests.factories.raw import day_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

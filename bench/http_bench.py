@@ -35,7 +35,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from datalake.lake import Lake
-from service.client import _Body
+from client.wire import _Body
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from http_bench import free_port, rss_kib
-from service.client import MeterlakeClient
+from client import MeterlakeClient
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -25,8 +25,8 @@ import duckdb  # noqa: E402
 import httpx  # noqa: E402
 import httpside  # noqa: E402
 
-from datalake import reads  # noqa: E402
-from datalake.generate import generate  # noqa: E402
+from datalake.raw import reads  # noqa: E402
+from datalake.demo.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from tests.seaweed import SeaweedServer  # noqa: E402
 

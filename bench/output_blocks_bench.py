@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import duckdb
 
-from datalake import output
+from datalake.output import reads as output
 from datalake.lake import Lake
-from datalake.runs import output_files, records
+from datalake.runs.lifecycle import output_files, records
 
 HIVE = "hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE}"
 

@@ -24,8 +24,8 @@ import httpx  # noqa: E402
 import httpside  # noqa: E402
 
 from datalake.lake import Lake  # noqa: E402
-from datalake.output import resolve_runs  # noqa: E402
-from datalake.runs import output_files, records  # noqa: E402
+from datalake.output.reads import resolve_runs  # noqa: E402
+from datalake.runs.lifecycle import output_files, records  # noqa: E402
 
 PAGE = 100
 HIVE = "hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE}"

@@ -44,12 +44,12 @@ import machine  # noqa: E402
 import pgside  # noqa: E402
 import review_bench  # noqa: E402
 from datalake import sql  # noqa: E402
-from datalake.generate import generate  # noqa: E402
+from datalake.demo.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
-from datalake.output import resolve_runs  # noqa: E402
-from datalake.runs import output_files  # noqa: E402
+from datalake.output.reads import resolve_runs  # noqa: E402
+from datalake.runs.lifecycle import output_files  # noqa: E402
 from runs_bench import build_parts  # noqa: E402
-from service.client import MeterlakeClient  # noqa: E402
+from client import MeterlakeClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.date(2018, 6, 1)

@@ -24,12 +24,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from datalake import cursor, output, runs
-from datalake.demo_runs import UPLOAD_SCHEMA
-from datalake.generate import generate, icp_ids
-from datalake.rawtypes import decimal_array
+from datalake import cursor
+from datalake.output import reads as output
+from datalake.runs import lifecycle as runs
+from datalake.demo.runs import UPLOAD_SCHEMA
+from datalake.demo.generate import generate, icp_ids
+from datalake.delivery.rawtypes import decimal_array
 from datalake.lake import Lake
-from datalake.parquet import write_parquet
+from datalake.storage.parquet import write_parquet
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import SparkSession, functions as F  # noqa: E402
 
-from datalake import sql, views  # noqa: E402
+from datalake import sql  # noqa: E402
+from datalake import views
 from datalake.lake import Lake  # noqa: E402
 from jobs import spark_latest_output as job  # noqa: E402
 

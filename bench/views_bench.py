@@ -10,10 +10,12 @@ import argparse
 import time
 from collections.abc import Callable
 
-from datalake import output, sql, views
+from datalake.output import reads as output
+from datalake import sql
+from datalake import views
 from datalake.lake import Lake
-from datalake.reads import read_icp
-from datalake.runs import list_runs
+from datalake.raw.reads import read_icp
+from datalake.runs.lifecycle import list_runs
 
 QUALIFY = """SELECT count(*), sum(interval_read) FROM (FROM raw_reads_all_revisions
 QUALIFY row_number() OVER (PARTITION BY icp_id, read_date, read_timestamp, energy_flow_direction

@@ -6,7 +6,7 @@ Generates a raw lake, exports its reads as the brief's CSV (as bench/run.py does
 for each source tree given with --code (default: this one), times
 `meterlake ingest` of that CSV into an empty lake, and one run of one output row per ICP,
 date and half hour (bench/runs_bench.py's Parquet parts) created, uploaded and published
-with service.client.MeterlakeClient against `meterlake serve` (2 workers). Giving an
+with client.MeterlakeClient against `meterlake serve` (2 workers). Giving an
 older checkout first (e.g. `git archive <commit> | tar -x -C /tmp/before`) puts before and
 after figures in one run, under the same load. The 1-minute load average is recorded
 before each step: the machine may be shared. Writes JSON to bench/results/."""
@@ -30,9 +30,9 @@ from httpside import free_port  # noqa: E402
 from runs_bench import build_parts  # noqa: E402
 
 from datalake import sql  # noqa: E402
-from datalake.generate import generate  # noqa: E402
+from datalake.demo.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
-from service.client import MeterlakeClient  # noqa: E402
+from client import MeterlakeClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.date(2018, 6, 1)

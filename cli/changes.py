@@ -7,7 +7,7 @@ import sys
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from datalake.changes import CHANGES_SCHEMA, stream_changes
+from datalake.raw.changes import CHANGES_SCHEMA, stream_changes
 from datalake.lake import Lake
 
 

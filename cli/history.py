@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from datalake.history import HISTORY_COLUMNS, history
+from datalake.raw.history import HISTORY_COLUMNS, history
 from datalake.lake import Lake
 
 HEADINGS = ("commit", "kind", "committed at (UTC)", "source", "read", "new", "revised", "stored", "dates")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from datalake.check import check_lake
-from datalake.compaction import MIN_FILES, compact, parse_duration, vacuum
+from datalake.maintenance.check import check_lake
+from datalake.raw.compaction import MIN_FILES, compact, parse_duration, vacuum
 from datalake.lake import Lake, parse_date
-from datalake.migrations import migrate
+from datalake.maintenance.migrate import migrate
 
 ACTOR = "cli"
 

@@ -1,4 +1,4 @@
-"""`meterlake quality`: the completeness of the raw reads, over ``datalake.quality``."""
+"""`meterlake quality`: the completeness of the raw reads, over ``datalake.raw.quality``."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import sys
 import pyarrow.csv as pcsv
 
 from datalake.lake import Lake
-from datalake.quality import icp_quality, reads_quality
+from datalake.raw.quality import icp_quality, reads_quality
 
 from .review import print_table, rows_json
 

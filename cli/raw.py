@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from datalake.attributes import with_attributes
+from datalake.raw.attributes import with_attributes
 from datalake.errors import MeterlakeError
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake, parse_date
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 
 from .progress import ProgressBar
 from .status import INTERRUPTED, report

@@ -1,5 +1,5 @@
-"""`meterlake runs checks` and `runs diff`: reviewing published runs, over ``datalake.runchecks``
-and ``datalake.rundiff``."""
+"""`meterlake runs checks` and `runs diff`: reviewing published runs, over ``datalake.runs.checks``
+and ``datalake.runs.diff``."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,8 @@ import pyarrow.csv as pcsv
 import pyarrow.ipc as ipc
 
 from datalake.lake import Lake
-from datalake.runchecks import run_checks
-from datalake.rundiff import run_diff
+from datalake.runs.checks import run_checks
+from datalake.runs.diff import run_diff
 
 from .status import CHECK_FAILED, OK
 

@@ -1,4 +1,4 @@
-"""`meterlake runs ...`: the lifecycle of algorithm runs, over ``datalake.runs``."""
+"""`meterlake runs ...`: the lifecycle of algorithm runs, over ``datalake.runs.lifecycle``."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from datalake import runs
-from datalake.compaction import parse_duration
-from datalake.demo_runs import demo_runs
+from datalake.runs import lifecycle as runs
+from datalake.raw.compaction import parse_duration
+from datalake.demo.runs import demo_runs
 from datalake.lake import Lake
 
 from . import review

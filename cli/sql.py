@@ -8,7 +8,8 @@ from typing import TextIO
 
 import duckdb
 
-from datalake import sql, views
+from datalake import sql
+from datalake import views
 from datalake.lake import Lake
 
 PROMPT, MORE = "meterlake> ", "      ...> "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from datalake.coverage import PartialRunError
+from datalake.runs.coverage import PartialRunError
 from datalake.errors import CommitConflictError, MeterlakeError, ValidationError
 
 OK = 0

@@ -14,8 +14,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from .errors import InvalidArgumentError
-from .layout import RUN_ID_RE
+from datalake.errors import InvalidArgumentError
+from datalake.storage.layout import RUN_ID_RE
 
 VERSION = 1
 MAX_CURSOR_CHARS = 64_000

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import leftovers, schema
-from .errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
-from .location import is_local
-from .layout import Layout, check_ingest_id, ingest_id, ingest_seq
-from .storage import (exclusive_lock, local_names, local_versions, read_json, read_json_lines, store_versions,
+from datalake.storage import leftovers
+from datalake import schema
+from datalake.errors import InvalidArgumentError, LakeFormatError, LakeNotFoundError, NotFoundError
+from datalake.storage.location import is_local
+from datalake.storage.layout import Layout, check_ingest_id, ingest_id, ingest_seq
+from datalake.storage.files import (exclusive_lock, local_names, local_versions, read_json, read_json_lines, store_versions,
                       write_json_atomic)
 
 COMPACTION = "compaction"

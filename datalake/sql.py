@@ -6,7 +6,7 @@ from importlib import resources
 
 import duckdb
 
-from . import location
+from datalake.storage import location
 
 
 @functools.cache

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .schema import MARKET_TZ
+from datalake.schema import MARKET_TZ
 
 ZONE = ZoneInfo(MARKET_TZ)
 HALF_HOUR = dt.timedelta(minutes=30)

@@ -27,10 +27,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import checkpoint, schema, sql
-from .attributes import ATTRIBUTES_FILE_SCHEMA, attribute_files
-from .lake import Lake, RawFile
-from .runs import list_runs
+from datalake.storage import checkpoint
+from datalake import schema
+from datalake import sql
+from datalake.raw.attributes import ATTRIBUTES_FILE_SCHEMA, attribute_files
+from datalake.lake import Lake, RawFile
+from datalake.runs.lifecycle import list_runs
 
 # In dependency order: a view may only use the ones before it.
 STATEMENTS = (

@@ -1,4 +1,4 @@
--- The ingest id an `as_of` value names, by the rule of datalake/asof.py: an ingest id as it
+-- The ingest id an `as_of` value names, by the rule of datalake/raw/asof.py: an ingest id as it
 -- is (it must be one of the snapshot's ingests), or an RFC 3339 time with Z or an offset:
 -- the last ingest committed at or before it. Before the first ingest, in the future, or of
 -- another form, an error.

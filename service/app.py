@@ -8,7 +8,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from datalake.lake import Lake
-from datalake.reads import warm_up
+from datalake.raw.reads import warm_up
 
 from .admission import admit
 from .auth import actor_of, audit, check_scope

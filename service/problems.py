@@ -37,8 +37,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from datalake.asof import AS_OF_SHAPE
-from datalake.coverage import PartialRunError
+from datalake.raw.asof import AS_OF_SHAPE
+from datalake.runs.coverage import PartialRunError
 from datalake.errors import (ConflictError, InvalidArgumentError, LakeFormatError, LakeNotFoundError,
                              MeterlakeError, NotFoundError, StoreError, StorageFullError, ValidationError)
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from litestar import Request
 
 from datalake.lake import Lake
-from datalake.sources import detect_format
+from datalake.delivery.sources import detect_format
 
 from .problems import PayloadTooLargeError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main as cli_main
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.seaweed import SeaweedServer
 

@@ -6,8 +6,8 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
-from datalake.asof import AS_OF_PATTERN
-from datalake.changes import CHANGES_SCHEMA, read_changes, resolve_range, stream_changes
+from datalake.raw.asof import AS_OF_PATTERN
+from datalake.raw.changes import CHANGES_SCHEMA, read_changes, resolve_range, stream_changes
 
 from ..auth import requires
 from ..encoding import etag, not_modified, stream_response, table_response

@@ -9,7 +9,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import Parameter
 
 from datalake.errors import InvalidArgumentError
-from datalake.output import KEY_SQL, output_by_key, output_summary, stream_by_key
+from datalake.output.reads import KEY_SQL, output_by_key, output_summary, stream_by_key
 
 from ..auth import requires
 from ..encoding import etag, not_modified, stream_response, table_response

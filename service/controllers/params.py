@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
-from datalake.asof import AS_OF_PATTERN
+from datalake.raw.asof import AS_OF_PATTERN
 from datalake.errors import InvalidArgumentError, MeterlakeError, NotFoundError
 from datalake.lake import Lake
 

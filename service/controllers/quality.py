@@ -1,10 +1,10 @@
 """Completeness of the raw reads: the report by date and direction, and one ICP's (thin: the
-engine is ``datalake.quality``)."""
+engine is ``datalake.raw.quality``)."""
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get
 
-from datalake.quality import icp_quality, reads_quality
+from datalake.raw.quality import icp_quality, reads_quality
 
 from ..auth import requires
 from ..encoding import table_response

@@ -10,11 +10,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from datalake.asof import resolve_as_of
-from datalake.attributes import with_attributes
-from datalake.bulk import read_bulk
-from datalake.ingest import ingest_file
-from datalake.reads import read_icp
+from datalake.raw.asof import resolve_as_of
+from datalake.raw.attributes import with_attributes
+from datalake.raw.bulk import read_bulk
+from datalake.raw.ingest import ingest_file
+from datalake.raw.reads import read_icp
 
 from ..auth import requires
 from ..encoding import check_arrow_only, etag, not_modified, stream_response, table_response

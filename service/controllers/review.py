@@ -1,5 +1,5 @@
 """Reviewing published runs: the checks on one run, and the diff of two (thin: the engine is
-``datalake.runchecks`` and ``datalake.rundiff``)."""
+``datalake.runs.checks`` and ``datalake.runs.diff``)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -9,8 +9,8 @@ from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from datalake.errors import InvalidArgumentError
-from datalake.runchecks import run_checks
-from datalake.rundiff import run_diff
+from datalake.runs.checks import run_checks
+from datalake.runs.diff import run_diff
 
 from ..auth import requires
 from ..encoding import json_array, table_response

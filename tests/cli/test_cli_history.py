@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from datalake.compaction import compact
-from datalake.ingest import ingest_file
+from datalake.raw.compaction import compact
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 from tests.factories.raw import day_rows, write_csv

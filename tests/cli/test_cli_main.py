@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 

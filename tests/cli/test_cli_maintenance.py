@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from datalake.ingest import ingest_file
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 from tests.factories.raw import day_rows, write_csv

@@ -9,7 +9,7 @@ import io
 import httpx
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 from tests.factories.raw import day_rows, write_csv

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from datalake.demo_runs import demo_runs
-from datalake.generate import generate
+from datalake.demo.runs import demo_runs
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 from tests.factories.output import days, interval_rows, write_csv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 from tests.factories.output import interval_rows, write_csv

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 

@@ -6,13 +6,14 @@ import datetime as dt
 
 import pytest
 
-from datalake import sql, views
-from datalake.asof import parse_instant, resolve_as_of
-from datalake.bulk import read_bulk
+from datalake import sql
+from datalake import views
+from datalake.raw.asof import parse_instant, resolve_as_of
+from datalake.raw.bulk import read_bulk
 from datalake.errors import InvalidArgumentError, NotFoundError
-from datalake.ingest import ingest_file
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 from tests.factories.raw import day_rows, write_csv
 
 DAY = dt.date(2018, 6, 14)

@@ -10,13 +10,13 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from datalake import blocks
-from datalake.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, read_bulk, shard_of
-from datalake.compaction import compact, vacuum
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.storage import blocks
+from datalake.raw.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, read_bulk, shard_of
+from datalake.raw.compaction import compact, vacuum
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import ICP_READS_SCHEMA, read_icp
+from datalake.raw.reads import ICP_READS_SCHEMA, read_icp
 from tests.factories.raw import day_rows, write_csv
 
 DAYS = [dt.date(2018, 6, d) for d in (12, 13, 14)]
@@ -163,7 +163,7 @@ def test_damaged_block_file_is_an_error_that_names_it(revised_lake):
 
 
 def test_check_finds_a_damaged_block_file_and_repair_writes_it_again(revised_lake):
-    from datalake.check import check_lake
+    from datalake.maintenance.check import check_lake
 
     lake, icps, _ = revised_lake
     expected = read_icp(lake, icps[0], DAYS[0], DAYS[-1])
@@ -194,7 +194,7 @@ def test_the_serving_folder_of_format_1_is_a_leftover_that_check_and_vacuum_remo
 
 
 def test_warm_up_opens_the_footers_of_the_newest_dates(small_lake):
-    from datalake.reads import warm_up
+    from datalake.raw.reads import warm_up
 
     blocks.footers._files.clear()
     warm_up(small_lake, days=3)

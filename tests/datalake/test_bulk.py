@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datalake.bulk import parse_shard, read_bulk, shard_of
+from datalake.raw.bulk import parse_shard, read_bulk, shard_of
 from datalake.errors import InvalidArgumentError
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 from tests.factories.raw import day_rows, write_csv
 
 START = dt.date(2018, 6, 1)

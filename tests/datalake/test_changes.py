@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from datalake import sql, views
-from datalake.changes import read_changes
-from datalake.compaction import compact, vacuum
+from datalake import sql
+from datalake import views
+from datalake.raw.changes import read_changes
+from datalake.raw.compaction import compact, vacuum
 from datalake.errors import InvalidArgumentError, NotFoundError
-from datalake.ingest import ingest_file
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from tests.factories.raw import day_rows, write_csv
 

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import runs
-from datalake.check import check_lake
-from datalake.compaction import compact
-from datalake.ingest import ingest_file
+from datalake.runs import lifecycle as runs
+from datalake.maintenance.check import check_lake
+from datalake.raw.compaction import compact
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from tests.factories.raw import day_rows, write_csv
 

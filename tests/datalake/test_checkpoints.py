@@ -11,8 +11,9 @@ import pytest
 import s3fs
 
 from cli.main import main as cli_main
-from datalake import checkpoint, views
-from datalake.check import check_lake
+from datalake.storage import checkpoint
+from datalake import views
+from datalake.maintenance.check import check_lake
 from datalake.lake import Lake
 from datalake.sql import connect
 from tests.factories.raw import day_rows, write_csv
@@ -165,7 +166,7 @@ def test_run_checkpoints_hold_records_by_version_and_readers_use_them(tmp_path: 
 
 def test_a_cold_reader_of_runs_on_a_store_reads_only_records_changed_since_the_checkpoint(
         tmp_path: Path, store: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datalake import runs
+    from datalake.runs import lifecycle as runs
     monkeypatch.setattr(checkpoint, "INTERVAL", 5)
     location = store.url()
     assert cli_main(["--lake", location, "init"]) == 0

@@ -9,13 +9,14 @@ import threading
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import sql, views
-from datalake.bulk import read_bulk
-from datalake.compaction import compact, compaction_candidates, parse_duration, vacuum
+from datalake import sql
+from datalake import views
+from datalake.raw.bulk import read_bulk
+from datalake.raw.compaction import compact, compaction_candidates, parse_duration, vacuum
 from datalake.errors import InvalidArgumentError
-from datalake.ingest import ingest_file
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 from tests.factories.raw import day_rows, write_csv
 
 DAYS = [dt.date(2018, 6, 14), dt.date(2018, 6, 15)]

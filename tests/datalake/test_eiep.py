@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake.errors import ValidationError
-from datalake.ingest import ingest_file
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import read_icp
-from datalake.sources import detect_format
+from datalake.raw.reads import read_icp
+from datalake.delivery.sources import detect_format
 from tests.factories.eiep import (eiep3_day, eiep3_det, eiep13a_day, eiep13a_det, local_starts, write_eiep3,
                                   write_eiep13a)
 
@@ -189,7 +189,8 @@ def test_a_file_of_the_other_format_is_refused_by_its_header(lake: Lake, tmp_pat
 
 
 def test_the_analyst_view_shows_each_stream_and_joins_the_raw_reads(lake: Lake, tmp_path: Path) -> None:
-    from datalake import sql, views
+    from datalake import sql
+    from datalake import views
 
     con = sql.connect()
     views.define_views(con, lake)
@@ -204,7 +205,7 @@ def test_the_analyst_view_shows_each_stream_and_joins_the_raw_reads(lake: Lake, 
     assert [(s, str(a), str(r), t, n) for s, a, r, t, n in rows] == [
         ("A1", "0.200", "0.230", "eiep3", 2), ("B2", "0.030", "0.230", "eiep3", 3)]
     assert con.sql("SELECT rows_read, source_format FROM ingests").fetchall() == [(1, "eiep3")]
-    from datalake.check import check_lake
+    from datalake.maintenance.check import check_lake
 
     assert check_lake(lake).ok
     stray = lake.layout.attributes_dir / "ing-00000009-0123456789ab.parquet"  # as a killed writer leaves it
@@ -219,8 +220,8 @@ def test_the_analyst_view_shows_each_stream_and_joins_the_raw_reads(lake: Lake, 
 
 
 def test_the_columnar_eiep3_reader_agrees_with_the_line_reader_or_declines(tmp_path: Path) -> None:
-    from datalake.eiep3 import read_eiep3
-    from datalake.eiep3fast import read_eiep3_fast
+    from datalake.delivery.eiep3 import read_eiep3
+    from datalake.delivery.eiep3fast import read_eiep3_fast
 
     clean = eiep3_day(ICP, DST_END) + eiep3_day("ICP2", DST_START, stream="") + [
         eiep3_det("ICP2", NORMAL, 1, "0.200", stream="A1"), eiep3_det("ICP2", NORMAL, 1, "0.030", stream="B2"),

@@ -15,10 +15,11 @@ import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import ingest as ingest_module
-from datalake import runs, sources
+from datalake.raw import ingest as ingest_module
+from datalake.runs import lifecycle as runs
+from datalake.delivery import sources
 from datalake.errors import ValidationError
-from datalake.ingest import ingest_file, prefetched
+from datalake.raw.ingest import ingest_file, prefetched
 from datalake.lake import Lake
 from tests.factories import output as out_factory
 from tests.factories.raw import day_rows, write_csv

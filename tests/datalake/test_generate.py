@@ -7,7 +7,7 @@ import re
 import duckdb
 import pyarrow.parquet as pq
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 
 

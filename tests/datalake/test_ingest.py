@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake.lake import Lake
-from datalake.leftovers import STAGING_LOCK
-from datalake.reads import read_icp
+from datalake.storage.leftovers import STAGING_LOCK
+from datalake.raw.reads import read_icp
 from tests.conftest import SHARED_DATA
 from tests.factories import ausgrid
 from tests.factories.raw import HEADER, day_rows, write_csv

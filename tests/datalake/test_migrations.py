@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from datalake import migrations, output, schema, sql, views
-from datalake.check import check_lake
+from datalake.maintenance import migrate as migrations
+from datalake.output import reads as output
+from datalake import schema
+from datalake import sql
+from datalake import views
+from datalake.maintenance.check import check_lake
 from datalake.errors import LakeFormatError
 from datalake.lake import Lake
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 from tests.factories import v0
 
 END = v0.START + dt.timedelta(days=2)

@@ -17,11 +17,15 @@ import pytest
 
 from cli.main import main as cli_main
 from datalake import lake as lake_module
-from datalake import blocks, leftovers, output, reads, runs
-from datalake.bulk import read_bulk
-from datalake.location import is_local
+from datalake.storage import blocks
+from datalake.storage import leftovers
+from datalake.output import reads as output
+from datalake.raw import reads
+from datalake.runs import lifecycle as runs
+from datalake.raw.bulk import read_bulk
+from datalake.storage.location import is_local
 from datalake.lake import Lake
-from datalake.storage import PreconditionFailed, write_json_atomic
+from datalake.storage.files import PreconditionFailed, write_json_atomic
 from tests.factories.output import days, interval_rows, publish_rows
 from tests.factories.raw import day_rows, write_csv
 from tests.seaweed import SeaweedServer
@@ -139,7 +143,7 @@ def test_views_and_check_work_on_the_store(lakes: tuple[Lake, Lake], tmp_path: P
 
 def test_bad_delivery_leaves_the_store_unchanged(lakes: tuple[Lake, Lake], tmp_path: Path) -> None:
     from datalake.errors import ValidationError
-    from datalake.ingest import ingest_file
+    from datalake.raw.ingest import ingest_file
 
     _, remote = lakes
     before = objects(remote)
@@ -194,7 +198,7 @@ def test_service_on_the_store(lakes: tuple[Lake, Lake]) -> None:
 
 
 def test_upload_and_publish_over_http_on_the_store(s3: SeaweedServer, tmp_path: Path) -> None:
-    from service.client import MeterlakeClient
+    from client import MeterlakeClient
     from tests.factories.output import write_table
 
     location = s3.url("lakes/http")
@@ -281,7 +285,7 @@ def test_polars_reads_the_store_with_the_recorded_file_list(lakes: tuple[Lake, L
 def test_a_commit_on_one_host_shows_on_another_within_the_poll_interval(s3: SeaweedServer, tmp_path: Path) -> None:
     import time
 
-    from datalake.ingest import ingest_file
+    from datalake.raw.ingest import ingest_file
 
     location = s3.url("lakes/two-hosts")
     Lake.create(location)

@@ -9,7 +9,10 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from datalake import output, runs, sql, views
+from datalake.output import reads as output
+from datalake.runs import lifecycle as runs
+from datalake import sql
+from datalake import views
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, write_csv
 

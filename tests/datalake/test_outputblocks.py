@@ -12,7 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import blocks, commit, output, outputblocks, runs, schema
+from datalake.storage import blocks
+from datalake.storage import commit
+from datalake.output import reads as output
+from datalake.output import blocks as outputblocks
+from datalake.runs import lifecycle as runs
+from datalake import schema
 from datalake.errors import LakeFormatError
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows, write_csv
@@ -177,7 +182,7 @@ def test_rows_of_one_icp_and_totals_of_a_date(tmp_path: Path) -> None:
 
 
 def test_check_finds_a_missing_output_block_file_and_repair_writes_it_again(tmp_path: Path) -> None:
-    from datalake.check import check_lake
+    from datalake.maintenance.check import check_lake
 
     lake = Lake.create(tmp_path / "lake")
     record = publish_rows(lake, tmp_path, interval_rows(ICPS, [D]), D, D)

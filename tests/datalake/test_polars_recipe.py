@@ -11,7 +11,9 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from datalake import output, sql, views
+from datalake.output import reads as output
+from datalake import sql
+from datalake import views
 from tests.conftest import REPO
 from tests.datalake.test_output_views import D, ICPS, publish
 from tests.datalake.test_views import build_revised_lake

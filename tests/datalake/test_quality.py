@@ -8,12 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from datalake.compaction import compact
+from datalake.raw.compaction import compact
 from datalake.errors import InvalidArgumentError, NotFoundError
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.quality import icp_quality, reads_quality
+from datalake.raw.quality import icp_quality, reads_quality
 from tests.factories.raw import day_rows, write_csv
 from tests.service.conftest import lake_icps
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datalake.errors import InvalidArgumentError, NotFoundError
-from datalake.ingest import ingest_file
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 from tests.conftest import REPO
 from tests.factories.raw import day_rows, write_csv
 

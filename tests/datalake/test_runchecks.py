@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from datalake import runs
-from datalake.coverage import PartialRunError
-from datalake.demo_runs import demo_runs
+from datalake.runs import lifecycle as runs
+from datalake.runs.coverage import PartialRunError
+from datalake.demo.runs import demo_runs
 from datalake.errors import ConflictError
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
-from datalake.runchecks import run_checks
+from datalake.runs.checks import run_checks
 from tests.factories.output import days, interval_rows, publish_rows, write_csv
 from tests.service.conftest import lake_icps
 

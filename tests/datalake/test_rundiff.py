@@ -11,11 +11,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import rundiff, runs
+from datalake.runs import diff as rundiff
+from datalake.runs import lifecycle as runs
 from datalake.errors import ConflictError, InvalidArgumentError
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
-from datalake.rundiff import run_diff
+from datalake.runs.diff import run_diff
 from tests.factories.output import days, interval_rows, publish_rows
 from tests.service.conftest import lake_icps
 

@@ -10,7 +10,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import output, runs
+from datalake.output import reads as output
+from datalake.runs import lifecycle as runs
 from datalake.errors import ConflictError, InvalidArgumentError, NotFoundError
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows, write_csv, write_table
@@ -187,7 +188,7 @@ def test_overlapping_windows_resolve_date_by_date(lake: Lake, tmp_path: Path) ->
 
 
 def test_icps_without_raw_counts_output_icps_absent_from_the_raw_snapshot(lake: Lake, tmp_path: Path) -> None:
-    from datalake.generate import generate
+    from datalake.demo.generate import generate
 
     generate(lake, icps=2, days=1, start=JUNE, seed=3)
     known = duckdb.sql(f"SELECT DISTINCT icp_id FROM read_parquet('{lake.root}/raw/*/*.parquet') "
@@ -200,8 +201,8 @@ def test_icps_without_raw_counts_output_icps_absent_from_the_raw_snapshot(lake: 
 
 
 def test_demo_runs_publish_two_different_runs(lake: Lake) -> None:
-    from datalake.demo_runs import demo_runs
-    from datalake.generate import generate
+    from datalake.demo.runs import demo_runs
+    from datalake.demo.generate import generate
 
     generate(lake, icps=20, days=3, start=JUNE, seed=3)
     first, second = demo_runs(lake, count=2, parts=2)

@@ -12,7 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from datalake import output, runs
+from datalake.output import reads as output
+from datalake.runs import lifecycle as runs
 from datalake.errors import ConflictError
 from datalake.lake import Lake
 from tests.conftest import REPO
@@ -72,7 +73,9 @@ def test_two_publishers_racing_on_one_run_exactly_one_wins(lake: Lake, tmp_path:
 
 CHILD = """
 import os, signal, sys
-from datalake import commit, publication, runs
+from datalake.storage import commit
+from datalake.runs import publication
+from datalake.runs import lifecycle as runs
 from datalake.lake import Lake
 
 lake_root, run, stage = sys.argv[1:4]

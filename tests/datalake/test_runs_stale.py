@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from datalake import runs
+from datalake.runs import lifecycle as runs
 from datalake.lake import Lake
-from datalake.storage import write_json_atomic
+from datalake.storage.files import write_json_atomic
 from tests.factories.output import days, interval_rows, write_csv
 
 D = dt.date(2018, 6, 1)

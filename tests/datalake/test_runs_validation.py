@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from datalake import output, runs
+from datalake.output import reads as output
+from datalake.runs import lifecycle as runs
 from datalake.errors import RowError, ValidationError
 from datalake.lake import Lake
 from tests.factories.output import HEADER, days, interval_rows, publish_rows, write_csv
@@ -166,7 +167,7 @@ def _text_batch(rows: list[dict], with_period: bool) -> pa.Table:
 @pytest.mark.parametrize("with_period", [False, True])
 def test_vectorised_typing_agrees_with_the_sql_validator(with_period: bool) -> None:
     from datalake import sql
-    from datalake.outputtypes import type_output_batch
+    from datalake.runs.outputtypes import type_output_batch
 
     rows = interval_rows(["101", "0000012345TR9A1"], days(JUNE, 2), seed=5)
     rows[3]["matched_amount"] = rows[3]["matched_amount"].quantize(__import__("decimal").Decimal("0.1"))
@@ -186,7 +187,7 @@ def test_vectorised_typing_agrees_with_the_sql_validator(with_period: bool) -> N
     ("read_time", "00:15:00"), ("buyer_seller", "both"), ("icp_id", "1-1"),
     ("publish_datetime", "2018-06-27 16:39:36"), ("trading_period", "7"), ("read_date", "2018-04-01")])
 def test_vectorised_typing_leaves_anything_unusual_to_sql(column: str, value: str) -> None:
-    from datalake.outputtypes import type_output_batch
+    from datalake.runs.outputtypes import type_output_batch
 
     batch = _text_batch(interval_rows(["101"], [JUNE]), with_period=True)
     values = batch[column].to_pylist()

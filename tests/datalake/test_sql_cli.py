@@ -9,8 +9,9 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import sql, views
-from datalake.generate import generate
+from datalake import sql
+from datalake import views
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.datalake.test_views import START, build_revised_lake
 

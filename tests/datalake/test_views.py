@@ -11,12 +11,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import sql, views
-from datalake.bulk import read_bulk
-from datalake.generate import generate, icp_ids
-from datalake.ingest import ingest_file
+from datalake import sql
+from datalake import views
+from datalake.raw.bulk import read_bulk
+from datalake.demo.generate import generate, icp_ids
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
-from datalake.reads import read_icp
+from datalake.raw.reads import read_icp
 from tests.factories.raw import day_rows, write_csv
 
 START = dt.date(2018, 6, 1)

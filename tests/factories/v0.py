@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from datalake import runs
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.runs import lifecycle as runs
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 
 from . import output

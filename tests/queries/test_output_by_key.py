@@ -12,10 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from datalake import output, outputpages, runs
+from datalake.output import reads as output
+from datalake.output import pages as outputpages
+from datalake.runs import lifecycle as runs
 from datalake.lake import Lake
-from datalake.outputgroups import TotalOutOfRangeError
-from datalake.storage import write_json_atomic
+from datalake.output.groups import TotalOutOfRangeError
+from datalake.storage.files import write_json_atomic
 from tests.factories.output import days, interval_rows, publish_rows
 
 D = dt.date(2018, 6, 1)

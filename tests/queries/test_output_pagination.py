@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from datalake import output
+from datalake.output import reads as output
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows
 

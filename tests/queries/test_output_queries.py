@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from datalake import output, runs
+from datalake.output import reads as output
+from datalake.runs import lifecycle as runs
 from datalake.errors import ConflictError, InvalidArgumentError, NotFoundError
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows

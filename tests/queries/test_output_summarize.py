@@ -12,8 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from datalake import output, outputblocks, schema, sql
-from datalake.outputgroups import TotalOutOfRangeError
+from datalake.output import reads as output
+from datalake.output import blocks as outputblocks
+from datalake import schema
+from datalake import sql
+from datalake.output.groups import TotalOutOfRangeError
 
 ROWS_SCHEMA = pa.schema([
     pa.field("read_date", pa.date32()),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from datalake import sql, views
+from datalake import sql
+from datalake import views
 from tests.conftest import REPO
 
 

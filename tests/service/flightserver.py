@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow.flight as flight
 import pytest
 
-from datalake.demo_runs import demo_runs
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.demo.runs import demo_runs
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from service.flight.server import FlightService
 from service.settings import Settings

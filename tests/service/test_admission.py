@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.app import create_app
 from service.auth import is_automatic_options

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 
 from .server import serve

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.app import create_app
 from service.auth import SCOPES, Token, TokenStore, hash_token, is_automatic_options, parse_token_list

@@ -10,7 +10,7 @@ import httpx
 import pyarrow.ipc as ipc
 import pytest
 
-from datalake.changes import read_changes
+from datalake.raw.changes import read_changes
 from datalake.lake import Lake
 from tests.conftest import run_meterlake
 from tests.datalake.test_changes import build

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pytest
 
-from datalake.bulk import read_bulk
-from datalake.generate import generate
+from datalake.raw.bulk import read_bulk
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token
-from service.client import ApiError, MeterlakeClient
+from client import ApiError, MeterlakeClient
 
 from .server import serve
 

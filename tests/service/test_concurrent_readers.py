@@ -23,11 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pytest
 
-from datalake import runs
-from datalake.bulk import read_bulk
-from datalake.compaction import compact
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.runs import lifecycle as runs
+from datalake.raw.bulk import read_bulk
+from datalake.raw.compaction import compact
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, write_csv as write_output_csv
 from tests.factories.raw import day_rows, nz_text, write_csv

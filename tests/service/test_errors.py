@@ -8,9 +8,9 @@ import json
 
 import httpx
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
-from service.client import MeterlakeClient
+from client import MeterlakeClient
 from tests.factories.output import interval_rows
 
 from .test_runs_output import SCHEMA

@@ -7,10 +7,10 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from datalake import runs
-from datalake.generate import generate
+from datalake.runs import lifecycle as runs
+from datalake.demo.generate import generate
 from datalake.lake import Lake
-from service.client import ApiError, MeterlakeClient
+from client import ApiError, MeterlakeClient
 from tests.factories.output import days, interval_rows, typed_table
 
 from .flightserver import flight_lake, flight_server, serve_flight  # noqa: F401 - fixtures

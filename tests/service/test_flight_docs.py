@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from datalake.bulk import read_bulk
+from datalake.raw.bulk import read_bulk
 from tests.conftest import REPO
 
 from .flightserver import flight_lake, flight_server  # noqa: F401 - fixtures

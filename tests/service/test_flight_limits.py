@@ -9,7 +9,7 @@ import threading
 import pyarrow.flight as flight
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.flight import FlightSql_pb2 as pb
 from service.flight.server import FlightService

@@ -11,7 +11,8 @@ import pyarrow.flight as flight
 import pyarrow.ipc as ipc
 import pytest
 
-from datalake import sql, views
+from datalake import sql
+from datalake import views
 
 from .flightserver import client, flight_lake, flight_server  # noqa: F401 - fixtures
 from .server import serve
@@ -153,9 +154,9 @@ def test_a_path_descriptor_is_refused(flight_server):
 def test_shard_tickets_read_their_snapshot_after_a_newer_commit(tmp_path):
     import datetime as dt
 
-    from datalake.bulk import read_bulk
-    from datalake.generate import generate
-    from datalake.ingest import ingest_file
+    from datalake.raw.bulk import read_bulk
+    from datalake.demo.generate import generate
+    from datalake.raw.ingest import ingest_file
     from datalake.lake import Lake
     from tests.factories.raw import day_rows, write_csv
 

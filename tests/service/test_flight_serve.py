@@ -14,7 +14,7 @@ import time
 import httpx
 import pyarrow.flight as flight
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import REPO
 

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from datalake import sql, views
-from datalake.generate import generate
+from datalake import sql
+from datalake import views
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token
 from service.flight import FlightSql_pb2 as pb

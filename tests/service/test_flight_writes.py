@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from datalake import runs
-from datalake.generate import generate
+from datalake.runs import lifecycle as runs
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token
 from tests.factories.output import days, interval_rows, typed_table

@@ -22,9 +22,9 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
-from service.client import MeterlakeClient
+from client import MeterlakeClient
 from tests.factories.output import interval_rows
 
 from .conftest import lake_icps

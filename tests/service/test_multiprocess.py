@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.conftest import REPO
 from tests.factories import output

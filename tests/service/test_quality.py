@@ -11,8 +11,8 @@ import httpx
 import pyarrow.ipc as ipc
 import pytest
 
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from tests.factories.raw import day_rows, write_csv
 

@@ -12,7 +12,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from datalake.bulk import shard_of
+from datalake.raw.bulk import shard_of
 from datalake.lake import Lake
 from tests.factories.raw import HEADER, day_rows, write_csv
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token
-from service.client import MeterlakeClient
+from client import MeterlakeClient
 from tests.factories.output import days
 
 from .conftest import lake_icps

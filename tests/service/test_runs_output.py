@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
-from service.client import ApiError, MeterlakeClient
+from client import ApiError, MeterlakeClient
 from tests.factories.output import days, interval_rows
 
 from .conftest import lake_icps

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from datalake.generate import generate
+from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token
-from service.client import MeterlakeClient
+from client import MeterlakeClient
 from tests.factories.output import interval_rows
 
 from .conftest import lake_icps

@@ -13,10 +13,12 @@ import pytest
 
 from pyspark.sql import SparkSession, functions as F
 
-from datalake import runs, sql, views
-from datalake.compaction import compact
-from datalake.generate import generate
-from datalake.ingest import ingest_file
+from datalake.runs import lifecycle as runs
+from datalake import sql
+from datalake import views
+from datalake.raw.compaction import compact
+from datalake.demo.generate import generate
+from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from jobs import spark_latest_output as job
 from tests.factories import output

@@ -1,0 +1,204 @@
+"""EIEP3 read with Arrow's CSV reader and checked column by column, for the common case of
+a clean file: every record well formed, no repeats. Anything else returns None and the
+line-by-line reader (``eiep3.read_eiep3``) reads the file again and names each problem.
+Checks are at least as strict as the line-by-line reader's, and on the distinct values of a
+column where a file repeats them (dates, periods, readings)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from datalake import schema
+from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, ROW, EiepDelivery, Problems, parse_date, parse_scaled
+from datalake.delivery.eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
+from datalake.delivery.rawtypes import decimal_array
+from datalake.trading import HALF_HOUR_US, midnight_us, trading_date_and_period
+
+NAMES = [f"f{i}" for i in range(len(DETAIL_FIELDS))]
+ICP = rf"^[A-Za-z0-9]{{1,{schema.ICP_ID_MAX_LEN}}}$"
+TEXT = r"^[\x20-\x7e]{0,64}$"
+DATE = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
+PERIOD = r"^[0-9]{1,2}$"
+ACTIVE = r"^[0-9]+(\.[0-9]{1,3})?$"
+OPTIONAL_NUMBER = r"^([0-9]+(\.[0-9]{1,6})?)?$"
+BLOCK = 64 << 20
+
+
+def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
+    data = path.read_bytes()
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    end = data.find(b"\n")
+    if end < 0 or b'"' in data or b"\r" in data or b"\n\n" in data:
+        return None
+    problems = Problems(name)
+    header = _header(1, [v.strip() for v in data[:end].decode("utf-8", "replace").split(",")], problems)
+    body = data[end + 1:]
+    if not body:
+        return None
+    bad: list[int] = []
+
+    def invalid(row: pcsv.InvalidRow) -> str:
+        bad.append(row.number)
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(pa.py_buffer(body), read_options=pcsv.ReadOptions(column_names=NAMES, block_size=BLOCK),
+                              parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+                              convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in NAMES},
+                                                                  strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    n = table.num_rows
+    if bad or n == 0 or n != header.count:
+        return None
+    col = {field: table[f].combine_chunks() for field, f in zip(DETAIL_FIELDS, NAMES)}
+    # Every check on a column's distinct values: a file repeats its ICPs, streams and codes.
+    distinct = {field: pc.unique(values) for field, values in col.items()
+                if field not in ("trading date", "trading period", "active energy")}
+    if _padded(distinct) or distinct["record type"].to_pylist() != ["DET"]:
+        return None
+    for field, pattern in (("ICP", ICP), ("stream identifier", TEXT), ("reading type", TEXT), ("stream type", TEXT),
+                           ("reactive energy", OPTIONAL_NUMBER), ("apparent energy", OPTIONAL_NUMBER)):
+        if not _all(pc.match_substring_regex(distinct[field], pattern)):
+            return None
+    if not _all(pc.is_in(distinct["flow direction"], pa.array(["X", "I"]))):
+        return None
+    days = _distinct(col["trading date"], DATE, lambda v: parse_date(v))
+    periods = _distinct(col["trading period"], PERIOD, lambda v: int(v) if int(v) >= 1 else None)
+    milli = _distinct(col["active energy"], ACTIVE, lambda v: parse_scaled(v, 3))
+    if days is None or periods is None or milli is None:
+        return None
+    day_numbers = np.array([(d - EPOCH).days for d in days[0]], dtype=np.int64)
+    most = np.array([_periods(d) for d in days[0]], dtype=np.int64)
+    day_idx, period_values = days[1], np.asarray(periods[0], dtype=np.int64)[periods[1]]
+    if np.any(period_values > most[day_idx]):
+        return None
+    midnights = np.array([midnight_us(int(d)) for d in day_numbers], dtype=np.int64)
+    ends = midnights[day_idx] + period_values * HALF_HOUR_US
+    values = np.asarray(milli[0], dtype=np.int64)[milli[1]]
+    streams = _absent_to_null(col["stream identifier"])
+    icp_codes, _ = _codes(col["ICP"])
+    stream_codes, _ = _codes(streams)
+    exports = np.asarray(pc.equal(col["flow direction"], "X").to_numpy(zero_copy_only=False), dtype=np.int64)
+    end_codes = (ends - ends.min()) // HALF_HOUR_US
+    span = int(end_codes.max()) + 1
+    raw_key = (icp_codes * span + end_codes) * 2 + exports
+    stream_key = raw_key * (int(stream_codes.max()) + 1) + stream_codes
+    if not _distinct_keys(stream_key):
+        return None  # repeats: collapsed or refused, with both lines named, by the other reader
+    lines = np.arange(2, n + 2, dtype=np.int64)
+    reads = _sum_streams(raw_key, values, lines, col["ICP"], col["flow direction"], ends)
+    # Each end of a half hour as text once: they are the half hours from the first on.
+    first_end = int(ends.min())
+    slots = first_end + np.arange(span, dtype=np.int64) * HALF_HOUR_US
+    slot_text = pa.array(np.char.add(np.datetime_as_string(slots.astype("datetime64[us]"), unit="s").astype(str),
+                                     "Z"), pa.string())
+    stamp_text = slot_text.take(pa.array((reads["end"].to_numpy() - first_end) // HALF_HOUR_US))
+    if reads.num_rows == n:  # no streams summed: the file's own readings
+        total_text = col["active energy"]
+    else:
+        distinct_totals, total_idx = np.unique(reads["milli"].to_numpy(), return_inverse=True)
+        total_text = pa.array([f"{m // 1000}.{m % 1000:03d}" for m in distinct_totals.tolist()],
+                              pa.string()).take(pa.array(total_idx))
+    table_out = pa.table({
+        ROW: reads["line"],
+        "read_timestamp": stamp_text,
+        "interval_read": total_text,
+        "energy_flow_direction": reads["dir"],
+        "icp_id": reads["icp"],
+    })
+    dates, trading_periods = trading_date_and_period(ends)
+    attributes = pa.table({
+        "icp_id": col["ICP"],
+        "read_timestamp": pa.array(ends, schema.TIMESTAMP),
+        "read_date": pa.array(dates.astype(np.int32), pa.date32()),
+        "trading_period": pa.array(trading_periods.astype(np.int16)),
+        "energy_flow_direction": col["flow direction"],
+        "stream_id": streams,
+        "register_content_code": pa.nulls(n, pa.string()),
+        "reading_type": _absent_to_null(col["reading type"]),
+        "interval_read": decimal_array(values, schema.READ_DECIMAL),
+        "reactive_read": _optional_decimal(col["reactive energy"]),
+        "apparent_read": _optional_decimal(col["apparent energy"]),
+        "offset_inferred": pa.repeat(pa.scalar(False), n),
+        "line": pa.array(lines),
+        "file_type": pa.repeat(pa.scalar("eiep3"), n),
+        "file_identifier": pa.repeat(pa.scalar(header.file_identifier, pa.string()), n),
+        "file_status": pa.repeat(pa.scalar(header.file_status, pa.string()), n),
+    })
+    return EiepDelivery(header, table_out, attributes, 0)
+
+
+def _all(mask: pa.Array) -> bool:
+    return mask.null_count == 0 and pc.all(mask).as_py() is not False
+
+
+def _padded(col: dict[str, pa.Array]) -> bool:
+    """Whether any value has spaces around it (the other reader strips them) or is the text
+    null (absent, which the other reader handles)."""
+    for values in col.values():
+        if pc.any(pc.or_(pc.starts_with(values, " "), pc.ends_with(values, " "))).as_py():
+            return True
+        if pc.any(pc.equal(pc.utf8_lower(values), "null")).as_py():
+            return True
+    return False
+
+
+def _distinct(column: pa.Array, pattern: str, parse) -> tuple[list, np.ndarray] | None:
+    """The distinct values of ``column`` parsed (None if any fails ``pattern`` or ``parse``),
+    and each row's index into them."""
+    encoded = pc.dictionary_encode(column)
+    values = encoded.dictionary
+    if not _all(pc.match_substring_regex(values, pattern)):
+        return None
+    parsed = [parse(v) for v in values.to_pylist()]
+    if any(p is None for p in parsed):
+        return None
+    return parsed, encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _absent_to_null(column: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def _optional_decimal(column: pa.Array) -> pa.Array:
+    encoded = pc.dictionary_encode(column)
+    distinct = encoded.dictionary.to_pylist()
+    if distinct == [""]:  # the field left empty throughout, as it mostly is
+        return pa.nulls(len(column), ATTRIBUTE_DECIMAL)
+    scaled = np.array([parse_scaled(v, 6) or 0 for v in distinct], dtype=np.int64)
+    present = np.array([v != "" for v in distinct])
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    values = decimal_array(scaled[indices], ATTRIBUTE_DECIMAL)
+    return pc.if_else(pa.array(present[indices]), values, pa.scalar(None, ATTRIBUTE_DECIMAL))
+
+
+def _codes(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """int64 codes of a string column's values (nulls one more code), and the values."""
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def _distinct_keys(key: np.ndarray) -> bool:
+    if len(key) < 2 or bool(np.all(key[1:] > key[:-1])):  # a file in key order: no sort
+        return True
+    ordered = np.sort(key)
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
+
+
+def _sum_streams(raw_key: np.ndarray, values: np.ndarray, lines: np.ndarray, icps: pa.Array, directions: pa.Array,
+                 ends: np.ndarray) -> pa.Table:
+    """One row per (ICP, end, direction): the sum over its streams, tagged with its first line."""
+    if _distinct_keys(raw_key):
+        return pa.table({"icp": icps, "end": ends, "dir": directions, "milli": values, "line": lines})
+    keys, first, inverse = np.unique(raw_key, return_index=True, return_inverse=True)
+    totals = np.zeros(len(keys), dtype=np.int64)
+    np.add.at(totals, inverse, values)
+    order = np.argsort(first, kind="stable")  # in the order of each key's first line
+    pick = pa.array(first[order])
+    return pa.table({"icp": icps.take(pick), "end": ends[first[order]], "dir": directions.take(pick),
+                     "milli": totals[order], "line": lines[first[order]]})

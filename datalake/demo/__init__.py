@@ -1,0 +1,1 @@
+"""Demo and benchmark data: generated raw reads and demo algorithm runs over them."""

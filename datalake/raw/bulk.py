@@ -1,0 +1,235 @@
+"""Bulk raw reads for the matching algorithm: every ICP of a date range as a stream of Arrow
+record batches, ordered by icp_id then time, optionally one shard of n.
+
+The stream is read from the block files of the snapshot's raw files, a range of ICPs at a
+time (about ``chunk_rows`` rows): the blocks of every date file that hold those ICPs are
+decoded and their rows put in (icp_id, time) order. Only one range is in memory at once."""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from datalake.storage import blocks
+from datalake.raw import blocks as rawblocks
+from datalake import schema
+from datalake.raw.asof import resolve_as_of
+from datalake.errors import InvalidArgumentError
+from datalake.lake import Lake, RawFile, check_range, parse_date
+from datalake.raw.reads import check_direction
+from datalake.trading import EPOCH
+
+MAX_SHARDS = 4096
+CHUNK_ROWS = 1_048_576
+BATCH_ROWS = 131_072
+SHARD_RE = re.compile(r"^([0-9]{1,4})/([0-9]{1,4})$")
+
+BULK_READS_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.string()),
+    pa.field("read_timestamp", schema.TIMESTAMP),
+    pa.field("read_date", pa.date32()),
+    pa.field("trading_period", pa.int16()),
+    pa.field("interval_read", schema.READ_DECIMAL),
+    pa.field("energy_flow_direction", pa.string()),
+])
+# The same with icp_id and energy_flow_direction as dictionaries (``dictionary=True``).
+BULK_READS_DICTIONARY_SCHEMA = pa.schema([
+    pa.field("icp_id", pa.dictionary(pa.int32(), pa.string())),
+    *list(BULK_READS_SCHEMA)[1:-1],
+    pa.field("energy_flow_direction", pa.dictionary(pa.int8(), pa.string())),
+])
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``k`` of ``n`` (0 <= k < n): the ICPs with ``shard_of(icp_id, n) == k``."""
+
+    k: int
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.k}/{self.n}"
+
+
+ALL = Shard(0, 1)
+
+
+def parse_shard(value: str | Shard | None) -> Shard:
+    """``"k/n"`` -> ``Shard(k, n)``; ``None`` means every ICP."""
+    if value is None:
+        return ALL
+    if isinstance(value, Shard):
+        shard = value
+    else:
+        m = SHARD_RE.match(value) if isinstance(value, str) else None
+        if not m:
+            raise InvalidArgumentError(f"shard must be k/n (e.g. 0/4), got {value!r}", field="shard", value=value)
+        shard = Shard(int(m[1]), int(m[2]))
+    if not (1 <= shard.n <= MAX_SHARDS and 0 <= shard.k < shard.n):
+        raise InvalidArgumentError(f"shard k/n needs 0 <= k < n <= {MAX_SHARDS}, got {shard}",
+                                   field="shard", value=str(shard))
+    return shard
+
+
+def shard_of(icp_id: str, n: int) -> int:
+    """The shard of ``icp_id`` among ``n``: the first 8 hex digits of its md5, mod ``n``."""
+    return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16) % n
+
+
+@dataclass
+class BulkReads:
+    """An open bulk read: ``as_of`` names the raw snapshot it reads (None for an empty
+    lake), ``batches`` yields the rows. Iterate ``batches`` once, or call ``close``."""
+
+    as_of: str | None
+    batches: Iterator[pa.RecordBatch]
+    schema: pa.Schema = BULK_READS_SCHEMA
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self.batches)
+
+    def close(self) -> None:
+        close = getattr(self.batches, "close", None)
+        if close:
+            close()
+
+
+def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction: str | None = None,
+              as_of: str | None = None, shard: Shard | str | None = None, chunk_rows: int = CHUNK_ROWS,
+              batch_rows: int = BATCH_ROWS, dictionary: bool = False) -> BulkReads:
+    """Raw reads of every ICP (or one shard of them) for trading dates ``start``..``end``,
+    latest revision of each key as of ``as_of`` (default: the newest; an ingest id or an
+    RFC 3339 time, see ``asof.resolve_as_of``). Arguments are
+    checked and the files' footers read now; rows are read as ``batches`` is iterated.
+    ``dictionary`` gives icp_id and energy_flow_direction as dictionary arrays
+    (``BULK_READS_DICTIONARY_SCHEMA``): each batch's icp_id dictionary holds the ICPs of
+    its range of the stream, which no other range repeats."""
+    check_direction(direction)
+    start, end = parse_date(start, "start"), parse_date(end, "end")
+    check_range(start, end)
+    shard = parse_shard(shard)
+    as_of = resolve_as_of(lake, as_of)
+    files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
+    opened = [(f, blocks.footers.get(f.blocks)) for f in files]
+    target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
+    batches = _stream(opened, _ranges(opened, chunk_rows), as_of=as_of, direction=direction, shard=shard,
+                      batch_rows=batch_rows, dictionary=dictionary)
+    return BulkReads(as_of or lake.head_ingest(), batches, target)
+
+
+def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> list[tuple[bytes | None, bytes | None]]:
+    """ICP ranges [lo, hi) of about ``chunk_rows`` rows over every file (None: unbounded),
+    cut at block starts of the file with the most blocks."""
+    if not opened:
+        return []
+    widest = max((bf for _, bf in opened), key=lambda bf: len(bf.firsts))
+    step = max(1, chunk_rows // (blocks.BLOCK_ROWS * len(opened)))
+    cuts = [first.encode() for first in widest.firsts[step::step]]
+    return list(zip([None, *cuts], [*cuts, None]))
+
+
+def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
+            direction: str | None, shard: Shard, batch_rows: int, dictionary: bool) -> Iterator[pa.RecordBatch]:
+    ordered = rawblocks.in_key_order([f for f, _ in opened])
+    seqs = not ordered or as_of is not None  # ingest numbers are needed only for revisions and as_of
+    readers = [_FileRange(f, bf) for f, bf in opened]
+    for lo, hi in ranges:
+        rows = _merge([r.rows(lo, hi, seqs=seqs) for r in readers], shard, seqs=seqs)
+        rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
+        if rows.num_rows == 0:
+            continue
+        batch = _batch(rows, dictionary)
+        for at in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(at, batch_rows)
+
+
+class _FileRange:
+    """The rows of one file's blocks for a range of ICPs, the ranges asked in order (the
+    block at the edge of two ranges is decoded once)."""
+
+    def __init__(self, file: RawFile, opened: blocks.BlockFile) -> None:
+        self.day = (file.read_date - EPOCH).days
+        self.file = opened
+        self._last: tuple[int, blocks.Block] | None = None
+
+    def _block(self, i: int) -> blocks.Block:
+        if self._last is None or self._last[0] != i:
+            self._last = (i, self.file.read_block(i))
+        return self._last[1]
+
+    def rows(self, lo: bytes | None, hi: bytes | None, *, seqs: bool) -> tuple[list[bytes], np.ndarray, int, tuple]:
+        """(ICP ids, rows of each, day, (period, code, value[, seq])) of the ICPs in [lo, hi)."""
+        firsts = self.file.firsts
+        first = 0 if lo is None else max(0, bisect.bisect_right(firsts, lo.decode()) - 1)
+        last = len(firsts) - 1 if hi is None else bisect.bisect_left(firsts, hi.decode()) - 1
+        ids: list[bytes] = []
+        counts, columns = [], []
+        for i in range(first, last + 1):
+            block = self._block(i)
+            a = 0 if lo is None else bisect.bisect_left(block.ids, lo)
+            b = len(block.ids) if hi is None else bisect.bisect_left(block.ids, hi)
+            if b <= a:
+                continue
+            r0, r1 = int(block.row_offsets[a]), int(block.row_offsets[b])
+            ids += block.ids[a:b]
+            counts.append(np.diff(block.row_offsets[a:b + 1]))
+            columns.append((block.period[r0:r1], block.code[r0:r1], block.value(r0, r1),
+                            *([block.seq(r0, r1)] if seqs else [])))
+        if not columns:
+            return [], np.zeros(0, np.int64), self.day, ()
+        return ids, np.concatenate(counts), self.day, tuple(np.concatenate(c) for c in zip(*columns))
+
+
+def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], shard: Shard, *, seqs: bool) -> rawblocks.Rows:
+    """The rows of every file's piece in (icp_id, file) order, of the ICPs in ``shard``:
+    each file's rows are written straight to their places. ``seqs``: keep the ingest
+    sequence numbers too (for revisions and ``as_of``)."""
+    pieces = [p for p in pieces if p[0]]
+    union = sorted({i for ids, _, _, _ in pieces for i in ids})
+    position = {icp: n for n, icp in enumerate(union)}
+    keep = None if shard == ALL else np.array([shard_of(i.decode(), shard.n) == shard.k for i in union], bool)
+    files = []
+    for f, (ids, counts, day, columns) in enumerate(pieces):
+        icp = np.fromiter((position[i] for i in ids), np.int32, len(ids))
+        if keep is not None:
+            wanted = keep[icp]
+            rows = np.repeat(wanted, counts)
+            icp, counts, columns = icp[wanted], counts[wanted], tuple(c[rows] for c in columns)
+        files.append((icp, counts, day, columns))
+    icp = np.concatenate([f[0] for f in files] or [np.zeros(0, np.int32)])
+    count = np.concatenate([f[1] for f in files] or [np.zeros(0, np.int64)])
+    file = np.repeat(np.arange(len(files), dtype=np.int32), [len(f[0]) for f in files])
+    order = np.lexsort((file, icp))
+    first = np.empty(len(order), np.int64)  # where each segment starts in the output
+    first[order] = np.concatenate([[0], np.cumsum(count[order])[:-1]]) if len(order) else []
+    total = int(count.sum())
+    out = [np.empty(total, t) for t in (np.int32, np.int8, np.int8, np.int64, *([np.int64] if seqs else []))]
+    at = 0
+    for icp_f, counts, day, columns in files:
+        n = int(counts.sum())
+        local = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        dest = np.repeat(first[at:at + len(icp_f)] - local, counts) + np.arange(n)
+        out[0][dest] = day
+        for target, column in zip(out[1:], columns):
+            target[dest] = column
+        at += len(icp_f)
+    rows_icp = np.repeat(icp[order], count[order])
+    seq = out[4] if seqs else np.zeros(0, np.int64)
+    return rawblocks.Rows(union, rows_icp, out[0], out[1], out[2], out[3], seq)
+
+
+def _batch(rows: rawblocks.Rows, dictionary: bool) -> pa.RecordBatch:
+    columns = rawblocks.reads_columns(rows)
+    if not dictionary:
+        return pa.RecordBatch.from_arrays([rawblocks.icp_ids(rows), *columns.values(), rawblocks.directions(rows)],
+                                          schema=BULK_READS_SCHEMA)
+    ids = pa.DictionaryArray.from_arrays(pa.array(rows.icp, pa.int32()),
+                                         pa.array([i.decode() for i in rows.icp_ids], pa.string()))
+    directions = pa.DictionaryArray.from_arrays(pa.array(rows.code, pa.int8()), rawblocks.DIRECTION_TEXT)
+    return pa.RecordBatch.from_arrays([ids, *columns.values(), directions], schema=BULK_READS_DICTIONARY_SCHEMA)

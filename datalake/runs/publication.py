@@ -1,0 +1,187 @@
+"""Writing a run's output files and computing its statistics, before the commit that
+makes them visible (see ``runs.publish_run``)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from datalake import schema
+from datalake import sql
+from datalake.runs.coverage import Coverage, coverage
+from datalake.errors import RowError, ValidationError
+from datalake.lake import RawFile
+from datalake.storage.parquet import write_parquet
+from datalake.storage.files import fsync_dir, sha256_file
+
+KEY = ("icp_id", "trading_period", "buyer_seller")
+
+
+def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path, run_id: str) -> list[dict]:
+    """Write ``folder/read_date=<date>/part-00000.parquet`` for every date of the staged
+    ``parts``, each sorted by (icp_id, trading_period, buyer_seller). Raises
+    ``ValidationError`` if a key occurs more than once; returns the files (paths relative
+    to ``folder``).
+
+    Each date's rows are read from the record batches of the parts that hold that date
+    (the staged parts keep each date in batches of its own) and are kept in the order they arrive when
+    that order is already the file's order, which is the usual case for parts sharded by
+    ICP; otherwise, or when a key repeats, DuckDB sorts them. A date's file is written in
+    the background while the next date is read."""
+    groups = _row_groups_by_date(parts)
+    errors: list[RowError] = []
+    total = 0
+    files: list[dict] = []
+
+    def write(day: dt.date, table: pa.Table) -> dict:
+        partition = folder / f"read_date={day.isoformat()}"
+        partition.mkdir(parents=True)
+        path = partition / "part-00000.parquet"
+        rows = write_parquet(path, schema.OUTPUT_FILE_SCHEMA,
+                             table.drop_columns(["_part", "_row"]).to_batches(schema.ROW_GROUP_ROWS),
+                             options=schema.OUTPUT_WRITE_OPTIONS)
+        fsync_dir(partition)
+        return {"read_date": day.isoformat(), "path": path.relative_to(folder).as_posix(), "rows": rows,
+                "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: list[Future] = []
+        for day in sorted(groups):
+            table = _rows_for_date(groups[day], day)
+            if table.num_rows == 0:
+                continue
+            if not _strictly_ordered(table):
+                con.register("day_rows", table)
+                table = con.sql(f"SELECT * FROM day_rows ORDER BY {', '.join(ORDER)}").to_arrow_table()
+                con.unregister("day_rows")
+                found, count = _duplicates(table, day)
+                errors += found[:ValidationError.MAX_REPORTED - len(errors)]
+                total += count
+            if total:
+                continue  # keep checking the other dates, but write nothing more
+            pending.append(writer.submit(write, day, table))
+        files = [f.result() for f in pending]
+    if total:
+        raise ValidationError(f"{run_id}: nothing published", errors, total)
+    fsync_dir(folder)
+    return files
+
+
+ORDER = ("icp_id", "trading_period", "buyer_seller", "_part", "_row")
+_COLUMNS = ["icp_id", "read_time", "trading_period", "matched_amount", "publish_datetime", "buyer_seller",
+            "_part", "_row"]
+
+
+Loader = Callable[[], pa.Table]
+
+
+def _row_groups_by_date(parts: list[str]) -> dict[dt.date, list[tuple[Loader, bool]]]:
+    """For each date: (a loader of a piece of a staged part, whether that piece also holds
+    other dates), in part order. Parts are Arrow IPC files (pieces: record batches) or, as
+    staged by earlier versions, Parquet files (pieces: row groups, by their statistics; a
+    group without them counts as holding every date)."""
+    spans: list[tuple[Loader, dt.date | None, dt.date | None]] = []
+    for path in parts:
+        if path.endswith(".parquet"):
+            spans += _parquet_spans(pq.ParquetFile(path))
+            continue
+        reader = ipc.open_file(pa.memory_map(path))
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            bounds = pc.min_max(batch.column("read_date"))
+            spans.append((lambda batch=batch: pa.Table.from_batches([batch]), bounds["min"].as_py(),
+                          bounds["max"].as_py()))
+    if any(lo is None for _, lo, _ in spans):
+        days = {d for load, _, _ in spans for d in pc.unique(load()["read_date"]).to_pylist() if d is not None}
+    else:
+        days = {lo + dt.timedelta(days=i) for _, lo, hi in spans for i in range((hi - lo).days + 1)}
+    found: dict[dt.date, list[tuple[Loader, bool]]] = {}
+    for load, lo, hi in spans:
+        for day in sorted(days):
+            if lo is None or lo <= day <= hi:
+                found.setdefault(day, []).append((load, lo != hi or lo is None))
+    return found
+
+
+def _parquet_spans(pf: pq.ParquetFile) -> list[tuple[Loader, dt.date | None, dt.date | None]]:
+    column = pf.schema_arrow.get_field_index("read_date")
+    spans = []
+    for rg in range(pf.num_row_groups):
+        stats = pf.metadata.row_group(rg).column(column).statistics
+        known = stats is not None and stats.has_min_max
+        spans.append((lambda rg=rg: pf.read_row_group(rg, columns=["read_date", *_COLUMNS]),
+                      stats.min if known else None, stats.max if known else None))
+    return spans
+
+
+def _rows_for_date(pieces: list[tuple[Loader, bool]], day: dt.date) -> pa.Table:
+    tables = []
+    for load, mixed in pieces:
+        table = load()
+        if mixed:
+            table = table.filter(pc.equal(table["read_date"], pa.scalar(day, pa.date32())))
+        tables.append(table.select(_COLUMNS))
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def _strictly_ordered(table: pa.Table) -> bool:
+    """Whether the rows are in strictly increasing (icp_id, trading_period, buyer_seller)
+    order: then that is the order ``ORDER`` gives, and no key repeats."""
+    n = table.num_rows
+    if n < 2:
+        return True
+    icp, side = table["icp_id"], table["buyer_seller"]
+    period = table["trading_period"].to_numpy()
+    icp_lt = pc.less(icp.slice(0, n - 1), icp.slice(1)).to_numpy(zero_copy_only=False)
+    icp_eq = pc.equal(icp.slice(0, n - 1), icp.slice(1)).to_numpy(zero_copy_only=False)
+    side_lt = pc.less(side.slice(0, n - 1), side.slice(1)).to_numpy(zero_copy_only=False)
+    p_lt, p_eq = period[:-1] < period[1:], period[:-1] == period[1:]
+    return bool(np.all(icp_lt | (icp_eq & (p_lt | (p_eq & side_lt)))))
+
+
+def _duplicates(table: pa.Table, day: dt.date) -> tuple[list[RowError], int]:
+    """Rows whose key equals the previous row's (the table is sorted by key, so every
+    repeat follows its first occurrence)."""
+    n = table.num_rows
+    if n < 2:
+        return [], 0
+    same = None
+    for column in KEY:
+        values = table[column]
+        eq = pc.equal(values.slice(1), values.slice(0, n - 1))
+        same = eq if same is None else pc.and_(same, eq)
+    at = pc.indices_nonzero(same)
+    count = len(at)
+    errors = []
+    for i in at[:ValidationError.MAX_REPORTED].to_pylist():
+        first, dup = table.slice(i, 1).to_pylist()[0], table.slice(i + 1, 1).to_pylist()[0]
+        errors.append(RowError(
+            f"part {dup['_part']}", dup["_row"], "icp_id", dup["icp_id"],
+            f"duplicate of part {first['_part']} row {first['_row']}: same icp_id, read_date {day}, "
+            f"trading period {dup['trading_period']} and buyer_seller {dup['buyer_seller']}"))
+    return errors, count
+
+
+def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, icp_index: Path,
+              raw_files: list[RawFile], raw_as_of: str | None, start: dt.date, end: dt.date) -> tuple[dict, Coverage]:
+    """Row counts, exact totals per buyer_seller (decimal strings) and the coverage of the
+    window and raw snapshot (``coverage``), for the record of a run about to publish;
+    ``files`` as ``publish_files`` returns them, under ``folder``, and its ICP index."""
+    paths = [str(folder / f["path"]) for f in files]
+    totals, counts = {}, {}
+    if paths:
+        for side, count, amount in con.execute(sql.query("output_run_totals"), {"files": paths}).fetchall():
+            totals[side] = f"{amount:.{schema.AMOUNT_SCALE}f}"
+            counts[side] = count
+    cov = coverage(con, [str(icp_index)] if paths else [], [f["read_date"] for f in files],
+                   [str(f.path) for f in raw_files], raw_as_of, start, end)
+    stats = {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, **cov.stats()}
+    return stats, cov
