@@ -14,7 +14,7 @@ import msgspec
 import pyarrow.ipc as ipc
 
 from datalake.lake import Lake
-from datalake.runs.lifecycle import output_files
+from datalake.runs.record import output_files
 
 HIVE = "hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE}"
 

@@ -23,7 +23,7 @@ def export_eiep3(lake: Lake, day: dt.date, path: Path) -> int:
     files = [str(f.path) for f in lake.raw_files(day, day)]
     con = sql.connect()
     body = path.with_suffix(".body")
-    con.sql(sql.query("raw_export_eiep3"), params={"files": files}).write_csv(str(body), header=False, quotechar="")
+    con.sql(sql.query("raw/export_eiep3"), params={"files": files}).write_csv(str(body), header=False, quotechar="")
     rows = con.sql("SELECT count(*) FROM read_csv($p, header = false, columns = {'line': 'VARCHAR'}, "
                    "delim = '\x01', quote = '')", params={"p": str(body)}).fetchall()[0][0]
     con.close()

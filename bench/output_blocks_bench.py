@@ -23,7 +23,7 @@ import duckdb
 
 from datalake.output import reads as output
 from datalake.lake import Lake
-from datalake.runs.lifecycle import output_files, records
+from datalake.runs.record import output_files, records
 
 HIVE = "hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE}"
 

@@ -25,7 +25,8 @@ import httpside  # noqa: E402
 
 from datalake.lake import Lake  # noqa: E402
 from datalake.output.reads import resolve_runs  # noqa: E402
-from datalake.runs.lifecycle import output_files, records  # noqa: E402
+from datalake.runs.record import records  # noqa: E402
+from datalake.runs.record import output_files
 
 PAGE = 100
 HIVE = "hive_partitioning = true, hive_types = {'run_id': VARCHAR, 'read_date': DATE}"

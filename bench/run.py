@@ -47,7 +47,7 @@ from datalake import sql  # noqa: E402
 from datalake.demo.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.output.reads import resolve_runs  # noqa: E402
-from datalake.runs.lifecycle import output_files  # noqa: E402
+from datalake.runs.record import output_files  # noqa: E402
 from runs_bench import build_parts  # noqa: E402
 from client import MeterlakeClient  # noqa: E402
 
@@ -102,7 +102,7 @@ def export_and_ingest(lake: Lake, work: Path, rows: int, res: dict) -> Path:
     csv = work / "reads.csv"
     con = sql.connect()
     files = [str(f.path) for f in lake.raw_files()]
-    _, seconds = timed_step(lambda: con.sql(sql.query("raw_export_csv"), params={"files": files}).write_csv(str(csv)))
+    _, seconds = timed_step(lambda: con.sql(sql.query("raw/export_csv"), params={"files": files}).write_csv(str(csv)))
     res["export_csv"] = {"seconds": round(seconds, 1), "bytes": csv.stat().st_size}
     target = work / "ingested"
     cli("--lake", target, "init")

@@ -15,7 +15,7 @@ from datalake import sql
 from datalake import views
 from datalake.lake import Lake
 from datalake.raw.reads import read_icp
-from datalake.runs.lifecycle import list_runs
+from datalake.runs.record import list_runs
 
 QUALIFY = """SELECT count(*), sum(interval_read) FROM (FROM raw_reads_all_revisions
 QUALIFY row_number() OVER (PARTITION BY icp_id, read_date, read_timestamp, energy_flow_direction

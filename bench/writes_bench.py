@@ -128,7 +128,7 @@ def main() -> None:
         generate(raw, icps=args.icps, days=args.days, start=START, seed=42)
         csv = work / "reads.csv"
         con = sql.connect()
-        con.sql(sql.query("raw_export_csv"), params={"files": [str(f.path) for f in raw.raw_files()]}
+        con.sql(sql.query("raw/export_csv"), params={"files": [str(f.path) for f in raw.raw_files()]}
                 ).write_csv(str(csv))
         con.close()
         res["csv_bytes"] = csv.stat().st_size

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.raw.compaction import parse_duration
 from datalake.demo.runs import demo_runs
 from datalake.lake import Lake

@@ -67,7 +67,7 @@ def utc_offsets(instants_us: np.ndarray) -> np.ndarray:
 
 def trading_date_and_period(read_ts_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trading date (days since the epoch) and period of raw reads stamped at the END of
-    their half hour, vectorised: the same rule as queries/raw_validate_batch.sql."""
+    their half hour, vectorised: the same rule as queries/raw/validate_batch.sql."""
     start = read_ts_us - HALF_HOUR_US
     local_day = (start + utc_offsets(start)) // DAY_US
     if len(local_day) == 0:

@@ -1,4 +1,4 @@
-"""Views for analysts: the DDL in ``queries/view_*.sql`` (and ``macro_*.sql``) defined over
+"""Views for analysts: the DDL in ``queries/views/`` defined over
 one snapshot of the lake.
 
 Only committed data is visible. Every view reads an explicit list of files taken from the
@@ -32,22 +32,22 @@ from datalake import schema
 from datalake import sql
 from datalake.raw.attributes import ATTRIBUTES_FILE_SCHEMA, attribute_files
 from datalake.lake import Lake, RawFile
-from datalake.runs.lifecycle import list_runs
+from datalake.runs.record import list_runs
 
 # In dependency order: a view may only use the ones before it.
 STATEMENTS = (
-    "view_ingests",
-    "view_raw_files",
-    "view_raw_reads_all_revisions",
-    "view_raw_reads",
-    "macro_as_of_ingest",
-    "macro_raw_reads_as_of",
-    "view_raw_read_attributes",
-    "view_raw_changes",
-    "view_runs",
-    "view_output_all",
-    "view_output_runs_by_date",
-    "view_output_latest",
+    "views/ingests",
+    "views/raw_files",
+    "views/raw_reads_all_revisions",
+    "views/raw_reads",
+    "views/macro_as_of_ingest",
+    "views/macro_raw_reads_as_of",
+    "views/raw_read_attributes",
+    "views/raw_changes",
+    "views/runs",
+    "views/output_all",
+    "views/output_runs_by_date",
+    "views/output_latest",
 )
 
 # The typed columns of each file list's reader, used to stand in for an empty list.
@@ -100,7 +100,7 @@ def snapshot(lake: Lake) -> Snapshot:
         "commit_records": [str(p) for p in lake.commit_files()],
         "raw_files": [str(f.path) for f in raw],
         "raw_file_paths": [lake.layout.relative(f.path) for f in raw],
-        # Every raw file but the base of its trading date: see queries/view_raw_reads.sql.
+        # Every raw file but the base of its trading date: see queries/views/raw_reads.sql.
         "raw_overlay_files": [str(f.path) for f in raw if f.path not in base],
         # The newest run checkpoint for the runs unchanged since, the record files of the rest.
         "run_records": [str(p) for p in ([point] if point else []) + files],

@@ -25,7 +25,7 @@ from pyspark.sql.types import (DateType, DecimalType, ShortType, StringType, Str
 
 from datalake.lake import Lake
 from datalake.output.reads import resolve_runs
-from datalake.runs.lifecycle import output_files
+from datalake.runs.record import output_files
 
 # The lake's Parquet schemas (datalake/schema.py) in Spark's terms, with the Hive partition
 # columns typed explicitly: inference would guess them from the folder names.

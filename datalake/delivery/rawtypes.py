@@ -1,7 +1,7 @@
 """Vectorised typing of a raw batch, for the common case where every row is valid.
 
 ``type_reads`` accepts a batch only if every row passes checks at least as strict as those
-of queries/raw_validate_batch.sql and returns the same typed values; otherwise it returns
+of queries/raw/validate_batch.sql and returns the same typed values; otherwise it returns
 None and the SQL validator, which explains each bad row, handles the batch. A delivery
 repeats few distinct timestamps, readings, directions and ICPs, so each column is
 dictionary-encoded once and only its distinct values are checked and parsed."""
@@ -87,7 +87,7 @@ def type_reads(batch: pa.Table) -> TypedReads | None:
 
 
 def type_batch(batch: pa.Table) -> pa.Table | None:
-    """``type_reads`` as a table of the columns of queries/raw_validate_batch.sql."""
+    """``type_reads`` as a table of the columns of queries/raw/validate_batch.sql."""
     typed = type_reads(batch)
     if typed is None:
         return None

@@ -48,7 +48,7 @@ def demo_runs(lake: Lake, *, count: int = 2, parts: int = 1, seed: int = 42, act
                 for shard in range(parts):
                     began = time.monotonic()
                     path = work / f"part-{shard + 1}.parquet"
-                    reader = con.sql(sql.query("demo_output_from_raw"), params={
+                    reader = con.sql(sql.query("demo/output_from_raw"), params={
                         "files": [str(f.path) for f in files], "shards": parts, "shard": shard,
                         "seed": run_seed, "published": dt.datetime.now(dt.UTC),
                     }).to_arrow_reader(1 << 20)

@@ -21,7 +21,7 @@ from datalake.lake import COMPACTION, Lake
 from datalake.storage.layout import INGEST_ID_RE, RUN_ID_RE
 from datalake.output.blocks import write_output_blocks
 from datalake.raw.blocks import write_raw_blocks
-from datalake.runs.lifecycle import STATUSES
+from datalake.runs.record import STATUSES
 from datalake.storage.files import (exclusive_lock, local_copy, move_into_place, read_json, read_json_lines, read_json_versioned,
                       sha256_file)
 

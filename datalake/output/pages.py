@@ -18,7 +18,7 @@ from datalake.errors import InvalidArgumentError, MeterlakeError
 from datalake.lake import Lake, check_range, parse_date
 from datalake.storage.layout import check_run_id
 from datalake.output.blocks import Source
-from datalake.runs.lifecycle import get_run, output_files, records, run_record
+from datalake.runs.record import get_run, output_files, records, run_record
 from datalake.storage.files import version
 
 MAX_LIMIT = 100_000

@@ -118,6 +118,6 @@ def _page(lake: Lake, span: ChangeRange, after: list, limit: int | None) -> pa.T
               "limit": limit if limit is not None else _NO_LIMIT}
     con = sql.connect()
     try:
-        return con.sql(sql.query("raw_changes_page"), params=params).to_arrow_table().cast(CHANGES_SCHEMA)
+        return con.sql(sql.query("raw/changes_page"), params=params).to_arrow_table().cast(CHANGES_SCHEMA)
     finally:
         con.close()

@@ -112,9 +112,9 @@ def compact_date(lake: Lake, day: dt.date, *, min_files: int = MIN_FILES,
         staged = work / f"{day.isoformat()}.parquet"
         con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(work / "spill"))
         try:
-            rows, low, high, keys, by_ingest = con.execute(sql.query("raw_compaction_stats"),
+            rows, low, high, keys, by_ingest = con.execute(sql.query("raw/compaction_stats"),
                                                            {"files": paths}).fetchall()[0]
-            reader = con.sql(sql.query("raw_compact_date"), params={"files": paths}
+            reader = con.sql(sql.query("raw/compact_date"), params={"files": paths}
                              ).to_arrow_reader(schema.ROW_GROUP_ROWS)
             written = write_parquet(staged, schema.RAW_FILE_SCHEMA, reader,
                                     options=schema.RAW_WRITE_OPTIONS)

@@ -147,7 +147,7 @@ def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: l
         result.reason = f"content already ingested as {previous}"
         return None
     _find_changes(con, lake, dates)
-    result.rows_new, result.rows_revised, kept = con.execute(sql.query("raw_change_counts")).fetchall()[0]
+    result.rows_new, result.rows_revised, kept = con.execute(sql.query("raw/change_counts")).fetchall()[0]
     result.rows_unchanged = keys - kept
     if kept == 0:
         result.reason = "every row is already stored with the same value"
@@ -381,7 +381,7 @@ def _load(con, path: Path, name: str, fmt: Format, progress: Progress | None, si
                    read_date DATE, trading_period SMALLINT, interval_read DECIMAL(18, 3),
                    energy_flow_direction VARCHAR)""")
     con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
-    validate = sql.query("raw_validate_batch")
+    validate = sql.query("raw/validate_batch")
     try:
         for batch in batches if batches is not None else read_batches(path, schema.RAW_INPUT_COLUMNS, name=name,
                                                                        fmt=fmt):
@@ -411,13 +411,13 @@ def _load_batch(con, batch: Batch, validate: str) -> None:
 def _collapse_duplicates(con, result: IngestResult) -> tuple[int, int]:
     """Build ``delivery``: one row per key, conflicting keys left out and their rows added
     to the rejects. Returns (rejected rows, of which conflicting)."""
-    con.execute(sql.query("raw_delivery_duplicates"))
+    con.execute(sql.query("raw/delivery_duplicates"))
     if con.execute("SELECT count(*) FROM dup_keys").fetchall()[0][0] == 0:
         con.execute(f"CREATE VIEW delivery AS SELECT {_DELIVERY_COLUMNS} FROM valid")
         conflicting = 0
     else:
-        con.execute(f"INSERT INTO rejects {sql.query('raw_delivery_conflicts')}")
-        con.execute(sql.query("raw_delivery_collapsed"))
+        con.execute(f"INSERT INTO rejects {sql.query('raw/delivery_conflicts')}")
+        con.execute(sql.query("raw/delivery_collapsed"))
         conflicting, result.duplicates_collapsed = con.execute(
             "SELECT coalesce(sum(copies) FILTER (n_values > 1), 0), "
             "coalesce(sum(copies - 1) FILTER (n_values = 1), 0) FROM dup_keys").fetchall()[0]
@@ -450,7 +450,7 @@ def _find_changes(con, lake: Lake, dates: list[dt.date]) -> None:
     wanted = set(dates)
     stored = [str(f.path) for f in lake.raw_files(min(dates), max(dates)) if f.read_date in wanted]
     if stored:
-        con.execute(sql.query("raw_delivery_changes"), {"files": stored})
+        con.execute(sql.query("raw/delivery_changes"), {"files": stored})
     else:
         con.execute("CREATE VIEW changes AS SELECT *, false AS is_revision FROM delivery")
 
@@ -458,7 +458,7 @@ def _find_changes(con, lake: Lake, dates: list[dt.date]) -> None:
 def _write_changes(con, work: Path, ingest: str) -> list[tuple[dt.date, Path, int]]:
     """Write the ``changes`` table as one sorted Parquet file per trading date, from a single
     sorted scan."""
-    reader = con.sql(sql.query("raw_changes_sorted"), params={"ingest_id": ingest}
+    reader = con.sql(sql.query("raw/changes_sorted"), params={"ingest_id": ingest}
                      ).to_arrow_reader(schema.ROW_GROUP_ROWS)
     staged = []
     for day, batches in itertools.groupby(_split_by_date(reader), key=lambda piece: piece[0]):

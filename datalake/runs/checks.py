@@ -19,7 +19,7 @@ from datalake import sql
 from datalake.runs.coverage import Check, coverage, structural
 from datalake.errors import ConflictError
 from datalake.lake import Lake
-from datalake.runs.lifecycle import output_files, records, run_record
+from datalake.runs.record import output_files, records, run_record
 
 BOUNDS = {"buyer_seller_balance": "max_buyer_seller_gap", "latest_change": "max_latest_change"}
 SCALE = Decimal(1).scaleb(-schema.AMOUNT_SCALE)
@@ -39,7 +39,7 @@ def run_checks(lake: Lake, run_id: str) -> list[Check]:
         cov = coverage(con, icps, [d.isoformat() for d in by_date], raw, record["raw_as_of"], start, end)
         # Publish writes one file a date, and its block file is written only if the file's
         # keys strictly increase: a date of one file has no repeated key. Others are counted.
-        duplicates = sum(int(con.execute(sql.query("run_duplicate_keys"), {"files": fs}).fetchone()[0])
+        duplicates = sum(int(con.execute(sql.query("runs/duplicate_keys"), {"files": fs}).fetchone()[0])
                          for fs in by_date.values() if len(fs) > 1)
     finally:
         con.close()

@@ -89,12 +89,12 @@ def coverage(con: duckdb.DuckDBPyConnection, files: list[str], dates: Iterable[s
     missing_dates = [d for d in window if d not in have]
     raw = bool(raw_files) and as_of is not None
     if files and raw:
-        found = con.execute(sql.query("run_coverage"), {"files": files, "raw_files": raw_files, "as_of": as_of,
+        found = con.execute(sql.query("runs/coverage"), {"files": files, "raw_files": raw_files, "as_of": as_of,
                                                         "sample": SAMPLE}).fetchall()[0]
     elif files:  # no raw reads in the window: no raw ICP lacks output
-        found = con.execute(sql.query("run_coverage_no_raw"), {"files": files, "sample": SAMPLE}).fetchall()[0]
+        found = con.execute(sql.query("runs/coverage_no_raw"), {"files": files, "sample": SAMPLE}).fetchall()[0]
     elif raw:  # no output at all: every raw ICP lacks it
-        count, first = con.execute(sql.query("raw_icps_sample"), {"raw_files": raw_files, "as_of": as_of,
+        count, first = con.execute(sql.query("raw/icps_sample"), {"raw_files": raw_files, "as_of": as_of,
                                                                  "sample": SAMPLE}).fetchall()[0]
         found = (0, count, count, first, 0, [])
     else:

@@ -36,7 +36,7 @@ from datalake.output.blocks import SIDES
 from datalake.output.groups import TotalOutOfRangeError, dates
 from datalake.output.pages import MAX_LIMIT
 from datalake.delivery.rawtypes import decimal_array
-from datalake.runs.lifecycle import output_files, run_record
+from datalake.runs.record import output_files, run_record
 
 AMOUNT = schema.AMOUNT_DECIMAL
 CHANGE_SCHEMA = pa.schema([

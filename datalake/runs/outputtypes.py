@@ -1,7 +1,7 @@
 """Vectorised typing of an output batch, for the common case where every row is valid.
 
 ``type_output_batch`` accepts a batch only if every row passes checks at least as strict
-as those of queries/output_validate_batch.sql, on a trading date without a daylight-saving
+as those of queries/runs/validate_batch.sql, on a trading date without a daylight-saving
 change, and returns the same typed rows; otherwise it returns None and the SQL validator,
 which explains each bad row and handles the daylight-saving days, takes the batch."""
 from __future__ import annotations

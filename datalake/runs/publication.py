@@ -178,7 +178,7 @@ def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, i
     paths = [str(folder / f["path"]) for f in files]
     totals, counts = {}, {}
     if paths:
-        for side, count, amount in con.execute(sql.query("output_run_totals"), {"files": paths}).fetchall():
+        for side, count, amount in con.execute(sql.query("runs/run_totals"), {"files": paths}).fetchall():
             totals[side] = f"{amount:.{schema.AMOUNT_SCALE}f}"
             counts[side] = count
     cov = coverage(con, [str(icp_index)] if paths else [], [f["read_date"] for f in files],

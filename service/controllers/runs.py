@@ -11,7 +11,7 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import JSONBody, Parameter
 
 from datalake import cursor as cursors
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import InvalidArgumentError
 
 from ..auth import requires

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pyarrow.ipc as ipc
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import InvalidArgumentError, MeterlakeError
 from datalake.lake import Lake
 

@@ -45,11 +45,11 @@ def answer(con: duckdb.DuckDBPyConnection, message) -> pa.Table:
     catalog = message.catalog if message.HasField("catalog") else None
     schema_pattern = message.db_schema_filter_pattern if message.HasField("db_schema_filter_pattern") else None
     if isinstance(message, pb.CommandGetDbSchemas):
-        rows = con.sql(queries.query("flightsql_schemas"), params=
+        rows = con.sql(queries.query("flightsql/schemas"), params=
                            {"catalog": catalog, "schema_pattern": schema_pattern}).to_arrow_table()
         return rows.cast(SCHEMAS)
     table_pattern = message.table_name_filter_pattern if message.HasField("table_name_filter_pattern") else None
-    rows = con.sql(queries.query("flightsql_tables"), params={
+    rows = con.sql(queries.query("flightsql/tables"), params={
         "catalog": catalog, "schema_pattern": schema_pattern, "table_pattern": table_pattern,
         "types": list(message.table_types) or None}).to_arrow_table().cast(TABLES)
     if not message.include_schema:

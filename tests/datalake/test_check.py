@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.maintenance.check import check_lake
 from datalake.raw.compaction import compact
 from datalake.raw.ingest import ingest_file

@@ -11,6 +11,8 @@ import pytest
 import s3fs
 
 from cli.main import main as cli_main
+from datalake import runs
+from datalake.runs import record
 from datalake.storage import checkpoint
 from datalake import views
 from datalake.maintenance.check import check_lake
@@ -166,13 +168,12 @@ def test_run_checkpoints_hold_records_by_version_and_readers_use_them(tmp_path: 
 
 def test_a_cold_reader_of_runs_on_a_store_reads_only_records_changed_since_the_checkpoint(
         tmp_path: Path, store: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datalake.runs import lifecycle as runs
     monkeypatch.setattr(checkpoint, "INTERVAL", 5)
     location = store.url()
     assert cli_main(["--lake", location, "init"]) == 0
     make_runs(location, 12)  # checkpoints after changes 5 and 10; runs 11 and 12 after them
     assert cli_main(["--lake", location, "runs", "abort", "run-00000003"]) == 0
-    monkeypatch.setattr(runs, "_cache", {})
+    monkeypatch.setattr(record, "_cache", {})
     monkeypatch.setattr(checkpoint, "_saved", {})
     gets: list[str] = []
     original = s3fs.S3FileSystem._call_s3

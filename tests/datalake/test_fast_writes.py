@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake.raw import ingest as ingest_module
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.delivery import sources
 from datalake.errors import ValidationError
 from datalake.raw.ingest import ingest_file, prefetched

@@ -21,7 +21,7 @@ from datalake.storage import blocks
 from datalake.storage import leftovers
 from datalake.output import reads as output
 from datalake.raw import reads
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.raw.bulk import read_bulk
 from datalake.storage.location import is_local
 from datalake.lake import Lake

@@ -13,7 +13,7 @@ def test_output_summary_of_overlapping_runs_is_stable_and_follows_retraction(tmp
     """Two overlapping runs, one retracted later: summaries (every granularity, side, page)
     from the run indexes equal those from the files."""
     from datalake.output import reads as output
-    from datalake.runs import lifecycle as runs
+    from datalake import runs
     from tests.factories.output import days, interval_rows, publish_rows
 
     lake = Lake.create(tmp_path / "lake")

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from datalake.output import reads as output
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake import sql
 from datalake import views
 from datalake.lake import Lake

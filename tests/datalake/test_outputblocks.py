@@ -16,7 +16,7 @@ from datalake.storage import blocks
 from datalake.storage import commit
 from datalake.output import reads as output
 from datalake.output import blocks as outputblocks
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake import schema
 from datalake.errors import LakeFormatError
 from datalake.lake import Lake

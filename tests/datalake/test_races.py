@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cli.main import main as cli_main
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.lake import Lake
 from tests.conftest import REPO
 from tests.factories import output as out_rows

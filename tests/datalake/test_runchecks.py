@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.runs.coverage import PartialRunError
 from datalake.demo.runs import demo_runs
 from datalake.errors import ConflictError

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake.runs import diff as rundiff
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import ConflictError, InvalidArgumentError
 from datalake.demo.generate import generate
 from datalake.lake import Lake

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake.output import reads as output
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import ConflictError, InvalidArgumentError, NotFoundError
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows, write_csv, write_table

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from datalake.output import reads as output
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import ConflictError
 from datalake.lake import Lake
 from tests.conftest import REPO
@@ -74,8 +74,8 @@ def test_two_publishers_racing_on_one_run_exactly_one_wins(lake: Lake, tmp_path:
 CHILD = """
 import os, signal, sys
 from datalake.storage import commit
-from datalake.runs import publication
-from datalake.runs import lifecycle as runs
+from datalake.runs import lifecycle, publication
+from datalake import runs
 from datalake.lake import Lake
 
 lake_root, run, stage = sys.argv[1:4]
@@ -96,8 +96,8 @@ elif stage == "moved":            # the run folder moved into output/, the recor
     commit.write_json_atomic = lambda path, record, **kw: (
         die() if record.get("status") == "published" else write(path, record, **kw))
 elif stage == "committed":        # the record written, the staged parts not yet removed
-    remove = runs.remove_tree
-    runs.remove_tree = lambda path: die() if path.name == run else remove(path)
+    remove = lifecycle.remove_tree
+    lifecycle.remove_tree = lambda path: die() if path.name == run else remove(path)
 
 runs.publish_run(Lake(lake_root), run)
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.lake import Lake
 from datalake.storage.files import write_json_atomic
 from tests.factories.output import days, interval_rows, write_csv

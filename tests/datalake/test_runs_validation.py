@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from datalake.output import reads as output
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import RowError, ValidationError
 from datalake.lake import Lake
 from tests.factories.output import HEADER, days, interval_rows, publish_rows, write_csv
@@ -176,7 +176,7 @@ def test_vectorised_typing_agrees_with_the_sql_validator(with_period: bool) -> N
     assert fast is not None
     con = sql.connect()
     con.register("batch", batch)
-    slow = con.sql(sql.query("output_validate_batch") + " ORDER BY _row",
+    slow = con.sql(sql.query("runs/validate_batch") + " ORDER BY _row",
                    params={"start": JUNE, "end": JUNE + dt.timedelta(days=1)}).to_arrow_table()
     assert slow.column("error_field").null_count == len(rows)
     assert fast.to_pylist() == slow.select(fast.column_names).cast(fast.schema).to_pylist()

@@ -85,7 +85,7 @@ def publish_rows(lake, folder: Path, rows: Sequence[dict], start: dt.date | str,
                  parts: int = 1, version: str = "1", with_period: bool = False, allow_partial: bool = False) -> dict:
     """Create a run, upload ``rows`` as CSV split into ``parts`` parts, publish it (with
     ``allow_partial``, also if it leaves dates or raw ICPs of its window without output)."""
-    from datalake.runs import lifecycle as runs
+    from datalake import runs
 
     record = runs.create_run(lake, start=start, end=end, algorithm="test-matcher", version=version)
     size = -(-len(rows) // parts)

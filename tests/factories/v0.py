@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.demo.generate import generate
 from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake

@@ -14,7 +14,7 @@ import pytest
 
 from datalake.output import reads as output
 from datalake.output import pages as outputpages
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.lake import Lake
 from datalake.output.groups import TotalOutOfRangeError
 from datalake.storage.files import write_json_atomic

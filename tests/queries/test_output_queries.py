@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from datalake.output import reads as output
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.errors import ConflictError, InvalidArgumentError, NotFoundError
 from datalake.lake import Lake
 from tests.factories.output import days, interval_rows, publish_rows

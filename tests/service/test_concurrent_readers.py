@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pytest
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.raw.bulk import read_bulk
 from datalake.raw.compaction import compact
 from datalake.demo.generate import generate

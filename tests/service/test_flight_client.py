@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.demo.generate import generate
 from datalake.lake import Lake
 from client import ApiError, MeterlakeClient

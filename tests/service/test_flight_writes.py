@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake.demo.generate import generate
 from datalake.lake import Lake
 from service.auth import Token, TokenStore, hash_token

@@ -13,7 +13,7 @@ import pytest
 
 from pyspark.sql import SparkSession, functions as F
 
-from datalake.runs import lifecycle as runs
+from datalake import runs
 from datalake import sql
 from datalake import views
 from datalake.raw.compaction import compact
