@@ -1,0 +1,1 @@
+"""The `meterlake` command line: one module per group of commands, over the engine and the client."""

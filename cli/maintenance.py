@@ -5,7 +5,8 @@ import argparse
 import json
 
 from datalake.maintenance.check import check_lake
-from datalake.raw.compaction import MIN_FILES, compact, parse_duration, vacuum
+from datalake.maintenance.vacuum import vacuum
+from datalake.raw.compaction import MIN_FILES, compact, parse_duration
 from datalake.lake import Lake, parse_date
 from datalake.maintenance.migrate import migrate
 

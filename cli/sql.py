@@ -40,7 +40,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     con = sql.connect()
     # Table names in the analyst's SQL must mean the views, never variables of this program.
-    con.execute("SET python_enable_replacements = false")
+    con.execute(sql.query("session/no_replacements"))
     views.define_views(con, lake)
     if args.query is None:
         if args.csv or args.parquet:
@@ -135,7 +135,7 @@ def _dot_command(command: str, con: duckdb.DuckDBPyConnection, lake: Lake, stdou
     if name in (".quit", ".exit"):
         return "quit"
     if name == ".tables":
-        print(con.sql("SELECT table_name, table_type FROM information_schema.tables ORDER BY 1"), file=stdout)
+        print(con.sql(sql.query("session/tables")), file=stdout)
     elif name == ".refresh":
         print(views.define_views(con, lake).describe(), file=stdout)
     elif name == ".help":

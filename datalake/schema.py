@@ -30,6 +30,8 @@ RAW_INPUT_COLUMNS = ("read_timestamp", "interval_read", "energy_flow_direction",
 
 # Parquet writing: large row groups keep lookups fast; the page index lets readers skip
 # pages inside a row group for one-ICP lookups.
+# The column that tags each delivered row with its place in the source (a CSV line, a row number).
+ROW = "_row"
 ROW_GROUP_ROWS = 1_048_576
 PARQUET_WRITE_OPTIONS = dict(
     compression="zstd",

@@ -22,11 +22,11 @@ def connect(database: str = ":memory:", *, memory_limit: str | None = None,
     con = duckdb.connect(database)
     _configure(con)
     if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(query("session/memory_limit"), {"limit": memory_limit})
     if threads:
-        con.execute(f"SET threads = {int(threads)}")
+        con.execute(query("session/threads"), {"threads": int(threads)})
     if temp_directory:
-        con.execute("SET temp_directory = $dir", {"dir": temp_directory})
+        con.execute(query("session/temp_directory"), {"dir": temp_directory})
     return con
 
 
@@ -46,5 +46,5 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
         for fs in remote:
             if not registered.intersection(fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
                 con.register_filesystem(fs)
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET parquet_metadata_cache = true")
+    con.execute(query("session/utc"))
+    con.execute(query("session/parquet_metadata_cache"))

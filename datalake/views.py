@@ -152,12 +152,11 @@ def write_catalog(lake: Lake, path: str | os.PathLike[str]) -> Snapshot:
     con = duckdb.connect(str(tmp))
     try:
         snap = define_views(con, lake)
-        con.execute("CREATE TABLE meterlake_catalog (lake VARCHAR, head_ingest VARCHAR, raw_files BIGINT, "
-                    "output_runs VARCHAR[], written_at TIMESTAMPTZ)")
-        con.execute("INSERT INTO meterlake_catalog VALUES ($lake, $head, $files, $runs, $at)",
+        con.execute(sql.query("catalog/table"))
+        con.execute(sql.query("catalog/row"),
                     {"lake": str(lake.root), "head": snap.head_ingest, "files": len(snap.lists["raw_files"]),
                      "runs": snap.lists["output_runs"], "at": dt.datetime.now(dt.UTC)})
-        con.execute("CHECKPOINT")
+        con.execute(sql.query("session/checkpoint"))
     except BaseException:
         con.close()
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):

@@ -1,4 +1,4 @@
-"""What EIEP3 and EIEP13A deliveries share: reading their records, checking field shapes,
+"""What EIEP3 and EIEP13A deliveries share: their formats, their header record,
 and turning their detail records into raw reads plus the per-stream attributes they carry.
 
 A format module (``eiep3``, ``eiep13a``) reads its header and details into ``Details``;
@@ -9,32 +9,22 @@ reads as the text columns every other format gives, one batch, each row tagged w
 line of its first detail record."""
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import functools
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
 from datalake import schema
-from datalake.errors import RowError, ValidationError
+from datalake.delivery.eiepfields import Problems, check_fields
+from datalake.delivery.rawtypes import decimal_array
+from datalake.schema import ROW
 from datalake.trading import trading_date_and_period
 
 EiepFormat = Literal["eiep3", "eiep13a"]
 EIEP_FORMATS: tuple[EiepFormat, ...] = ("eiep3", "eiep13a")
 HEADS: dict[bytes, EiepFormat] = {b"HDR,ICPHH": "eiep3", b"HDR,ICPCONS": "eiep13a"}
-ROW = "_row"
-ICP_RE = re.compile(rf"^[A-Za-z0-9]{{1,{schema.ICP_ID_MAX_LEN}}}$")
-NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-DATE_RE = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
-TEXT_RE = re.compile(r"^[\x20-\x7e]{1,64}$")
-
 # The attributes of each detail record, stored beside the raw reads (datalake/raw/attributes.py).
 ATTRIBUTE_DECIMAL = pa.decimal128(18, 6)  # reactive and apparent energy
 ATTRIBUTE_COLUMNS = ("stream_id", "register_content_code", "reading_type", "reactive_read", "apparent_read",
@@ -45,71 +35,6 @@ def detect_eiep(head: bytes) -> EiepFormat | None:
     """The EIEP format whose header record ``head`` (a file's first bytes) starts with."""
     head = head.removeprefix(b"\xef\xbb\xbf").lstrip(b'"')
     return next((fmt for prefix, fmt in HEADS.items() if head.upper().startswith(prefix)), None)
-
-
-def absent(value: str) -> bool:
-    """Empty fields and the text ``null`` both mean absent."""
-    return value == "" or value.lower() == "null"
-
-
-class Problems:
-    """Row errors of one file, collected so that one pass reports them all (the first
-    ``ValidationError.MAX_REPORTED`` in line order)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.errors: list[RowError] = []
-
-    def add(self, line: int | None, fieldname: str | None, value: str | None, reason: str) -> None:
-        self.errors.append(RowError(self.name, line, fieldname, value, reason))
-
-    def check(self) -> None:
-        if self.errors:
-            errors = sorted(self.errors, key=lambda e: (e.row or 0))
-            raise ValidationError(f"{self.name}: nothing ingested", errors[:ValidationError.MAX_REPORTED],
-                                  len(errors))
-
-
-def records(path: Path, name: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each non-blank line; values are stripped of spaces."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            for number, fields in enumerate(csv.reader(f), start=1):
-                cleaned = [v.strip() for v in fields]
-                if any(cleaned):
-                    yield number, cleaned
-    except UnicodeDecodeError:
-        raise ValidationError(f"{name}: not UTF-8 text; nothing ingested",
-                              [RowError(name, None, None, None, "not UTF-8 text")], 1) from None
-    except csv.Error as e:
-        raise ValidationError(f"{name}: unreadable; nothing ingested",
-                              [RowError(name, None, None, None, f"unreadable: {e}")], 1) from None
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_date(value: str) -> dt.date | None:
-    """A dd/mm/yyyy date, or None if it is not one."""
-    match = DATE_RE.match(value)
-    if match is None:
-        return None
-    day, month, year = map(int, match.groups())
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
-
-
-@functools.lru_cache(maxsize=65536)
-def parse_scaled(value: str, scale: int) -> int | None:
-    """A decimal number as an integer of 10**-scale units, or None if it is not a number or
-    has more than ``scale`` decimals."""
-    if not NUMBER_RE.match(value):
-        return None
-    try:
-        scaled = Decimal(value).scaleb(scale)
-    except InvalidOperation:
-        return None
-    return int(scaled) if scaled == scaled.to_integral_value() else None
 
 
 @dataclass
@@ -181,8 +106,6 @@ class EiepDelivery:
 
 def delivery(header: Header, details: Details, problems: Problems) -> EiepDelivery:
     """Check repeats, then sum each (ICP, period, direction) over its streams and registers."""
-    from datalake.delivery.rawtypes import decimal_array  # rawtypes -> sources -> this module
-
     first: dict[tuple, int] = {}
     keep = []
     for i, key in enumerate(zip(details.icps, details.streams, details.registers, details.ends_us,
@@ -251,65 +174,6 @@ def check_count(header: Header, details: int, problems: Problems) -> None:
     if header.count is not None and header.count != details:
         problems.add(header.line, "number of detail records", str(header.count),
                      f"the header declares {header.count} detail records, the file has {details}")
-
-
-def check_text(problems: Problems, line: int, name: str, value: str, *, required: bool = False,
-               choices: tuple[str, ...] | None = None) -> str | None:
-    """A text field: None when absent (an error if ``required``); one of ``choices`` if
-    given; otherwise printable ASCII of at most 64 characters."""
-    if absent(value):
-        if required:
-            problems.add(line, name, value, "is required")
-        return None
-    if choices is not None and value not in choices:
-        problems.add(line, name, value, f"must be one of {', '.join(choices)}")
-        return None
-    if choices is None and not TEXT_RE.match(value):
-        problems.add(line, name, value[:80], "must be 1-64 printable ASCII characters")
-        return None
-    return value
-
-
-def check_icp(problems: Problems, line: int, value: str) -> str | None:
-    if not ICP_RE.match(value):
-        problems.add(line, "ICP", value[:80], f"must be 1-{schema.ICP_ID_MAX_LEN} letters and digits")
-        return None
-    return value
-
-
-def check_number(problems: Problems, line: int, name: str, value: str, scale: int, *,
-                 required: bool = False) -> int | None:
-    """A non-negative decimal with at most ``scale`` decimals, as an integer of 10**-scale."""
-    if absent(value):
-        if required:
-            problems.add(line, name, value, "is required")
-        return None
-    scaled = parse_scaled(value, scale)
-    if scaled is None or scaled < 0:
-        problems.add(line, name, value[:80], f"must be a number of at least 0 with at most {scale} decimals")
-        return None
-    return scaled
-
-
-def check_date(problems: Problems, line: int, name: str, value: str, *, required: bool = True) -> dt.date | None:
-    if absent(value):
-        if required:
-            problems.add(line, name, value, "is required")
-        return None
-    day = parse_date(value)
-    if day is None:
-        problems.add(line, name, value[:80], "must be a date dd/mm/yyyy")
-    return day
-
-
-def check_fields(problems: Problems, line: int, record: str, fields: list[str], expected: int,
-                 optional_tail: int = 0) -> list[str] | None:
-    """The record's fields, padded to ``expected`` when up to ``optional_tail`` trailing
-    optional fields are left off; None (and an error) for any other count."""
-    if expected - optional_tail <= len(fields) <= expected:
-        return fields + [""] * (expected - len(fields))
-    problems.add(line, None, ",".join(fields)[:200], f"{record} record: expected {expected} fields, found {len(fields)}")
-    return None
 
 
 def header_values(problems: Problems, line: int, fields: list[str], fmt: str, record: str,

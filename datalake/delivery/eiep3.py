@@ -7,8 +7,9 @@ import functools
 import re
 from pathlib import Path
 
-from datalake.delivery.eiep import (Details, EiepDelivery, Header, Problems, check_count, check_date, check_fields, check_icp,
-                   check_number, check_text, delivery, header, header_values, records)
+from datalake.delivery.eiep import Details, EiepDelivery, Header, check_count, delivery, header, header_values
+from datalake.delivery.eiepfields import (Problems, check_date, check_fields, check_icp, check_number, check_text,
+                                          records)
 from datalake.errors import RowError, ValidationError
 from datalake.trading import HALF_HOUR_US, midnight_us, periods_in_day
 

@@ -13,7 +13,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from datalake import schema
-from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, ROW, EiepDelivery, Problems, parse_date, parse_scaled
+from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery
+from datalake.delivery.eiepfields import Problems, parse_date, parse_scaled
+from datalake.schema import ROW
 from datalake.delivery.eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
 from datalake.delivery.rawtypes import decimal_array
 from datalake.trading import HALF_HOUR_US, midnight_us, trading_date_and_period

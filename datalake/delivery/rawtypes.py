@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datalake import schema
-from datalake.delivery.sources import ROW
+from datalake.schema import ROW
 from datalake.trading import trading_date_and_period
 
 DIRECTIONS = pa.array(schema.DIRECTIONS)

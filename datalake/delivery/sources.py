@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 
 from datalake.delivery.eiep import detect_eiep
 from datalake.errors import RowError, ValidationError
+from datalake.schema import ROW
 
 Format = Literal["csv", "parquet", "arrow", "eiep3", "eiep13a"]
-ROW = "_row"
 CSV_BLOCK_BYTES = 32 << 20
 CSV_PARSE_BYTES = 4 << 20   # blocks parsed in parallel within one read
 BATCH_ROWS = 1 << 20
@@ -32,20 +32,6 @@ class Batch:
     table: pa.Table            # ROW (int64) + the expected columns as strings
     bad_rows: list[RowError]   # rows that could not even be split into fields
     bytes_done: int
-
-
-def insert_bad_rows(con, batch: Batch) -> None:
-    """Append the batch's rows that could not be split into fields to the ``rejects`` table
-    (row, field, value, reason) of a validation connection."""
-    if not batch.bad_rows:
-        return
-    bad = pa.Table.from_pylist([{"row": e.row, "field": e.field, "value": e.value, "reason": e.reason}
-                                for e in batch.bad_rows],
-                               schema=pa.schema([("row", pa.int64()), ("field", pa.string()),
-                                                 ("value", pa.string()), ("reason", pa.string())]))
-    con.register("bad_rows", bad)
-    con.execute("INSERT INTO rejects SELECT row, field, value, reason FROM bad_rows")
-    con.unregister("bad_rows")
 
 
 def detect_format(path: Path) -> Format:

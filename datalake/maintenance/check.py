@@ -130,8 +130,7 @@ def _check_raw(lake: Lake, records: list[dict], current: list, report: CheckRepo
     # Every ingest fully visible exactly once: its rows in the snapshot equal its record's.
     con = sql.connect()
     try:
-        found = dict(con.execute("SELECT ingest_id, count(*) FROM read_parquet($files) GROUP BY 1",
-                                 {"files": present}).fetchall())
+        found = dict(con.execute(sql.query("raw/rows_by_ingest"), {"files": present}).fetchall())
     finally:
         con.close()
     for ingest in sorted(set(expected_rows) | set(found)):

@@ -1,4 +1,4 @@
-"""Compaction and vacuum of the raw files.
+"""Compaction of the raw files (vacuum, which deletes what it replaced, is in ``maintenance.vacuum``).
 
 ``compact`` merges the raw files of a trading date, one per ingest that touched it, into
 one file sorted by (icp_id, read_timestamp, energy_flow_direction). Every row keeps its
@@ -7,11 +7,6 @@ give the same answer before and after, and there is no horizon to record. The me
 commit in the same id sequence as the ingests (``_meta/ingests/ing-N.json`` with
 ``"kind": "compaction"``, the files it ``replaces`` and the one it adds), written last, so a
 reader sees either the old files or the new one, never both and never a part.
-
-``vacuum`` deletes the files a compaction replaced, once that compaction is older than a
-grace period: a reader that listed the old files just before the commit keeps working for
-that long. Deleting is idempotent (the files to delete follow from the commit records), so a
-vacuum killed halfway is finished by the next one.
 """
 from __future__ import annotations
 
@@ -19,6 +14,7 @@ import datetime as dt
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from datalake.storage import commit
 from datalake import schema
@@ -27,7 +23,7 @@ from datalake.errors import ConflictError, InvalidArgumentError, environment_err
 from datalake.lake import COMPACTION, Lake
 from datalake.storage.parquet import write_parquet
 from datalake.raw.blocks import write_raw_blocks
-from datalake.storage.files import fsync_dir, sha256_file
+from datalake.storage.files import sha256_file
 
 MIN_FILES = 2
 MEMORY_LIMIT = "2GB"
@@ -50,22 +46,6 @@ class CompactionResult:
             return f"{self.read_date}: nothing to compact ({len(self.replaced)} file)"
         return (f"{self.read_date}: {len(self.replaced)} files -> {self.path} ({self.rows:,} rows) "
                 f"as {self.commit_id}, {self.seconds:.1f} s")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class VacuumResult:
-    removed: list[str] = field(default_factory=list)
-    bytes: int = 0
-    waiting: list[str] = field(default_factory=list)  # replaced, but within the grace period
-    dry_run: bool = False  # then ``removed`` lists what would be deleted, and nothing was
-
-    def summary(self) -> str:
-        done = "would remove" if self.dry_run else "removed"
-        return (f"{done} {len(self.removed)} replaced file(s), {self.bytes:,} bytes; "
-                f"{len(self.waiting)} replaced file(s) kept until their grace period ends")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,42 +135,3 @@ def _compaction_record(lake: Lake, day: dt.date, files: list, staged: Path, writ
              "rows_by_ingest": by_ingest}
     return {"ingest_id": commit_id, "kind": COMPACTION, "committed_at": dt.datetime.now(dt.UTC).isoformat(),
             "actor": actor, "dates": [day.isoformat()], "replaces": replaced, "files": [entry]}
-
-
-def replaced_files(lake: Lake) -> list[tuple[str, dt.datetime]]:
-    """Every raw file a compaction replaced (path relative to the lake), with the time of
-    that compaction. None of them is in the current snapshot."""
-    return [(path, dt.datetime.fromisoformat(r["committed_at"]))
-            for r in lake.commits() if r.get("kind") == COMPACTION for path in r["replaces"]]
-
-
-@environment_errors
-def vacuum(lake: Lake, *, older_than: dt.timedelta, dry_run: bool = False,
-           now: dt.datetime | None = None) -> VacuumResult:
-    """Delete the raw files replaced by compactions committed more than ``older_than`` ago.
-    Readers that listed files before such a compaction must finish within ``older_than``;
-    readers that list files after it never see the deleted ones."""
-    if older_than < dt.timedelta(0):
-        raise InvalidArgumentError("older_than must not be negative", field="older_than", value=str(older_than))
-    cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
-    result = VacuumResult(dry_run=dry_run)
-    with lake.write_lock():
-        current = {f.path for f in lake.raw_files()}
-        touched = set()
-        for relative, committed_at in replaced_files(lake):
-            path = lake.layout.absolute(relative)
-            if path in current or not path.exists():
-                continue
-            if committed_at > cutoff:
-                result.waiting.append(relative)
-                continue
-            blocks = lake.layout.blocks_of(path)
-            result.bytes += path.stat().st_size + (blocks.stat().st_size if blocks.exists() else 0)
-            result.removed.append(relative)
-            if not dry_run:
-                blocks.unlink(missing_ok=True)
-                path.unlink(missing_ok=True)
-                touched.update((path.parent, blocks.parent))
-        for folder in touched:
-            fsync_dir(folder)
-    return result

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datalake import schema
-from datalake.delivery.sources import ROW
+from datalake.schema import ROW
 from datalake.trading import periods_in_day
 
 ICP_RE = rf"^[A-Za-z0-9]{{1,{schema.ICP_ID_MAX_LEN}}}$"

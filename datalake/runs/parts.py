@@ -15,7 +15,9 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from datalake import schema, sql
-from datalake.delivery.sources import ROW, Format, insert_bad_rows, read_batches, source_columns, text_columns
+from datalake.delivery import checked
+from datalake.schema import ROW
+from datalake.delivery.sources import Format, read_batches, source_columns, text_columns
 from datalake.errors import RowError, ValidationError
 from datalake.lake import Lake
 from datalake.runs.outputtypes import type_output_batch, type_output_native
@@ -71,10 +73,7 @@ class _LazyConnection:
     def __getattr__(self, name: str):
         if self.con is None:
             con = sql.connect(memory_limit=MEMORY_LIMIT, temp_directory=str(self.work / "spill"))
-            con.execute("""CREATE TABLE valid (icp_id VARCHAR, read_date DATE, read_time VARCHAR,
-                           trading_period SMALLINT, matched_amount DECIMAL(18, 4),
-                           publish_datetime TIMESTAMPTZ, buyer_seller VARCHAR, _part INTEGER, _row BIGINT)""")
-            con.execute("CREATE TABLE rejects (row BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)")
+            checked.create_tables(con, "runs")
             self.con = con
         return getattr(self.con, name)
 
@@ -90,13 +89,12 @@ def _validate_part(con: _LazyConnection, path: Path, part: int, fmt: Format, win
     source = f"part {part}"
     optional = [c for c in schema.OUTPUT_OPTIONAL_COLUMNS if c in source_columns(path, fmt)]
     columns = [*schema.OUTPUT_INPUT_COLUMNS, *optional]
-    validate = sql.query("runs/validate_batch")
     params = {"start": window[0], "end": window[1]}
     typed_batches: list[pa.Table] = []
     in_duckdb = False
     for batch in read_batches(path, columns, name=source, fmt=fmt, native=True):
         if batch.bad_rows:
-            insert_bad_rows(con, batch)
+            checked.add_bad_rows(con, batch)
         typed = type_output_native(batch.table, *window) if fmt != "csv" else None
         if typed is None:
             # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL
@@ -109,43 +107,28 @@ def _validate_part(con: _LazyConnection, path: Path, part: int, fmt: Format, win
             typed = type_output_batch(table, *window)
         if typed is not None:
             if in_duckdb:
-                _insert_typed(con, typed, part)
+                checked.add_typed(con, "runs", typed, part=part)
             else:
                 typed_batches.append(typed)
             continue
         if not in_duckdb:  # from here on the rows gather in DuckDB
             for earlier in typed_batches:
-                _insert_typed(con, earlier, part)
+                checked.add_typed(con, "runs", earlier, part=part)
             typed_batches, in_duckdb = [], True
-        con.register("batch", table)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {validate}", params)
-        con.unregister("batch")
-        con.execute("INSERT INTO rejects SELECT _row, error_field, error_value, error_reason "
-                    "FROM checked WHERE error_field IS NOT NULL")
-        con.execute("INSERT INTO valid SELECT icp_id, read_date, read_time, trading_period, matched_amount, "
-                    "publish_datetime, buyer_seller, $part, _row FROM checked WHERE error_field IS NULL",
-                    {"part": part})
-    total = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0] if con.opened else 0
+        checked.check_batch(con, "runs", table, params=params, part=part)
+    total = checked.reject_count(con) if con.opened else 0
     if total:
-        rows = con.execute("SELECT row, field, value, reason FROM rejects ORDER BY row NULLS FIRST LIMIT $n",
-                           {"n": ValidationError.MAX_REPORTED}).fetchall()
-        raise ValidationError(f"{source}: nothing uploaded", [RowError(source, *r) for r in rows], total)
+        raise checked.validation_error(con, source, f"{source}: nothing uploaded", total)
     if not in_duckdb:
         typed = pa.concat_tables(typed_batches) if typed_batches else None
         if typed is None or typed.num_rows == 0:
             raise ValidationError(f"{source}: nothing uploaded", [RowError(source, None, None, None, "no rows")], 1)
         bounds = pc.min_max(typed["read_date"])
         return typed.num_rows, [bounds["min"].as_py().isoformat(), bounds["max"].as_py().isoformat()], typed
-    rows, first, last = con.execute("SELECT count(*), min(read_date), max(read_date) FROM valid").fetchall()[0]
+    rows, first, last = con.execute(sql.query("runs/part_span")).fetchall()[0]
     if rows == 0:
         raise ValidationError(f"{source}: nothing uploaded", [RowError(source, None, None, None, "no rows")], 1)
     return rows, [first.isoformat(), last.isoformat()], None
-
-
-def _insert_typed(con, typed: pa.Table, part: int) -> None:
-    con.register("typed", typed)
-    con.execute("INSERT INTO valid SELECT * EXCLUDE (_row), $part, _row FROM typed", {"part": part})
-    con.unregister("typed")
 
 
 def _write_part(path: Path, tables: Iterator[pa.Table]) -> None:

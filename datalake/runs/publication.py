@@ -60,7 +60,7 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
                 continue
             if not _strictly_ordered(table):
                 con.register("day_rows", table)
-                table = con.sql(f"SELECT * FROM day_rows ORDER BY {', '.join(ORDER)}").to_arrow_table()
+                table = con.sql(sql.query("runs/day_rows_sorted")).to_arrow_table()
                 con.unregister("day_rows")
                 found, count = _duplicates(table, day)
                 errors += found[:ValidationError.MAX_REPORTED - len(errors)]

@@ -1,4 +1,5 @@
--- Every row of a delivery whose key carries more than one value, with the reason.
+-- Every row of a delivery whose key carries more than one value, with the reason, added to the rejects.
+INSERT INTO rejects
 SELECT
     v._row AS row,
     'interval_read' AS field,

@@ -8,6 +8,11 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from service.settings import Settings
+
+from .observe import Observer
+from .server import FlightService
+
 START_TIMEOUT_S = 60
 
 
@@ -66,10 +71,6 @@ def _run(options: FlightOptions, conn) -> None:
     logger = logging.getLogger("meterlake")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    from service.settings import Settings
-
-    from .observe import Observer
-    from .server import FlightService
     try:
         tls = []
         if options.tls_cert:

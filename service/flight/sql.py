@@ -18,6 +18,7 @@ import pyarrow as pa
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 
+from datalake import sql as queries
 from datalake import views
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake
@@ -266,13 +267,13 @@ def _locked_database(lake: Lake, snap: views.Snapshot) -> duckdb.DuckDBPyConnect
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
                                  "memory_limit": MEMORY_LIMIT, "threads": THREADS})
     try:
-        con.execute("SET python_enable_replacements = false")
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET allowed_directories = $dirs", {"dirs": [str(lake.root) + "/"]})
-        con.execute("SET enable_external_access = false")
+        con.execute(queries.query("session/no_replacements"))
+        con.execute(queries.query("session/utc"))
+        con.execute(queries.query("session/allowed_directories"), {"dirs": [str(lake.root) + "/"]})
+        con.execute(queries.query("session/no_external_access"))
         for statement in views.statements(snap):
             con.execute(statement)
-        con.execute("SET lock_configuration = true")
+        con.execute(queries.query("session/lock_configuration"))
     except BaseException:
         con.close()
         raise

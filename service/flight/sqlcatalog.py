@@ -36,7 +36,7 @@ def schema_of(message) -> pa.Schema:
 def answer(con: duckdb.DuckDBPyConnection, message) -> pa.Table:
     """The rows of a catalog call, from ``information_schema`` of the views' database."""
     if isinstance(message, pb.CommandGetCatalogs):
-        catalog = con.sql("SELECT current_database()").fetchall()[0][0]
+        catalog = con.sql(queries.query("session/current_database")).fetchall()[0][0]
         return pa.table({"catalog_name": [catalog]}, schema=CATALOGS)
     if isinstance(message, pb.CommandGetTableTypes):
         return pa.table({"table_type": ["TABLE", "VIEW"]}, schema=TABLE_TYPES)

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, replace
 
 import pyarrow as pa
 
-from datalake.raw.bulk import MAX_SHARDS, BulkReads, parse_shard, read_bulk
+from datalake.raw.bulk import (BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, MAX_SHARDS, BulkReads, parse_shard,
+                               read_bulk)
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, parse_date
 from datalake.output.rows import OUTPUT_ROWS_SCHEMA, output_rows
@@ -131,7 +132,6 @@ def _check_output(fields: dict) -> OutputTicket:
 def schema_of(ticket: Ticket) -> pa.Schema:
     if isinstance(ticket, OutputTicket):
         return OUTPUT_ROWS_SCHEMA
-    from datalake.raw.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA
     return BULK_READS_DICTIONARY_SCHEMA if ticket.dictionary else BULK_READS_SCHEMA
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from datalake.storage import blocks
 from datalake.raw.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, read_bulk, shard_of
-from datalake.raw.compaction import compact, vacuum
+from datalake.maintenance.vacuum import vacuum
+from datalake.raw.compaction import compact
 from datalake.demo.generate import generate
 from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake

@@ -11,7 +11,8 @@ import pytest
 from datalake import sql
 from datalake import views
 from datalake.raw.changes import read_changes
-from datalake.raw.compaction import compact, vacuum
+from datalake.maintenance.vacuum import vacuum
+from datalake.raw.compaction import compact
 from datalake.errors import InvalidArgumentError, NotFoundError
 from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake

@@ -12,7 +12,8 @@ import pytest
 from datalake import sql
 from datalake import views
 from datalake.raw.bulk import read_bulk
-from datalake.raw.compaction import compact, compaction_candidates, parse_duration, vacuum
+from datalake.maintenance.vacuum import vacuum
+from datalake.raw.compaction import compact, compaction_candidates, parse_duration
 from datalake.errors import InvalidArgumentError
 from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake

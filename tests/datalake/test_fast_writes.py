@@ -19,7 +19,9 @@ from datalake.raw import ingest as ingest_module
 from datalake import runs
 from datalake.delivery import sources
 from datalake.errors import ValidationError
-from datalake.raw.ingest import ingest_file, prefetched
+from datalake.raw import typed as typed_module
+from datalake.raw.ingest import ingest_file
+from datalake.raw.typed import prefetched
 from datalake.lake import Lake
 from tests.factories import output as out_factory
 from tests.factories.raw import day_rows, write_csv
@@ -48,7 +50,7 @@ def no_general_path(monkeypatch):
     """Fail the test if the general (DuckDB) ingest path is taken."""
     def refuse(*args, **kwargs):
         raise AssertionError("the general ingest path was taken")
-    monkeypatch.setattr(ingest_module, "_load", refuse)
+    monkeypatch.setattr(ingest_module, "load", refuse)
 
 
 def test_clean_unsorted_delivery_takes_the_fast_path_and_stores_sorted_files(lake, tmp_path, no_general_path,
@@ -93,7 +95,7 @@ def test_fast_path_matches_the_general_path(tmp_path, monkeypatch):
     src = write_csv(tmp_path / "r.csv", rows)
     fast = Lake.create(tmp_path / "fast")
     ingest_file(fast, src)
-    monkeypatch.setattr(ingest_module, "FAST_PATH_MAX_ROWS", 0)  # too big for memory: DuckDB, spilling
+    monkeypatch.setattr(typed_module, "FAST_PATH_MAX_ROWS", 0)  # too big for memory: DuckDB, spilling
     general = Lake.create(tmp_path / "general")
     ingest_file(general, src)
     assert stored(fast) == stored(general)

@@ -1,0 +1,2 @@
+-- How many rows were rejected.
+SELECT count(*) FROM rejects

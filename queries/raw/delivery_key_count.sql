@@ -1,0 +1,2 @@
+-- How many distinct keys a delivery holds.
+SELECT count(*) FROM delivery

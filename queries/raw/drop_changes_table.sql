@@ -1,0 +1,2 @@
+-- The changes table of an attempt that lost a commit race.
+DROP TABLE IF EXISTS changes

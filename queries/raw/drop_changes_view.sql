@@ -1,0 +1,2 @@
+-- The changes view of an attempt that lost a commit race.
+DROP VIEW IF EXISTS changes

@@ -1,0 +1,2 @@
+-- How many valid rows the delivery has, before duplicates are collapsed.
+SELECT count(*) FROM valid

@@ -1,0 +1,2 @@
+-- Write the database file's contents to disk.
+CHECKPOINT

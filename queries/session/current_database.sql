@@ -1,0 +1,2 @@
+-- The name of the connection's database (the Flight SQL catalog).
+SELECT current_database()

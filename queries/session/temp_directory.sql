@@ -1,0 +1,2 @@
+-- Where this connection's queries spill to disk.
+SET temp_directory = $dir

@@ -1,0 +1,2 @@
+-- How many threads this connection's queries use.
+SET threads = $threads
