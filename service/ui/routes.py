@@ -64,12 +64,15 @@ def ui_router() -> Router:
                             secure=request.url.scheme == "https", httponly=True, samesite="strict")
         return response
 
-    @post("/logout", **access("open"), request_max_body_size=LOGIN_BODY_BYTES, status_code=303)
+    @post("/logout", **access("open"), request_max_body_size=LOGIN_BODY_BYTES)
     async def logout(request: Request, svc: ServicesDep) -> Response:
+        """Drop the session cookie (the browser's copy: a cookie kept elsewhere stays valid until
+        it expires, docs/ui.md)."""
         if not same_origin(request):
             return login_page("this form must be sent from this server's own page", 403)
         response = Redirect("/ui/login" if svc.settings.tokens else "/ui/", status_code=303)
-        response.delete_cookie(COOKIE, path=COOKIE_PATH)
+        response.set_cookie(COOKIE, "", max_age=0, path=COOKIE_PATH, secure=request.url.scheme == "https",
+                            httponly=True, samesite="strict")
         return response
 
     @get("/ui.css", **access("open"), sync_to_thread=False)
