@@ -21,7 +21,8 @@ from service.settings import Settings
 from service.ui.pages import runs_section
 from service.ui.session import COOKIE, Sessions
 
-from .uilake import DAYS, SECRETS, START, Page, UiLake, plain, tokens, ui_lake, ui_open_url, ui_secured_url  # noqa: F401
+from .server import serve
+from .uilake import DAYS, SECRETS, START, Page, UiLake, plain, tokens
 
 HOST = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
@@ -210,3 +211,21 @@ def test_without_tokens_only_loopback_clients_see_the_page(ui_lake: UiLake) -> N
         r = client.get("/ui/", follow_redirects=False)
         assert r.status_code == 403 and "only loopback clients" in r.text
         assert r.headers["content-type"].startswith("text/html")
+
+
+def test_servers_sharing_a_session_key_accept_each_others_sessions(ui_lake: UiLake,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `serve --workers N` runs them: one key from the environment for every worker."""
+    monkeypatch.setenv("METERLAKE_SESSION_KEY", "ab" * 32)
+    with serve(ui_lake.lake.root, tokens=tokens()) as one, serve(ui_lake.lake.root, tokens=tokens()) as two:
+        cookie = login(one, SECRETS["reader"]).cookies[COOKIE]
+        assert httpx.get(two + "/ui/", cookies={COOKIE: cookie}).status_code == 200
+    monkeypatch.setenv("METERLAKE_SESSION_KEY", "cd" * 32)
+    with serve(ui_lake.lake.root, tokens=tokens()) as other:
+        assert httpx.get(other + "/ui/", cookies={COOKIE: cookie}, follow_redirects=False).status_code == 303
+
+
+def test_serve_refuses_a_malformed_session_key(cli, fresh_lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERLAKE_SESSION_KEY", "abcd")
+    result = cli("--lake", fresh_lake.root, "serve", "--port", "1", "--flight-port", "0")
+    assert result.code == 2 and "METERLAKE_SESSION_KEY must be at least 32 bytes" in result.err

@@ -20,7 +20,7 @@ from datalake import runs
 from datalake.quality import reads_quality
 from datalake.rundiff import run_diff_by_date
 
-from .uilake import DAYS, SECRETS, START, UiLake, plain, ui_lake, ui_open_url, ui_secured_url  # noqa: F401
+from .uilake import DAYS, SECRETS, START, UiLake, plain
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -1,5 +1,5 @@
 """The lake the tests of the operator's page (/ui/) read, the servers over it, and a parser of
-the page's tables and charts. Fixtures here are imported by test_ui.py and test_ui_browser.py."""
+the page's tables and charts (its fixtures are imported by conftest.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +18,6 @@ from service.auth import Token, TokenStore, hash_token
 from tests.factories.output import interval_rows, publish_rows
 from tests.factories.raw import day_rows, write_csv
 
-from .conftest import lake_icps
 from .server import serve
 
 START = dt.date(2018, 6, 1)
@@ -47,6 +46,8 @@ def tokens() -> TokenStore:
 
 @pytest.fixture(scope="session")
 def ui_lake(tmp_path_factory: pytest.TempPathFactory) -> UiLake:
+    from .conftest import lake_icps  # conftest imports these fixtures
+
     root = tmp_path_factory.mktemp("ui")
     lake = Lake.create(root / "lake")
     generate(lake, icps=10, days=DAYS, start=START, seed=31)
