@@ -100,12 +100,14 @@ def hidden(values: Mapping[str, object | None]) -> str:
 
 
 def document(title: str, body: str, *, user: str | None = None, signed_in: bool = False) -> str:
-    """The whole page: the header (who is signed in, and the logout form), then ``body``."""
+    """The whole page: the header (who is signed in and the logout form, or that the page is
+    open), then ``body``."""
     who = ""
-    if user is not None:
-        logout = ('<form method="post" action="/ui/logout" class="logout"><button type="submit">Log out'
-                  '</button></form>') if signed_in else ""
-        who = f'<p class="who">signed in as <strong id="user">{esc(user)}</strong>{logout}</p>'
+    if user is not None and signed_in:
+        who = (f'<p class="who">signed in as <strong id="user">{esc(user)}</strong><form method="post" '
+               'action="/ui/logout" class="logout"><button type="submit">Log out</button></form></p>')
+    elif user is not None:
+        who = '<p class="who">no tokens configured: open to loopback clients</p>'
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{esc(title)}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{STYLESHEET}">'

@@ -63,9 +63,10 @@ def runs_section(records: list[dict]) -> str:
 # -- the diff of two runs ------------------------------------------------------------------
 
 def default_pair(records: list[dict]) -> tuple[str | None, str | None]:
-    """The two most recently published diffable runs, newest first (None where there are fewer)."""
-    ordered = sorted((r for r in records if r["status"] in DIFFABLE), key=lambda r: r.get("publish_seq") or 0,
-                     reverse=True)
+    """The two runs published last, newest first: published ones before retracted ones (None
+    where there are fewer)."""
+    ordered = sorted((r for r in records if r["status"] in DIFFABLE),
+                     key=lambda r: (r["status"] == "published", r.get("publish_seq") or 0), reverse=True)
     ids = [r["run_id"] for r in ordered]
     return (ids[0] if ids else None), (ids[1] if len(ids) > 1 else None)
 

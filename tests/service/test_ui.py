@@ -58,36 +58,36 @@ def test_stage_and_aliases_come_from_the_run_record_when_it_has_them() -> None:
 
 def test_the_diff_chart_has_a_bar_per_date_and_side_with_run_diff_by_date_figures(
         page: Page, ui_lake: UiLake, ui_open_url: str) -> None:
-    by_date = run_diff_by_date(ui_lake.lake, "run-00000004", "run-00000002").to_pylist()
-    # The default pair: the two most recently published diffable runs (4, retracted since, and 2).
+    # The default pair: the two runs published last that are still published (not run 4).
+    by_date = run_diff_by_date(ui_lake.lake, "run-00000002", "run-00000001").to_pylist()
     bars = page.bars["diff-chart"]
-    assert len(bars) == len(by_date) == 2 * 2  # dates 3 and 4, buyer and seller
+    assert len(bars) == len(by_date) == DAYS * 2  # every date, buyer and seller
     assert [(b["data-date"], b["data-series"], Decimal(b["data-difference"])) for b in bars] == [
         (r["read_date"].isoformat(), r["buyer_seller"], r["difference"]) for r in by_date]
+    assert any(Decimal(b["data-difference"]) != 0 for b in bars)  # the demo runs differ
     assert all(Decimal(b["data-run-total"]) - Decimal(b["data-against-total"]) == Decimal(b["data-difference"])
                for b in bars)
-    sides = run_diff(ui_lake.lake, "run-00000004", "run-00000002").sides.to_pylist()
+    sides = run_diff(ui_lake.lake, "run-00000002", "run-00000001").sides.to_pylist()
     shown = {r["side"]: r for r in page.tables["diff-sides"]}
     for side in sides:
         assert Decimal(plain(shown[side["buyer_seller"]]["difference"])) == side["difference"]
         assert sum(Decimal(b["data-difference"]) for b in bars if b["data-series"] == side["buyer_seller"]) \
             == side["difference"]
-    api = httpx.get(ui_open_url + "/v1/runs/run-00000004/diff/dates", params={"against": "run-00000002"}).json()
+    api = httpx.get(ui_open_url + "/v1/runs/run-00000002/diff/dates", params={"against": "run-00000001"}).json()
     assert [(i["read_date"], i["buyer_seller"], i["difference"]) for i in api["items"]] == [
         (b["data-date"], b["data-series"], b["data-difference"]) for b in bars]
-    assert (api["start"], api["end"]) == ("2018-06-03", "2018-06-04")
 
 
 def test_any_two_runs_can_be_chosen_and_a_refused_pair_leaves_the_rest_of_the_page(
         ui_lake: UiLake, ui_open_url: str) -> None:
-    r = httpx.get(ui_open_url + "/ui/", params={"run": "run-00000001", "against": "run-00000002"})
+    r = httpx.get(ui_open_url + "/ui/", params={"run": "run-00000004", "against": "run-00000002"})
     chosen = Page(r.text)
-    by_date = run_diff_by_date(ui_lake.lake, "run-00000001", "run-00000002").to_pylist()
+    by_date = run_diff_by_date(ui_lake.lake, "run-00000004", "run-00000002").to_pylist()
     bars = chosen.bars["diff-chart"]
-    assert len({b["data-date"] for b in bars}) == DAYS and len(bars) == len(by_date) == DAYS * 2
+    assert [b["data-date"] for b in bars] == ["2018-06-03"] * 2 + ["2018-06-04"] * 2  # the dates both cover
     assert [Decimal(b["data-difference"]) for b in bars] == [r["difference"] for r in by_date]
-    assert any(Decimal(b["data-difference"]) != 0 for b in bars)  # the demo runs differ
-    assert 'id="run"' in r.text and '<option value="run-00000001" selected>' in r.text
+    assert "over 2018-06-03..2018-06-04" in r.text
+    assert '<option value="run-00000004" selected>' in r.text and '<option value="run-00000002" selected>' in r.text
 
     refused = httpx.get(ui_open_url + "/ui/", params={"run": "run-00000003", "against": "run-00000002"})
     assert refused.status_code == 200
@@ -133,6 +133,7 @@ def test_the_page_names_no_other_host_runs_no_script_and_sends_its_headers(ui_op
     csp = r.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
     assert r.headers["cache-control"] == "no-store" and r.headers["x-content-type-options"] == "nosniff"
+    assert "no tokens configured: open to loopback clients" in r.text and "Log out" not in r.text
     css = httpx.get(ui_open_url + "/ui/ui.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css") and "table" in css.text
     assert httpx.get(ui_open_url + "/ui/login", follow_redirects=False).headers["location"] == "/ui/"
