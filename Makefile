@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FLIGHT_PORT ?= 8815
 
-.PHONY: install run demo-lake test test-all test-spark bench bench-smoke bench-history crash race clean-demo flightsql-proto
+.PHONY: install run demo-lake test test-all test-browser browser-install test-spark bench bench-smoke bench-history crash race clean-demo flightsql-proto
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,28 @@ demo-lake: $(LAKE)/lake.json
 run: demo-lake
 	$(BIN)/meterlake --lake $(LAKE) serve --host $(HOST) --port $(PORT) --flight-port $(FLIGHT_PORT)
 
-# The Spark suite needs the `spark` extra: it runs in `make test-spark`, not here.
-test: install
-	$(BIN)/python -m pytest -m "not slow" --ignore=tests/spark
+# Chromium for the browser tests of /ui/, from Debian's packages (never a browser download).
+# Where it cannot be installed (no apt-get, not root, no registry) this says so and succeeds:
+# the browser tests are then skipped, saying that no browser was found.
+CHROMIUM ?= /usr/bin/chromium
+browser-install:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "browser-install: installing Debian's chromium package"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "browser-install: apt-get could not install chromium; the browser tests will be skipped"; \
+	else echo "browser-install: no apt-get as root here; the browser tests will be skipped"; fi
 
-test-all: install
+# The Spark suite needs the `spark` extra: it runs in `make test-spark`, not here. The
+# browser-marked tests run in `make test-browser`; one short browser test runs here.
+test: install browser-install
+	$(BIN)/python -m pytest -m "not slow and not browser" --ignore=tests/spark
+
+# Every test of the /ui/ pages in headless Chromium; a missing browser fails here.
+test-browser: install browser-install
+	METERLAKE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/service/test_ui_browser.py
+
+test-all: install browser-install
 	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	$(BIN)/python -m pytest
 

@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import copy
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from datalake.lake import Lake
     from service.auth import TokenConfigError, TokenStore, is_loopback
+    from service.ui.session import KEY_ENV, session_key
     Lake(args.lake)  # fail fast, before forking workers, if there is no lake
     if args.tokens_file:
         os.environ["METERLAKE_TOKENS_FILE"] = args.tokens_file
@@ -47,6 +49,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     os.environ["METERLAKE_LAKE"] = str(args.lake)
+    # Every worker signs the /ui session cookies with one key, so a session works on each of them.
+    os.environ.setdefault(KEY_ENV, secrets.token_hex(32))
+    try:
+        session_key(os.environ)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     with flight_server(args) as started:
         if isinstance(started, str):
             print(f"error: {started}", file=sys.stderr)

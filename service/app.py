@@ -26,6 +26,7 @@ from .metrics import Metrics, metrics_middleware
 from .openapi import openapi_config
 from .problems import EXCEPTION_HANDLERS
 from .settings import Settings
+from .ui import ui_router
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     services = Services(lake, db, settings)
     return Litestar(
         route_handlers=[HealthController, ReadsController, ChangesController, RunsController, ReviewController,
-                        OutputController, QualityController, FlightController],
+                        OutputController, QualityController, FlightController, ui_router()],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -238,6 +238,27 @@ class RunDiff(msgspec.Struct):
     next_cursor: str | None
 
 
+class DiffDate(msgspec.Struct):
+    read_date: DateText
+    buyer_seller: Literal["buyer", "seller"]
+    run_total: DecimalText
+    against_total: DecimalText
+    difference: Annotated[DecimalText, Meta(description="run_total minus against_total")]
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+
+
+class RunDiffDates(msgspec.Struct):
+    run_id: str
+    against: str
+    start: Annotated[DateText, Meta(description="first date both windows cover")]
+    end: Annotated[DateText, Meta(description="last date both windows cover")]
+    items: Annotated[list[DiffDate], Meta(description="one row a date and side, every date of start..end; "
+                                                      "added up over the dates they are the diff's sides")]
+
+
 class QualityDay(msgspec.Struct):
     read_date: DateText
     energy_flow_direction: Literal["I", "X"]

@@ -32,7 +32,6 @@ from datalake import schema
 from datalake.errors import ConflictError, InvalidArgumentError
 from datalake.lake import Lake
 from datalake.storage.layout import check_run_id
-from datalake.output.blocks import SIDES
 from datalake.output.groups import TotalOutOfRangeError, dates
 from datalake.output.pages import MAX_LIMIT
 from datalake.delivery.rawtypes import decimal_array
@@ -58,6 +57,7 @@ SIDE_SCHEMA = pa.schema([
     pa.field("changed", pa.int64()),
     pa.field("unchanged", pa.int64()),
 ])
+DATE_SCHEMA = pa.schema([pa.field("read_date", pa.date32()), *SIDE_SCHEMA])
 KINDS = np.array(["changed", "added", "removed"])
 
 
@@ -108,6 +108,52 @@ def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidArgumentError(f"limit must be an integer 1..{MAX_LIMIT}, got {limit!r}",
                                    field="limit", value=limit)
+    start, end, cells = _pair(lake, run_id, against)
+    query = {"k": "diff", "run": run_id, "against": against}
+    after = cursors.decode(cursor, query, 4).after if cursor is not None else None
+    page, last = _page(cells, after, limit)
+    next_cursor = None
+    if last is not None:
+        day, icp, side = cells.key(last)
+        next_cursor = cursors.encode(cursors.Cursor(query, {}, [str(int(cells.size[last])), day, icp,
+                                                                schema.BUYER_SELLER[side]]))
+    return Diff(run_id, against, start, end, _sides(cells), page, next_cursor)
+
+
+def run_diff_by_date(lake: Lake, run_id: str, against: str) -> pa.Table:
+    """``run_id`` against ``against`` per date both windows cover and per side (``DATE_SCHEMA``,
+    in date then side order, every date of the common window): each run's total, the
+    difference and the counts of cells added, removed, changed and unchanged, from the same
+    cells as ``run_diff``, whose ``sides`` are these rows added up over the dates."""
+    start, end, cells = _pair(lake, run_id, against)
+    first, days, sides = (start - outputblocks.EPOCH).days, (end - start).days + 1, len(schema.BUYER_SELLER)
+    group = (cells.day - first) * sides + cells.side  # row of each cell: date, then side
+
+    def total(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(days * sides, np.int64)
+        np.add.at(out, group, values)  # exact in int64, as the sums of ``_sides``
+        return out
+
+    def count(mask: np.ndarray) -> pa.Array:
+        return pa.array(np.bincount(group[mask], minlength=days * sides).astype(np.int64), pa.int64())
+
+    both = cells.in_run & cells.in_against
+    same = both & (cells.run == cells.against)
+    run_total, against_total = total(cells.run), total(cells.against)
+    return pa.Table.from_arrays([
+        dates(np.repeat(np.arange(first, first + days), sides)),
+        outputblocks.SIDES.take(pa.array(np.tile(np.arange(sides), days), pa.int8())),
+        _amounts(run_total, None), _amounts(against_total, None), _amounts(run_total - against_total, None),
+        count(cells.in_run & ~cells.in_against), count(cells.in_against & ~cells.in_run), count(both & ~same),
+        count(same),
+    ], schema=DATE_SCHEMA)
+
+
+def _pair(lake: Lake, run_id: str, against: str) -> tuple[dt.date, dt.date, _Cells]:
+    """The dates both runs' windows cover (first, last) and the cells of the pair there; a
+    ConflictError if a run is not published (or retracted) or the windows share no date."""
+    check_run_id(run_id, "run_id")
+    check_run_id(against, "against")
     mine, theirs = run_record(lake, run_id), run_record(lake, against)
     for record in (mine, theirs):
         output_files(lake, record["run_id"])  # only published (or retracted) runs have output
@@ -116,25 +162,15 @@ def run_diff(lake: Lake, run_id: str, against: str, *, limit: int = 100, cursor:
     if start > end:
         raise ConflictError(f"{run_id} ({mine['start']}..{mine['end']}) and {against} "
                             f"({theirs['start']}..{theirs['end']}) share no date", field="against", value=against)
-    query = {"k": "diff", "run": run_id, "against": against}
-    after = cursors.decode(cursor, query, 4).after if cursor is not None else None
     days = tuple((start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1))
     with _lock:  # one computation of a pair at a time; the next pages find it cached
-        if all(r.get("icp_index") for r in (mine, theirs)):
-            cells = _indexed_cells(lake, mine["icp_index"], theirs["icp_index"], days)
-        else:
-            cells = None
+        cells = (_indexed_cells(lake, mine["icp_index"], theirs["icp_index"], days)
+                 if all(r.get("icp_index") for r in (mine, theirs)) else None)
         if cells is None:  # a run published before its index held totals
             sources = tuple(tuple(tuple(outputblocks.run_sources(lake, r).get(d, ())) for d in days)
                             for r in (mine, theirs))
             cells = _cells(lake, *sources)
-    page, last = _page(cells, after, limit)
-    next_cursor = None
-    if last is not None:
-        day, icp, side = cells.key(last)
-        next_cursor = cursors.encode(cursors.Cursor(query, {}, [str(int(cells.size[last])), day, icp,
-                                                                schema.BUYER_SELLER[side]]))
-    return Diff(run_id, against, start, end, _sides(cells), page, next_cursor)
+    return start, end, cells
 
 
 _lock = threading.Lock()
@@ -231,7 +267,7 @@ def _page(cells: _Cells, after: list | None, limit: int) -> tuple[pa.Table, int 
     kinds = np.where(cells.in_run[order] & cells.in_against[order], 0, np.where(cells.in_run[order], 1, 2))
     page = pa.Table.from_arrays([
         cells.icps.take(pa.array(cells.icp[order], pa.int64())), dates(cells.day[order]),
-        SIDES.take(pa.array(cells.side[order], pa.int8())), pa.array(KINDS[kinds], pa.string()),
+        outputblocks.SIDES.take(pa.array(cells.side[order], pa.int8())), pa.array(KINDS[kinds], pa.string()),
         _amounts(cells.run[order], cells.in_run[order]), _amounts(cells.against[order], cells.in_against[order]),
         _amounts(cells.run[order] - cells.against[order], None),
     ], schema=CHANGE_SCHEMA)

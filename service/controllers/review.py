@@ -10,14 +10,14 @@ from litestar.params import Parameter
 
 from datalake.errors import InvalidArgumentError
 from datalake.runs.checks import run_checks
-from datalake.runs.diff import run_diff
+from datalake.runs.diff import run_diff, run_diff_by_date
 
 from ..auth import requires
 from ..encoding import json_array, table_response
 from ..negotiation import Format, negotiate
 from ..openapi import TabularOperation
 from ..problems import problem_responses
-from ..structs import RunCheck, RunChecks, RunDiff
+from ..structs import RunCheck, RunChecks, RunDiff, RunDiffDates
 from .output import NEXT_CURSOR_DOC, NEXT_CURSOR_HEADER
 from .params import Cursor, FormatParam, Limit, RunId, ServicesDep, as_parameter, check_limit
 
@@ -70,3 +70,19 @@ class ReviewController(Controller):
             run_id=found.run_id, against=found.against, start=found.start.isoformat(), end=found.end.isoformat(),
             sides=msgspec.Raw(json_array(found.sides)), changes=changes, next_cursor=found.next_cursor),
             headers=headers)
+
+    @get("/{run_id:str}/diff/dates", operation_class=TabularOperation, sync_to_thread=True,
+         responses=problem_responses(404, 409), **requires("read"))
+    def diff_dates(self, request: Request, svc: ServicesDep, run_id: RunId, against: Against,
+                   format: FormatParam = None) -> Response[RunDiffDates]:
+        """The diff's sides per date: for each date both windows cover and each
+        buyer_seller side, each run's total, `difference` (run minus `against`) and the cells
+        added, removed, changed and unchanged; the rows of a side add up to that side of
+        `/diff`. JSON wraps the rows with the runs and dates; CSV and Arrow are the rows.
+        409 if a run is not published (or retracted) or the windows share no date."""
+        fmt = negotiate(request, format)
+        with as_parameter("against", against, "run_id"):
+            table = run_diff_by_date(svc.lake, run_id, against)
+        start, end = table["read_date"][0].as_py(), table["read_date"][-1].as_py()
+        return table_response(request, table, fmt, lambda items: RunDiffDates(
+            run_id=run_id, against=against, start=start.isoformat(), end=end.isoformat(), items=items))

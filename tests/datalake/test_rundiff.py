@@ -153,3 +153,36 @@ def test_runs_whose_index_has_no_totals_are_diffed_from_their_block_files(pair, 
     finally:
         shutil.copy(saved, index)
         rundiff._indexed_cells.cache_clear()
+
+
+def test_by_date_each_date_and_side_of_the_common_window_adds_up_to_the_sides(pair, tmp_path: Path) -> None:
+    lake, first, second = pair
+    by_date = rundiff.run_diff_by_date(lake, "run-00000002", "run-00000001").to_pylist()
+    mine, theirs = cells(second), cells(first)
+    assert [(r["read_date"], r["buyer_seller"]) for r in by_date] == [
+        (d, s) for d in days(JUNE, 3) for s in ("buyer", "seller")]
+    for row in by_date:
+        key = (row["read_date"], row["buyer_seller"])
+        ours = {k: v for k, v in mine.items() if (k[1], k[2]) == key}
+        others = {k: v for k, v in theirs.items() if (k[1], k[2]) == key}
+        assert row["run_total"] == sum(ours.values()) and row["against_total"] == sum(others.values())
+        assert row["difference"] == row["run_total"] - row["against_total"]
+        assert row["added"] == len(ours.keys() - others.keys())
+        assert row["removed"] == len(others.keys() - ours.keys())
+        assert row["unchanged"] == sum(ours[k] == others[k] for k in ours.keys() & others.keys())
+        assert row["changed"] == len(ours.keys() & others.keys()) - row["unchanged"]
+    assert by_date[0]["removed"] == 1 and by_date[5]["added"] == 1  # ICP 0's buyer day 1; EXTRA1 day 3
+    sides = run_diff(lake, "run-00000002", "run-00000001").sides.to_pylist()
+    for side in sides:
+        mine_side = [r for r in by_date if r["buyer_seller"] == side["buyer_seller"]]
+        for name in ("run_total", "against_total", "difference", "added", "removed", "changed", "unchanged"):
+            assert sum(r[name] for r in mine_side) == side[name], name
+
+    day3 = JUNE + dt.timedelta(days=2)
+    later = publish_rows(lake, tmp_path, interval_rows(lake_icps(lake), [day3], seed=1), day3,
+                         day3 + dt.timedelta(days=1), allow_partial=True)["run_id"]
+    only = rundiff.run_diff_by_date(lake, later, "run-00000001").to_pylist()
+    assert [r["read_date"] for r in only] == [day3, day3]  # the dates both windows cover
+    assert all(r["difference"] == 0 and r["unchanged"] == len(lake_icps(lake)) for r in only)
+    with pytest.raises(InvalidArgumentError):
+        rundiff.run_diff_by_date(lake, "run-00000001", "nope")

@@ -14,6 +14,7 @@ from datalake.lake import Lake
 from tests.factories.raw import day_rows, write_csv
 
 from .server import serve
+from .uilake import ui_lake, ui_open_url, ui_secured_url  # noqa: F401  (the /ui/ tests' lake and servers)
 
 START = dt.date(2018, 6, 1)
 DAYS = 3

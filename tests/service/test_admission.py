@@ -73,7 +73,7 @@ def test_an_unproducible_format_is_a_406(served, method: str, template: str) -> 
                       406, "not_acceptable", "accept")
     assert "application/xml" in p["detail"]
     tabular = "/icps/" in template or template in ("/v1/output", "/v1/reads/changes", "/v1/quality/reads") \
-        or template.endswith("/diff")
+        or template.endswith(("/diff", "/diff/dates"))
     if not tabular:  # the tabular routes offer all three formats
         unoffered = "json" if (method, template) == ("GET", "/v1/reads") else "csv"
         check_problem(client.request(method, concrete(template), params={"format": unoffered}), 406,

@@ -150,3 +150,31 @@ def test_diff_errors_name_the_parameter(reviewed, params: dict, status: int, cod
     client, _, _ = reviewed
     r = client.http.get("/v1/runs/run-00000002/diff", params=params)
     assert (r.status_code, r.json()["code"], r.json().get("field")) == (status, code, field), r.text
+
+
+def test_diff_by_date_adds_up_to_the_diffs_sides_in_every_format(reviewed) -> None:
+    client, _, _ = reviewed
+    path = "/v1/runs/run-00000002/diff/dates"
+    r = client.http.get(path, params={"against": "run-00000001"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["run_id"], body["against"], body["start"], body["end"]) == \
+        ("run-00000002", "run-00000001", "2018-06-01", "2018-06-03")
+    assert [(i["read_date"], i["buyer_seller"]) for i in body["items"]] == [
+        (d, s) for d in ("2018-06-01", "2018-06-02", "2018-06-03") for s in ("buyer", "seller")]
+    sides = client.http.get("/v1/runs/run-00000002/diff", params={"against": "run-00000001", "limit": 1}).json()
+    for side in sides["sides"]:
+        mine = [i for i in body["items"] if i["buyer_seller"] == side["buyer_seller"]]
+        for name in ("run_total", "against_total", "difference"):
+            assert sum(Decimal(i[name]) for i in mine) == Decimal(side[name]), name
+        for name in ("added", "removed", "changed", "unchanged"):
+            assert sum(i[name] for i in mine) == side[name], name
+    rows = list(csv.DictReader(io.StringIO(client.http.get(path, params={"against": "run-00000001",
+                                                                           "format": "csv"}).text)))
+    assert [r["difference"] for r in rows] == [i["difference"] for i in body["items"]]
+    arrow = ipc.open_stream(client.http.get(path, params={"against": "run-00000001", "format": "arrow"}).content)
+    table = arrow.read_all()
+    assert table.schema.field("difference").type == pa.decimal128(18, 4)
+    assert table.column("read_date").type == pa.date32() and table.num_rows == 6
+    missing = client.http.get(path, params={"against": "run-00000042"})
+    assert (missing.status_code, missing.json()["field"]) == (404, "against")
