@@ -238,13 +238,9 @@ async def check_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> 
         raise PermissionDeniedException("this route declares no access scope, so it is refused")
     if needed == "public":
         return
-    tokens: TokenStore = connection.app.state.settings.tokens
-    if not tokens:
-        client = connection.scope.get("client")
-        if not is_loopback(client[0] if client else None):
-            raise PermissionDeniedException("no tokens are configured, so only loopback clients are served")
-        connection.scope["user"] = ANONYMOUS
+    if admitted_without_tokens(connection):
         return
+    tokens: TokenStore = connection.app.state.settings.tokens
     scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthorizedException("a bearer token is required (Authorization: Bearer <token>)",
@@ -260,6 +256,18 @@ async def check_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> 
         raise PermissionDeniedException(f"token {token.name} has scope {token.scope}; "
                                         f"{connection.scope['method']} {connection.url.path} needs {needed}")
 
+
+
+def admitted_without_tokens(connection: ASGIConnection) -> bool:
+    """With no tokens configured, a loopback client is served as anonymous (True) and any
+    other is refused; with tokens, False (the caller checks the credentials)."""
+    if connection.app.state.settings.tokens:
+        return False
+    client = connection.scope.get("client")
+    if not is_loopback(client[0] if client else None):
+        raise PermissionDeniedException("no tokens are configured, so only loopback clients are served")
+    connection.scope["user"] = ANONYMOUS
+    return True
 
 def is_automatic_options(handler: BaseRouteHandler) -> bool:
     return getattr(handler, "handler_name", None) == "options_handler" and handler.http_methods == {"OPTIONS"}

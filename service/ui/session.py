@@ -26,7 +26,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from ..auth import ANONYMOUS, Token, TokenStore, is_loopback
+from ..auth import Token, TokenStore, admitted_without_tokens
 
 COOKIE = "meterlake_session"
 COOKIE_PATH = "/ui"
@@ -101,13 +101,9 @@ class Sessions:
         needed = handler.opt.get("ui")
         if needed not in ("open", "session"):
             raise PermissionDeniedException("this page declares no access, so it is refused")
-        tokens: TokenStore = connection.app.state.settings.tokens
-        if not tokens:
-            client = connection.scope.get("client")
-            if not is_loopback(client[0] if client else None):
-                raise PermissionDeniedException("no tokens are configured, so only loopback clients are served")
-            connection.scope["user"] = ANONYMOUS
+        if admitted_without_tokens(connection):
             return
+        tokens: TokenStore = connection.app.state.settings.tokens
         if needed == "open":
             return
         token = self.verify(connection.cookies.get(COOKIE), tokens)
