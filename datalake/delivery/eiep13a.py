@@ -10,8 +10,7 @@ from pathlib import Path
 
 from datalake.delivery.eiep import Details, EiepDelivery, Header, check_count, delivery, header, header_values
 from datalake.delivery.eiepfields import (Problems, absent, check_date, check_fields, check_icp, check_number,
-                                          check_text, records)
-from datalake.errors import RowError, ValidationError
+                                          check_text, header_and_details)
 from datalake.trading import HALF_HOUR, ZONE
 
 HEADER_FIELDS = ("record type", "file type", "version", "sender", "on behalf of", "recipient", "report date",
@@ -32,11 +31,7 @@ def read_eiep13a(path: Path, name: str) -> EiepDelivery:
     """The file at ``path`` as raw reads; any bad record, or a read period whose offset
     cannot be told, raises ``ValidationError`` naming its line and field."""
     problems = Problems(name)
-    lines = records(path, name)
-    first = next(lines, None)
-    if first is None:
-        raise ValidationError(f"{name}: empty file; nothing ingested",
-                              [RowError(name, None, None, None, "no header record")], 1)
+    first, lines = header_and_details(path, name)
     header = _header(*first, problems)
     details = Details(value_field="active units")
     folds = _Folds()

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from datalake.delivery.eiep import Details, EiepDelivery, Header, check_count, delivery, header, header_values
 from datalake.delivery.eiepfields import (Problems, check_date, check_fields, check_icp, check_number, check_text,
-                                          records)
-from datalake.errors import RowError, ValidationError
+                                          header_and_details)
 from datalake.trading import HALF_HOUR_US, midnight_us, periods_in_day
 
 HEADER_FIELDS = ("record type", "file type", "version", "sender", "on behalf of", "recipient", "report date",
@@ -30,11 +29,7 @@ def read_eiep3(path: Path, name: str) -> EiepDelivery:
     """The file at ``path`` as raw reads; any bad record raises ``ValidationError`` naming
     its line and field (every problem of the file, the first 20 listed)."""
     problems = Problems(name)
-    lines = records(path, name)
-    first = next(lines, None)
-    if first is None:
-        raise ValidationError(f"{name}: empty file; nothing ingested",
-                              [RowError(name, None, None, None, "no header record")], 1)
+    first, lines = header_and_details(path, name)
     header = _header(*first, problems)
     details = Details()
     count = 0

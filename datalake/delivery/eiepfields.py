@@ -58,6 +58,17 @@ def records(path: Path, name: str) -> Iterator[tuple[int, list[str]]]:
                               [RowError(name, None, None, None, f"unreadable: {e}")], 1) from None
 
 
+def header_and_details(path: Path, name: str) -> tuple[tuple[int, list[str]], Iterator[tuple[int, list[str]]]]:
+    """The file's first record (its header) and the records after it; an empty file raises
+    ``ValidationError``."""
+    lines = records(path, name)
+    first = next(lines, None)
+    if first is None:
+        raise ValidationError(f"{name}: empty file; nothing ingested",
+                              [RowError(name, None, None, None, "no header record")], 1)
+    return first, lines
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_date(value: str) -> dt.date | None:
     """A dd/mm/yyyy date, or None if it is not one."""

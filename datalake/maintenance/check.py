@@ -81,13 +81,19 @@ def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> C
     return report
 
 
+def _read(lake: Lake, path: Path, read, what: str, report: CheckReport):
+    """``read(path)``, or None with the problem reported when the file cannot be read."""
+    try:
+        return read(path)
+    except (OSError, ValueError) as e:
+        report.problems.append(f"{lake.layout.relative(path)}: unreadable {what} ({e})")
+        return None
+
+
 def _commit_records(lake: Lake, report: CheckReport) -> list[dict] | None:
     records = []
     for path in sorted(lake.layout.ingests_dir.glob("ing-*.json")):
-        try:
-            record = read_json(path)
-        except (OSError, ValueError) as e:
-            report.problems.append(f"{lake.layout.relative(path)}: unreadable commit record ({e})")
+        if (record := _read(lake, path, read_json, "commit record", report)) is None:
             return None
         if record.get("ingest_id") != path.stem or not INGEST_ID_RE.match(path.stem):
             report.problems.append(f"{lake.layout.relative(path)}: names commit {record.get('ingest_id')!r}")
@@ -104,10 +110,7 @@ def _check_checkpoints(lake: Lake, records: list[dict], report: CheckReport) -> 
     """Each checkpoint holds exactly the records up to its id, as their own files say."""
     by_id = {r["ingest_id"]: r for r in records}
     for path in sorted(lake.layout.checkpoints_dir.glob("ing-*.jsonl")):
-        try:
-            held = read_json_lines(path)
-        except (OSError, ValueError) as e:
-            report.problems.append(f"{lake.layout.relative(path)}: unreadable checkpoint ({e})")
+        if (held := _read(lake, path, read_json_lines, "checkpoint", report)) is None:
             continue
         expected = [by_id.get(i) for i in sorted(i for i in by_id if i <= path.stem)]
         if json.loads(json.dumps(expected, default=str)) != held:
@@ -179,10 +182,7 @@ def _write_output_blocks(parquet: Path, target: Path, day: dt.date, *, run_id: s
 def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:
     for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
         where = lake.layout.relative(path)
-        try:
-            record = read_json(path)
-        except (OSError, ValueError) as e:
-            report.problems.append(f"{where}: unreadable run record ({e})")
+        if (record := _read(lake, path, read_json, "run record", report)) is None:
             continue
         report.runs += 1
         if record.get("run_id") != path.stem or not RUN_ID_RE.match(path.stem):
@@ -252,10 +252,7 @@ def _check_run_checkpoints(lake: Lake, report: CheckReport) -> None:
             current[path.stem] = (list(version), json.loads(json.dumps(record)))
     for path in sorted(lake.layout.checkpoints_dir.glob("runs-*.jsonl")):
         where = lake.layout.relative(path)
-        try:
-            entries = read_json_lines(path)
-        except (OSError, ValueError) as e:
-            report.problems.append(f"{where}: unreadable run checkpoint ({e})")
+        if (entries := _read(lake, path, read_json_lines, "run checkpoint", report)) is None:
             continue
         for entry in entries:
             version = entry.pop("_version", None)

@@ -12,14 +12,7 @@ overlay AS (
     WHERE f.ingest_id <= (SELECT ingest_id FROM pinned)
     GROUP BY ALL
 )
-SELECT
-    r.icp_id,
-    r.read_date,
-    r.trading_period,
-    r.read_timestamp,
-    r.energy_flow_direction,
-    r.interval_read,
-    r.ingest_id
+SELECT r.*  -- the columns of raw_reads_all_revisions
 FROM raw_reads_all_revisions AS r
 LEFT JOIN overlay AS o USING (icp_id, read_date, read_timestamp, energy_flow_direction)
 WHERE r.ingest_id <= (SELECT ingest_id FROM pinned) AND (o.latest_ingest IS NULL OR r.ingest_id = o.latest_ingest)

@@ -4,13 +4,7 @@
 -- view answers the same after compaction and vacuum.
 CREATE OR REPLACE VIEW raw_changes AS
 SELECT
-    icp_id,
-    read_date,
-    trading_period,
-    read_timestamp,
-    energy_flow_direction,
-    interval_read,
-    ingest_id,
+    *,  -- the columns of raw_reads_all_revisions
     lag(interval_read) OVER w AS previous_interval_read,
     lag(ingest_id) OVER w AS previous_ingest_id,
     CASE WHEN lag(ingest_id) OVER w IS NULL THEN 'new' ELSE 'revised' END AS change

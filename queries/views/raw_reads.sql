@@ -13,14 +13,7 @@ WITH overlay AS (
     FROM read_parquet(getvariable('raw_overlay_files'), hive_partitioning = true, hive_types = {'read_date': DATE})
     GROUP BY ALL
 )
-SELECT
-    r.icp_id,
-    r.read_date,
-    r.trading_period,
-    r.read_timestamp,
-    r.energy_flow_direction,
-    r.interval_read,
-    r.ingest_id
+SELECT r.*  -- the columns of raw_reads_all_revisions
 FROM raw_reads_all_revisions AS r
 LEFT JOIN overlay AS o USING (icp_id, read_date, read_timestamp, energy_flow_direction)
 WHERE o.latest_ingest IS NULL OR r.ingest_id = o.latest_ingest
