@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from datalake.delivery.eiep import Details, EiepDelivery, Header, check_count, delivery, header, header_values
-from datalake.delivery.eiepfields import (Problems, check_date, check_fields, check_icp, check_number, check_text,
+from datalake.delivery.eiepfields import (Problems, check_date, detail_fields, check_icp, check_number, check_text,
                                           header_and_details)
 from datalake.trading import HALF_HOUR_US, midnight_us, periods_in_day
 
@@ -57,10 +57,7 @@ def _header(line: int, fields: list[str], problems: Problems) -> Header:
 
 
 def _detail(line: int, fields: list[str], details: Details, problems: Problems) -> None:
-    if fields[0] != "DET":
-        problems.add(line, "record type", fields[0][:80], "must be DET (one header, then detail records)")
-        return
-    fields = check_fields(problems, line, "detail", fields, len(DETAIL_FIELDS), optional_tail=1)
+    fields = detail_fields(problems, line, fields, len(DETAIL_FIELDS))
     if fields is None:
         return
     _, icp, stream, reading_type, date, period, active, reactive, apparent, direction, stream_type = fields

@@ -152,3 +152,12 @@ def check_fields(problems: Problems, line: int, record: str, fields: list[str], 
         return fields + [""] * (expected - len(fields))
     problems.add(line, None, ",".join(fields)[:200], f"{record} record: expected {expected} fields, found {len(fields)}")
     return None
+
+
+def detail_fields(problems: Problems, line: int, fields: list[str], expected: int) -> list[str] | None:
+    """A detail record's ``expected`` fields (the last one optional), or None (and an error)
+    when it is not a DET record or has another number of fields."""
+    if fields[0] != "DET":
+        problems.add(line, "record type", fields[0][:80], "must be DET (one header, then detail records)")
+        return None
+    return check_fields(problems, line, "detail", fields, expected, optional_tail=1)

@@ -93,10 +93,13 @@ def date_input(name: str, value: object, label: str) -> str:
             f'value="{esc(value)}" required></label>')
 
 
-def hidden(values: Mapping[str, object | None]) -> str:
-    """Hidden fields carrying the other sections' choices through a form's GET."""
-    return "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in values.items()
-                   if v is not None)
+def choose(section_id: str, fields: str, button: str, keep: Mapping[str, object | None]) -> str:
+    """The GET form of a section: its ``fields``, the other sections' choices (``keep``) as
+    hidden fields, and a submit ``button``."""
+    hidden = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in keep.items()
+                     if v is not None)
+    return (f'<form method="get" action="/ui/#{esc(section_id)}" class="choose" id="{esc(section_id)}-form">'
+            f'{fields}{hidden}<button type="submit">{esc(button)}</button></form>')
 
 
 def document(title: str, body: str, *, user: str | None = None, signed_in: bool = False) -> str:

@@ -79,10 +79,8 @@ def diff_section(lake: Lake, records: list[dict], query: Mapping[str, str]) -> s
     first, second = default_pair(records)
     run, against = query.get("run") or first, query.get("against") or second
     options = [(r["run_id"], f"{r['run_id']} ({r['status']}, {r['start']}..{r['end']})") for r in diffable]
-    form = (f'<form method="get" action="/ui/#diff" class="choose" id="diff-form">'
-            f'{h.select("run", options, run, "run")} {h.select("against", options, against, "against")}'
-            f'{h.hidden({k: query.get(k) for k in ("start", "end")})}'
-            '<button type="submit">Compare</button></form>')
+    form = h.choose("diff", f'{h.select("run", options, run, "run")} {h.select("against", options, against, "against")}',
+                    "Compare", {k: query.get(k) for k in ("start", "end")})
     try:
         by_date = run_diff_by_date(lake, run, against).to_pylist()
         diff = run_diff(lake, run, against, limit=CHANGES_SHOWN)
@@ -171,10 +169,8 @@ def quality_section(lake: Lake, query: Mapping[str, str]) -> str:
     title = "Completeness of the raw reads"
     if start is None or end is None:
         return h.section("quality", title, '<p class="empty">no raw reads yet</p>')
-    form = (f'<form method="get" action="/ui/#quality" class="choose" id="quality-form">'
-            f'{h.date_input("start", start, "from")} {h.date_input("end", end, "to")}'
-            f'{h.hidden({k: query.get(k) for k in ("run", "against")})}'
-            '<button type="submit">Show</button></form>')
+    form = h.choose("quality", f'{h.date_input("start", start, "from")} {h.date_input("end", end, "to")}',
+                    "Show", {k: query.get(k) for k in ("run", "against")})
     try:
         report = reads_quality(lake, start, end).to_pylist()
     except MeterlakeError as e:
