@@ -79,8 +79,8 @@ def diff_section(lake: Lake, records: list[dict], query: Mapping[str, str]) -> s
     first, second = default_pair(records)
     run, against = query.get("run") or first, query.get("against") or second
     options = [(r["run_id"], f"{r['run_id']} ({r['status']}, {r['start']}..{r['end']})") for r in diffable]
-    form = h.choose("diff", f'{h.select("run", options, run, "run")} {h.select("against", options, against, "against")}',
-                    "Compare", {k: query.get(k) for k in ("start", "end")})
+    pick = f'{h.select("run", options, run, "run")} {h.select("against", options, against, "against")}'
+    form = h.choose("diff", pick, "Compare", {k: query.get(k) for k in ("start", "end")})
     try:
         by_date = run_diff_by_date(lake, run, against).to_pylist()
         diff = run_diff(lake, run, against, limit=CHANGES_SHOWN)
