@@ -22,7 +22,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 import s3fs  # noqa: E402
 
 from datalake.storage import checkpoint  # noqa: E402
-from datalake import runs
+from datalake import runs  # noqa: E402
 from datalake.raw.ingest import ingest_file  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from datalake.storage.files import remove_tree  # noqa: E402

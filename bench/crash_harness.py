@@ -41,7 +41,7 @@ if str(REPO) not in sys.path:
 
 from cli.main import main as cli_main  # noqa: E402
 from datalake.storage import checkpoint  # noqa: E402
-from datalake import runs
+from datalake import runs  # noqa: E402
 from datalake import sql
 from datalake import views
 from datalake.storage import leftovers  # noqa: E402

@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
 
 from bench.crash_harness import DAYS, RIG_ENV, Harness  # noqa: E402
 from datalake.storage import checkpoint  # noqa: E402
-from datalake import runs
+from datalake import runs  # noqa: E402
 from datalake.storage import leftovers  # noqa: E402
 from datalake.maintenance.check import check_lake  # noqa: E402
 from datalake.lake import Lake  # noqa: E402

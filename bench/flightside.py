@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
-from datalake import runs
+from datalake import runs  # noqa: E402
 from datalake.lake import Lake
 from httpside import MemorySampler, Service
 from runs_bench import build_parts

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datalake.raw import quality  # noqa: E402
 from datalake.runs import checks as runchecks
 from datalake.runs import diff as rundiff
-from datalake import runs
+from datalake import runs  # noqa: E402
 from datalake.demo.generate import generate  # noqa: E402
 from datalake.lake import Lake  # noqa: E402
 from runs_bench import build_parts, publish  # noqa: E402

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from datalake import cursor
 from datalake.output import reads as output
-from datalake import runs
+from datalake import runs  # noqa: E402
 from datalake.demo.runs import UPLOAD_SCHEMA
 from datalake.demo.generate import generate, icp_ids
 from datalake.delivery.rawtypes import decimal_array
