@@ -6,7 +6,6 @@ runs.
     .venv/bin/python bench/bulk.py LAKE [--start 2018-06-01 --end 2018-06-14] [--shards 4]"""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -16,15 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpside  # noqa: E402
-from httpside import Service  # noqa: E402
+from httpside import Service, lake_window_parser  # noqa: E402
 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("lake", type=Path)
-    ap.add_argument("--start", default="2018-06-01")
-    ap.add_argument("--end", default="2018-06-14")
+    ap = lake_window_parser()
     ap.add_argument("--shards", type=int, nargs="*", default=[1], help="shard counts to run, e.g. 1 4")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--dictionary", choices=["off", "on", "both"], default="off",

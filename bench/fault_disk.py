@@ -254,6 +254,15 @@ def run(points: int, seed: int, workdir: Path | None = None, log=print, store: b
     return summary, trials
 
 
+def report(summary: dict, trials: list[dict], path: Path | None) -> int:
+    """Print the summary, and write it with every trial to ``path`` (if given) as JSON; the
+    exit status: 1 if any trial failed."""
+    print(json.dumps(summary, indent=2))
+    if path:
+        path.write_text(json.dumps({"summary": summary, "trials": trials}, indent=2) + "\n")
+    return 1 if summary["failures"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=30, help="budgets per operation")
@@ -262,10 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     summary, trials = run(args.points, args.seed, store=args.store, log=lambda line: print(line, flush=True))
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "trials": trials}, indent=2) + "\n")
-    return 1 if summary["failures"] else 0
+    return report(summary, trials, args.json)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -41,6 +40,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.crash_harness import DAYS, RIG_ENV, Harness  # noqa: E402
+from bench.fault_disk import report  # noqa: E402
 from datalake.storage import checkpoint  # noqa: E402
 from datalake import runs  # noqa: E402
 from datalake.storage import leftovers  # noqa: E402
@@ -185,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     summary, results = run(args.trials, args.seed, log=lambda line: print(line, flush=True))
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "trials": results}, indent=2) + "\n")
-    return 1 if summary["failures"] else 0
+    return report(summary, results, args.json)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 
 from datalake import runs  # noqa: E402
 from datalake.lake import Lake
-from httpside import MemorySampler, Service
+from httpside import MemorySampler, Service, in_threads
 from runs_bench import build_parts
 from client import MeterlakeClient
 
@@ -47,11 +46,7 @@ def doget(service: Service, start: str, end: str, *, shards: int = 1, dictionary
         def read(k: int) -> None:
             counts[k] = _read(location, info.endpoints[k].ticket)
 
-        threads = [threading.Thread(target=read, args=(k,)) for k in range(shards)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(read, shards)
     seconds = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()

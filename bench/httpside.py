@@ -4,6 +4,7 @@ loopback, the contract's queries timed one request at a time (each for a random 
 workers' peak memory."""
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
@@ -24,6 +25,15 @@ ROOT = HERE.parent
 JSON = {"Accept": "application/json"}
 ARROW = {"Accept": "application/vnd.apache.arrow.stream"}
 FORMATS = {"json": JSON, "arrow": ARROW}
+
+
+def lake_window_parser() -> argparse.ArgumentParser:
+    """The arguments of a quick check against an existing lake: the lake, and the window."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("lake", type=Path)
+    ap.add_argument("--start", default="2018-06-01")
+    ap.add_argument("--end", default="2018-06-14")
+    return ap
 
 
 def stats(times_ms: list[float], sizes: list[int] | None = None) -> dict:
@@ -164,6 +174,15 @@ def throughput(port: int, paths: list[str], work: Path, clients: int, seconds: f
     return json.loads(out.stdout)
 
 
+def in_threads(fn: Callable[[int], None], n: int) -> None:
+    """``fn(0)`` .. ``fn(n - 1)``, each in its own thread, all started before any is joined."""
+    threads = [threading.Thread(target=fn, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 class MemorySampler(threading.Thread):
     """Peak VmRSS and RssAnon of one process, sampled every 50 ms. RSS counts the pages of
     the memory-mapped raw index that the process touched (shared page cache, one copy per
@@ -204,11 +223,7 @@ def bulk(service: Service, start: str, end: str, shards: int = 1, dictionary: bo
             errors.append(e)
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=read, args=(k,)) for k in range(shards)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(read, shards)
     seconds = time.perf_counter() - started
     for s in samplers:
         s.stop.set()

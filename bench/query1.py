@@ -5,7 +5,6 @@ A quick check between full `make bench` runs.
     .venv/bin/python bench/query1.py LAKE [--start 2018-06-01 --end 2018-06-14]"""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -16,17 +15,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
-from httpside import Service, getter, throughput, timed  # noqa: E402
+from httpside import Service, getter, lake_window_parser, throughput, timed  # noqa: E402
 
 from datalake.lake import Lake  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("lake", type=Path)
-    ap.add_argument("--start", default="2018-06-01")
-    ap.add_argument("--end", default="2018-06-14")
+    ap = lake_window_parser()
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--seconds", type=float, default=10, help="length of the 16-client run")
     args = ap.parse_args()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -81,11 +82,16 @@ def latest_output_files(lake: Lake, start: dt.date, end: dt.date) -> list[str]:
     return sorted(files)
 
 
-def raw_all_revisions(spark: SparkSession, lake: Lake, start: dt.date, end: dt.date) -> DataFrame:
-    files = raw_files(lake, start, end)
+def _read_files(spark: SparkSession, files: list[str], schema: StructType, base: Path) -> DataFrame:
+    """The Parquet ``files`` under ``base`` (hive partitions from there) as ``schema``; an
+    empty frame of that schema when there are none."""
     if not files:
-        return spark.createDataFrame([], RAW_SCHEMA)
-    return spark.read.schema(RAW_SCHEMA).option("basePath", str(lake.layout.raw_dir)).parquet(*files)
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).option("basePath", str(base)).parquet(*files)
+
+
+def raw_all_revisions(spark: SparkSession, lake: Lake, start: dt.date, end: dt.date) -> DataFrame:
+    return _read_files(spark, raw_files(lake, start, end), RAW_SCHEMA, lake.layout.raw_dir)
 
 
 def raw_latest(spark: SparkSession, lake: Lake, start: dt.date, end: dt.date) -> DataFrame:
@@ -99,10 +105,7 @@ def raw_latest(spark: SparkSession, lake: Lake, start: dt.date, end: dt.date) ->
 
 
 def output_latest(spark: SparkSession, lake: Lake, start: dt.date, end: dt.date) -> DataFrame:
-    files = latest_output_files(lake, start, end)
-    if not files:
-        return spark.createDataFrame([], OUTPUT_SCHEMA)
-    return spark.read.schema(OUTPUT_SCHEMA).option("basePath", str(lake.layout.output_dir)).parquet(*files)
+    return _read_files(spark, latest_output_files(lake, start, end), OUTPUT_SCHEMA, lake.layout.output_dir)
 
 
 def monthly_report(spark: SparkSession, lake: Lake, start: dt.date, end: dt.date) -> DataFrame:

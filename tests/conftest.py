@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main as cli_main
+from datalake import sql, views
 from datalake.demo.generate import generate
 from datalake.lake import Lake
 from tests.seaweed import SeaweedServer
@@ -69,3 +70,13 @@ def run_meterlake(*args: str, timeout: float = 300, input: str | None = None,
     return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO, input=input, env=env,
                           stdin=subprocess.DEVNULL if input is None else None)
+
+
+def empty_view_types(lake: Lake, empty: tuple[str, ...], described: str) -> dict[str, str]:
+    """The views defined on ``lake`` (one without data): asserts that each of ``empty`` has
+    no row, and returns the column types of ``described``."""
+    con = sql.connect()
+    views.define_views(con, lake)
+    for view in empty:
+        assert con.sql(f"SELECT count(*) FROM {view}").fetchall() == [(0,)]
+    return dict(con.sql(f"SELECT column_name, column_type FROM (DESCRIBE {described})").fetchall())

@@ -14,6 +14,7 @@ from datalake import runs
 from datalake import sql
 from datalake import views
 from datalake.lake import Lake
+from tests.conftest import empty_view_types
 from tests.factories.output import days, interval_rows, write_csv
 
 ICPS = ["0000012345TR9A1", "0000067890UN2B2", "0000011111CE3C3"]
@@ -128,11 +129,7 @@ def test_retraction_shows_at_once_and_new_runs_after_refresh(run_lake, tmp_path)
 
 
 def test_output_views_without_runs_are_empty_and_typed(lake):
-    con = sql.connect()
-    views.define_views(con, lake)
-    for view in ("runs", "output_all", "output_latest", "output_runs_by_date"):
-        assert con.sql(f"SELECT count(*) FROM {view}").fetchall() == [(0,)]
-    types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE output_latest)").fetchall())
+    types = empty_view_types(lake, ("runs", "output_all", "output_latest", "output_runs_by_date"), "output_latest")
     assert types == {"run_id": "VARCHAR", "read_date": "DATE", "icp_id": "VARCHAR", "trading_period": "SMALLINT",
                      "read_time": "VARCHAR", "buyer_seller": "VARCHAR", "matched_amount": "DECIMAL(18,4)",
                      "publish_datetime": "TIMESTAMP WITH TIME ZONE"}

@@ -18,6 +18,7 @@ from datalake.demo.generate import generate, icp_ids
 from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from datalake.raw.reads import read_icp
+from tests.conftest import empty_view_types
 from tests.factories.raw import day_rows, write_csv
 
 START = dt.date(2018, 6, 1)
@@ -122,11 +123,7 @@ def test_ingests_and_raw_files_views_mirror_the_commit_records(revised_lake, con
 
 
 def test_views_on_an_empty_lake_are_empty_and_typed(lake):
-    con = sql.connect()
-    views.define_views(con, lake)
-    for view in ("ingests", "raw_files", "raw_reads", "raw_reads_all_revisions"):
-        assert con.sql(f"SELECT count(*) FROM {view}").fetchall() == [(0,)]
-    types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE raw_reads)").fetchall())
+    types = empty_view_types(lake, ("ingests", "raw_files", "raw_reads", "raw_reads_all_revisions"), "raw_reads")
     assert types == {"icp_id": "VARCHAR", "read_date": "DATE", "trading_period": "SMALLINT",
                      "read_timestamp": "TIMESTAMP WITH TIME ZONE", "energy_flow_direction": "VARCHAR",
                      "interval_read": "DECIMAL(18,3)", "ingest_id": "VARCHAR"}
