@@ -64,19 +64,6 @@ class NewRun(msgspec.Struct, forbid_unknown_fields=True):
     raw_as_of: str | None = None
 
 
-class RunPart(msgspec.Struct):
-    run_id: str
-    part: int
-    rows: int
-    dates: list[str]
-    source_name: str | None
-    format: str
-    bytes: int
-    sha256: str
-    uploaded_at: str
-    uploaded_by: str | None = None
-
-
 class PartInfo(msgspec.Struct):
     part: int
     rows: int
@@ -87,6 +74,12 @@ class PartInfo(msgspec.Struct):
     sha256: str
     uploaded_at: str
     uploaded_by: str | None = None
+
+
+class RunPart(PartInfo, kw_only=True):
+    """An uploaded part, as the upload answers it: its entry in the run record, and the run."""
+
+    run_id: str
 
 
 class Run(msgspec.Struct):
