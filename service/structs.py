@@ -109,9 +109,15 @@ class Run(msgspec.Struct):
     created_by: str | None = None
     published_by: str | None = None
     publish_seq: Annotated[int | None, Meta(
-        description="the lake's publish counter at this run's publish (1 + the highest so far); for each date "
-                    "`latest` is the published run covering it with the highest publish_seq; null until published"
+        description="the lake's publish counter at this run's publish or promotion (1 + the highest so far); for "
+                    "each date `latest` is the published run covering it with the highest publish_seq, candidates "
+                    "left out; null until published, and for a candidate until promoted"
     )] = None
+    stage: Annotated[Literal["candidate", "latest"] | None, Meta(
+        description="candidate (readable by run id, never latest) or latest; null before publish")] = None
+    promoted_at: str | None = None
+    promoted_by: str | None = None
+    promoted_forced: Annotated[bool | None, Meta(description="promoted with force=true, checks not required")] = None
     retracted_at: str | None = None
     retracted_by: str | None = None
     aborted_at: str | None = None
@@ -131,6 +137,35 @@ class Run(msgspec.Struct):
         description="published with allow_partial while missing_icps or missing_dates were not empty")] = False
     dates: list[str] = []
     parts: list[PartInfo] = []
+
+
+class NewAlias(msgspec.Struct, forbid_unknown_fields=True):
+    """Where an alias points: a published run (a candidate or one answering latest)."""
+
+    run_id: Annotated[str, Meta(pattern=r"^run-[0-9]{8}$", examples=["run-00000003"])]
+
+
+class AliasChange(msgspec.Struct):
+    """One earlier state of an alias: the run it pointed at (null: deleted), who set it and when."""
+
+    run_id: str | None
+    set_at: str
+    set_by: str | None
+
+
+class Alias(msgspec.Struct):
+    """An alias: the run it points at (null once deleted), who set that and when, and every
+    earlier state, oldest first."""
+
+    name: str
+    run_id: str | None
+    set_at: str
+    set_by: str | None
+    history: list[AliasChange]
+
+
+class AliasList(msgspec.Struct):
+    items: list[Alias]
 
 
 class RunPage(msgspec.Struct):
