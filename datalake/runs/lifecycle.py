@@ -3,8 +3,9 @@
 A run's record (``_meta/runs/<run_id>.json``) is its single source of truth, and rewriting
 it is the commit point of every transition: open -> published -> retracted, open ->
 aborted. A run published as a candidate (``stage="candidate"``, no ``publish_seq``) is
-readable by its id but answers no "latest" until ``promotion.promote_run``. Uploaded parts are validated row by row on upload and kept, typed, in the run's
-parts folder under ``_staging`` (never read by queries). Publish checks the whole run
+readable by its id but answers no "latest" until ``promotion.promote_run``. Uploaded parts
+are validated row by row on upload and kept, typed, in the run's parts folder under
+``_staging`` (never read by queries). Publish checks the whole run
 (duplicate keys across parts), writes the per-date Parquet files in a private staging
 folder, moves the finished run folder into ``output/`` and writes the record last; readers
 find published runs through the records only, so a publisher that dies at any point leaves
