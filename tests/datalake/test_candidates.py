@@ -157,3 +157,17 @@ def test_latest_change_compares_with_what_answers_latest_never_a_candidate(stage
     runs.promote_run(lake, c)
     change = {check.name: check for check in run_checks(lake, other)}["latest_change"]
     assert change.numbers["against"] == [c]
+
+
+def test_views_defined_before_a_promotion_see_it(staged) -> None:
+    lake, a, c, _ = staged
+    con = sql.connect()
+    try:
+        views.define_views(con, lake)
+        assert con.sql("SELECT DISTINCT run_id FROM output_latest").fetchall() == [(a,)]
+        runs.promote_run(lake, c)
+        assert con.sql("SELECT read_date, run_id FROM output_runs_by_date ORDER BY 1").fetchall() == [
+            (JUNE, a), (D2, c), (D3, c)]
+        assert con.sql("SELECT DISTINCT run_id FROM output_latest ORDER BY 1").fetchall() == [(a,), (c,)]
+    finally:
+        con.close()
