@@ -25,7 +25,7 @@ exit status:
        or a write that lost a race with another writer (conflict:)
   2    usage errors, and other engine errors: no such lake, run or ingest, an argument
        out of range, a change the current state does not allow
-  3    check found problems
+  3    check found problems, a check of runs checks failed, or one refused runs promote
   130  interrupted"""
 
 LAKE_HELP = "lake folder or s3:// URL (default: $METERLAKE_LAKE)"

@@ -12,13 +12,14 @@ from datalake.raw.compaction import parse_duration
 from datalake.demo.runs import demo_runs
 from datalake.lake import Lake
 
-from . import review
+from . import aliases, review
 
 ACTOR = "cli"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, abort, retract, list, show, checks, diff")
+    top = commands.add_parser("runs", help="algorithm runs: create, upload, publish, promote, abort, retract, list, "
+                                           "show, checks, diff, alias")
     sub = top.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
 
     p = sub.add_parser("create", help="open a new run over a window of trading dates")
@@ -36,13 +37,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     for name, helptext in (("publish", "validate the whole run and make it visible at once"),
                            ("abort", "give up an open run"),
                            ("retract", "withdraw a published run from 'latest'"),
-                           ("show", "print a run's record")):
+                           ("show", "print a run's record (RUN_ID or alias:NAME)")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run_id")
         p.set_defaults(func=cmd_transition, action=name)
     _partial_option(sub.choices["publish"])
+    _stage_option(sub.choices["publish"])
+    sub.choices["publish"].add_argument("--json", action="store_true", help="print the whole run record as JSON")
     for name in ("abort", "retract", "show"):
         _json_option(sub.choices[name])
+
+    p = sub.add_parser("promote", help="make a published candidate answer 'latest' for its window (its checks "
+                                       "must pass: exit status 3 if one fails)")
+    p.add_argument("run_id")
+    p.add_argument("--force", action="store_true", help="promote even if checks of the run fail")
+    p.add_argument("--alias", metavar="NAME", help="also point this alias at the run")
+    _json_option(p)
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("abort-stale", help="abort open runs with no upload for longer than DURATION "
                                            "(a publisher that died leaves its run open)")
@@ -61,6 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _run_fields(p)
     _partial_option(p)
+    _stage_option(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("demo", help="publish synthetic runs over the lake's raw reads")
@@ -70,12 +82,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
     review.register(sub)
+    aliases.register(sub)
 
 
 def _partial_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-partial", action="store_true",
                    help="publish even if dates of the window have no rows, or ICPs with raw reads in the window "
                         "have no output (refused otherwise, exit status 1)")
+
+
+def _stage_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", choices=runs.STAGES, default="latest",
+                   help="latest (default): the run answers 'latest' for its window at once; candidate: readable "
+                        "by its run id only, until `runs promote`")
 
 
 def _json_option(p: argparse.ArgumentParser) -> None:
@@ -122,16 +141,20 @@ def cmd_abort_stale(args: argparse.Namespace) -> int:
 def summary(record: dict) -> str:
     """One line: id, status, window, algorithm, rows and totals (as ``runs list`` prints)."""
     totals = " ".join(f"{k}={v}" for k, v in sorted(record["totals"].items()))
-    return (f"{record['run_id']}  {record['status']:<9}  {record['start']}..{record['end']}  "
+    status = "candidate" if record["status"] == "published" and record.get("stage") == "candidate" else record["status"]
+    return (f"{record['run_id']}  {status:<9}  {record['start']}..{record['end']}  "
             f"{record['algorithm']} {record['version']}  rows={record['rows']:,}  {totals}").rstrip()
 
 
 def details(record: dict) -> list[str]:
     """The rest of a record worth reading at a terminal; ``--json`` has all of it."""
     lines = []
-    for event in ("created", "published", "retracted", "aborted"):
+    for event in ("created", "published", "promoted", "retracted", "aborted"):
         if record.get(f"{event}_at"):
             lines.append(f"  {event + ':':<13}{record[f'{event}_at']} by {record[f'{event}_by']}")
+    if record.get("stage"):
+        lines.append(f"  {'stage:':<13}{record['stage']}" + (" (promoted with --force)"
+                                                              if record.get("promoted_forced") else ""))
     if record.get("publish_seq") is not None:
         lines.append(f"  {'publish_seq:':<13}{record['publish_seq']}")
     lines.append(f"  {'raw as of:':<13}{record['raw_as_of'] or '(empty lake)'}")
@@ -172,14 +195,25 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_transition(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
-    if args.action == "show":
-        _print(runs.get_run(lake, args.run_id), args, detailed=True)
+    if args.action == "show":  # `runs show alias:NAME` shows the run the alias points at
+        _print(runs.get_run(lake, runs.resolve_run(lake, args.run_id, "run_id")), args, detailed=True)
         return 0
     if args.action == "publish":
-        _print(runs.publish_run(lake, args.run_id, actor=ACTOR, allow_partial=args.allow_partial), args)
+        _print(runs.publish_run(lake, args.run_id, actor=ACTOR, allow_partial=args.allow_partial, stage=args.stage),
+               args)
         return 0
     action = {"abort": runs.abort_run, "retract": runs.retract_run}[args.action]
     _print(action(lake, args.run_id, actor=ACTOR), args)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    record = runs.promote_run(Lake(args.lake), args.run_id, actor=ACTOR, force=args.force, alias=args.alias)
+    _print(record, args)
+    if not args.json:
+        print(f"  promoted at {record['promoted_at']}, publish_seq {record['publish_seq']}"
+              + (" (forced)" if args.force else "") + (f"; alias {args.alias} -> {record['run_id']}" if args.alias
+                                                     else ""))
     return 0
 
 
@@ -196,7 +230,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         for n, path in enumerate(args.files, start=1):
             runs.upload_part(lake, record["run_id"], n, path, actor=ACTOR)
-        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR, allow_partial=args.allow_partial), args)
+        _print(runs.publish_run(lake, record["run_id"], actor=ACTOR, allow_partial=args.allow_partial,
+                                stage=args.stage), args)
     except BaseException as e:
         try:
             runs.abort_run(lake, record["run_id"], actor=ACTOR)

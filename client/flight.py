@@ -61,8 +61,9 @@ class FlightTransport:
                 answer = metadata.read()
         return json.loads(answer.to_pybytes())
 
-    def publish(self, run_id: str, *, allow_partial: bool = False) -> dict:
-        body = {"run_id": run_id, **({"allow_partial": True} if allow_partial else {})}
+    def publish(self, run_id: str, *, allow_partial: bool = False, stage: str = "latest") -> dict:
+        body = {"run_id": run_id, **({"allow_partial": True} if allow_partial else {}),
+                **({"stage": stage} if stage != "latest" else {})}
         with errors():
             results = self.client.do_action(flight.Action("publish", json.dumps(body).encode()),
                                             options=self.options)

@@ -154,14 +154,35 @@ class MeterlakeClient:
                                  headers={"Content-Type": ctype}, params=_params(source_name=source_name))
         return _check(response).json()
 
-    def publish_run(self, run_id: str, *, allow_partial: bool = False,
+    def publish_run(self, run_id: str, *, allow_partial: bool = False, stage: Literal["latest", "candidate"] = "latest",
                     transport: Literal["http", "flight"] = "http") -> dict:
         """Publish an open run; ``allow_partial`` publishes it even if dates or raw ICPs of its
-        window have no output."""
+        window have no output; ``stage="candidate"`` makes it readable by its id only, until
+        ``promote_run``."""
         if transport == "flight":
-            return self.flight().publish(run_id, allow_partial=allow_partial)
-        params = {"allow_partial": "true"} if allow_partial else None
+            return self.flight().publish(run_id, allow_partial=allow_partial, stage=stage)
+        params = _params(allow_partial="true" if allow_partial else None, stage=None if stage == "latest" else stage)
         return _check(self.http.post(f"/v1/runs/{run_id}/publish", params=params)).json()
+
+    def promote_run(self, run_id: str, *, force: bool = False, alias: str | None = None) -> dict:
+        """Make a published candidate answer latest (its checks must pass unless ``force``);
+        ``alias`` points that alias at it too. Needs an admin token."""
+        params = _params(force="true" if force else None, alias=alias)
+        return _check(self.http.post(f"/v1/runs/{run_id}/promote", params=params)).json()
+
+    def set_alias(self, name: str, run_id: str) -> dict:
+        """Point alias ``name`` at a published run (admin); the alias record, with its history."""
+        return _check(self.http.put(f"/v1/aliases/{name}", json={"run_id": run_id})).json()
+
+    def list_aliases(self) -> list[dict]:
+        return _check(self.http.get("/v1/aliases")).json()["items"]
+
+    def get_alias(self, name: str) -> dict:
+        return _check(self.http.get(f"/v1/aliases/{name}")).json()
+
+    def delete_alias(self, name: str) -> dict:
+        """Delete alias ``name`` (admin); the record, its history kept."""
+        return _check(self.http.delete(f"/v1/aliases/{name}")).json()
 
     def retract_run(self, run_id: str) -> dict:
         return _check(self.http.post(f"/v1/runs/{run_id}/retract")).json()
@@ -204,9 +225,10 @@ class MeterlakeClient:
 
     def upload_run(self, parts: Iterable[Frame], *, start: DateLike, end: DateLike, algorithm: str,
                    version: str, params: dict | None = None, raw_as_of: str | None = None,
-                   publish: bool = True, concurrency: int = 1, allow_partial: bool = False) -> dict:
+                   publish: bool = True, concurrency: int = 1, allow_partial: bool = False,
+                   stage: Literal["latest", "candidate"] = "latest") -> dict:
         """Open a run, upload each frame as a part (1, 2, ...), ``concurrency`` at a time, and
-        publish it; the run is aborted if an upload fails."""
+        publish it (as ``stage``); the run is aborted if an upload fails."""
         run = self.create_run(start=start, end=end, algorithm=algorithm, version=version, params=params,
                               raw_as_of=raw_as_of)
         try:
@@ -214,7 +236,7 @@ class MeterlakeClient:
         except BaseException:
             self.abort_run(run["run_id"])
             raise
-        return (self.publish_run(run["run_id"], allow_partial=allow_partial) if publish
+        return (self.publish_run(run["run_id"], allow_partial=allow_partial, stage=stage) if publish
                 else self.get_run(run["run_id"]))
 
     # -- output ------------------------------------------------------------------------

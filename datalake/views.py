@@ -32,7 +32,7 @@ from datalake import schema
 from datalake import sql
 from datalake.raw.attributes import ATTRIBUTES_FILE_SCHEMA, attribute_files
 from datalake.lake import Lake, RawFile
-from datalake.runs.record import list_runs
+from datalake.runs.record import is_candidate, list_runs
 
 # In dependency order: a view may only use the ones before it.
 STATEMENTS = (
@@ -75,13 +75,16 @@ class Snapshot:
     # Of ``lists["output_runs"]``, those already retracted: their output is in ``output_all``
     # but answers for no date.
     retracted_runs: tuple[str, ...] = ()
+    # Of ``lists["output_runs"]``, the published candidates: in ``output_all``, never latest.
+    candidate_runs: tuple[str, ...] = ()
 
     def describe(self) -> str:
         n = {k: len(v) for k, v in self.lists.items()}
         published = n["output_runs"] - len(self.retracted_runs)
         retracted = f", {len(self.retracted_runs)} retracted" if self.retracted_runs else ""
+        candidates = f" ({len(self.candidate_runs)} candidates)" if self.candidate_runs else ""
         return (f"snapshot at ingest {self.head_ingest or '(none)'}: {n['ingest_ids']} ingests, "
-                f"{n['raw_files']} raw files, {published} published runs{retracted} "
+                f"{n['raw_files']} raw files, {published} published runs{candidates}{retracted} "
                 f"({n['output_files']} output files)")
 
 
@@ -111,7 +114,8 @@ def snapshot(lake: Lake) -> Snapshot:
         "output_runs": [r["run_id"] for r in readable],
         # The attributes of reads delivered in EIEP files, one file per such ingest.
         "attribute_files": [str(p) for p in attribute_files(lake, records)],
-    }, tuple(r["run_id"] for r in readable if r["status"] == "retracted"))
+    }, tuple(r["run_id"] for r in readable if r["status"] == "retracted"),
+        tuple(r["run_id"] for r in readable if r["status"] == "published" and is_candidate(r)))
 
 
 def _base_files(raw: list[RawFile]) -> set[Path]:

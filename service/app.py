@@ -12,6 +12,7 @@ from datalake.raw.reads import warm_up
 
 from .admission import admit
 from .auth import actor_of, audit, check_scope
+from .controllers.aliases import AliasesController
 from .controllers.changes import ChangesController
 from .controllers.flight import FlightController
 from .controllers.health import HealthController
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     services = Services(lake, db, settings)
     return Litestar(
         route_handlers=[HealthController, ReadsController, ChangesController, RunsController, ReviewController,
-                        OutputController, QualityController, FlightController, ui_router()],
+                         AliasesController, OutputController, QualityController, FlightController, ui_router()],
         dependencies={
             "svc": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -1,7 +1,8 @@
 """Who may do what: bearer tokens with scopes, enforced by one guard for every route.
 
 Scopes are ordered, each implying the ones before it: ``read`` (queries), ``write``
-(ingest, runs: create, upload, publish, abort), ``admin`` (retract). Every route declares
+(ingest, runs: create, upload, publish, a candidate included, abort), ``admin`` (retract,
+promote, aliases). Every route declares
 what it needs next to its decorator with ``**requires(scope)``, which sets
 ``opt={"scope": ...}`` (read by ``check_scope``) and the OpenAPI security requirement; a
 route that declares nothing is refused, so a new route cannot be open by omission.
@@ -48,7 +49,7 @@ SCHEME = "bearer"
 SECURITY_SCHEMES = {SCHEME: SecurityScheme(
     type="http", scheme="bearer", bearer_format="opaque",
     description="A token from `meterlake token create`. Scopes: read (queries), write (ingest, runs), "
-                "admin (retract); admin implies write implies read.")}
+                "admin (retract, promote, aliases); admin implies write implies read.")}
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 audit_log = logging.getLogger("meterlake.audit")
@@ -278,12 +279,22 @@ def actor_of(scope: Scope) -> str:
     return scope.get("user") or ANONYMOUS  # type: ignore[return-value]
 
 
+AUDIT_NOTE = "meterlake.audit"
+
+
+def audit_note(scope: Scope, text: str) -> None:
+    """What a write changed, in words, for its line in the audit log (``audit``)."""
+    scope.setdefault("state", {})[AUDIT_NOTE] = text  # type: ignore[typeddict-item]
+
+
 async def audit(message: Message, scope: Scope) -> None:
-    """Log every answer of a write or admin route with who asked (a ``before_send`` hook)."""
+    """Log every answer of a write or admin route with who asked, and what it changed when
+    the handler said (``audit_note``) (a ``before_send`` hook)."""
     if message["type"] != "http.response.start":
         return
     handler = scope.get("route_handler")
     needed = handler.opt.get("scope") if handler is not None else None
     if needed in ("write", "admin"):
-        audit_log.info("%s %s -> %s by %s", scope["method"], scope["path"], message["status"],
-                       scope.get("user") or "(unauthenticated)")
+        note = (scope.get("state") or {}).get(AUDIT_NOTE)
+        audit_log.info("%s %s -> %s by %s%s", scope["method"], scope["path"], message["status"],
+                       scope.get("user") or "(unauthenticated)", f": {note}" if note else "")

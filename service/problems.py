@@ -14,6 +14,7 @@ RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
 | a JSON body that is not JSON           | 415    | unsupported_media_type    |
 | ValidationError (bad rows in a body)   | 422    | validation_failed         |
 | PartialRunError (publish of a partial run) | 422 | partial_run              |
+| ChecksFailedError (promotion of a run whose checks fail) | 422 | checks_failed |
 | no lake / lake of another format       | 503    | lake_not_found, lake_format |
 | the lake's disk is full                | 507    | storage_full              |
 | the object store fails requests        | 503    | store_unavailable         |
@@ -39,6 +40,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from datalake.raw.asof import AS_OF_SHAPE
 from datalake.runs.coverage import PartialRunError
+from datalake.runs.promotion import ChecksFailedError
 from datalake.errors import (ConflictError, InvalidArgumentError, LakeFormatError, LakeNotFoundError,
                              MeterlakeError, NotFoundError, StoreError, StorageFullError, ValidationError)
 
@@ -74,6 +76,7 @@ ENGINE_STATUS: list[tuple[type[MeterlakeError], int]] = [
     (PayloadTooLargeError, 413),
     (ValidationError, 422),
     (PartialRunError, 422),
+    (ChecksFailedError, 422),
     (InvalidArgumentError, 400),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -100,7 +103,8 @@ class RowProblem(msgspec.Struct):
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details. ``code`` is stable and machine-readable; ``field`` and
     ``value`` name the argument at fault; ``errors`` lists the first bad rows of an upload
-    and ``total_errors`` counts them all."""
+    and ``total_errors`` counts them all; ``missing_*`` describe a partial run, and
+    ``failed_checks`` names the checks that refused a promotion."""
 
     type: str
     title: str
@@ -115,6 +119,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     missing_dates: list[str] | None = None
     missing_icps: int | None = None
     missing_icps_sample: list[str] | None = None
+    failed_checks: list[str] | None = None
 
 
 def problem_response(request: Request, status: int, code: str, detail: str, *, field: str | None = None,
@@ -137,6 +142,9 @@ def engine_error(request: Request, exc: MeterlakeError) -> Response:
         return problem_response(request, status, exc.code, exc.message, field=exc.field, value=exc.value,
                                 missing_dates=cov.missing_dates, missing_icps=cov.missing_icps,
                                 missing_icps_sample=cov.missing_icps_sample)
+    if isinstance(exc, ChecksFailedError):
+        return problem_response(request, status, exc.code, exc.message, field=exc.field, value=exc.value,
+                                failed_checks=[c.name for c in exc.failed])
     if status == 500:
         log.error("unmapped engine error on %s", request.url.path, exc_info=exc)
     return problem_response(request, status, exc.code, exc.message, field=exc.field, value=exc.value)
@@ -179,7 +187,9 @@ SHAPES = {
     "since": "an ingest id like ing-00000041 (ing-00000000 for all), or an RFC 3339 time",
     "until": AS_OF_SHAPE,
     "run_id": "a run id like run-00000001",
-    "run": "latest or a run id like run-00000001",
+    "run": "latest, a run id like run-00000001, or alias:NAME like alias:production",
+    "name": "an alias name: a lowercase letter, then up to 63 lowercase letters, digits, _ or -, like production",
+    "alias": "an alias name: a lowercase letter, then up to 63 lowercase letters, digits, _ or -, like production",
     "shard": "k/n with 0 <= k < n, like 0/4",
     "by": "up to three comma-separated keys from icp_id, read_date, buyer_seller, like icp_id,buyer_seller",
 }
@@ -256,7 +266,8 @@ DESCRIPTIONS = {
     409: "The state does not allow this transition (problem details)",
     413: "Body larger than the upload cap (problem details)",
     422: "The body failed validation: `errors` lists the first bad rows; or, for a publish, the run is partial "
-         "(`partial_run`: `missing_dates`, `missing_icps`, `missing_icps_sample`) (problem details)",
+         "(`partial_run`: `missing_dates`, `missing_icps`, `missing_icps_sample`); or, for a promotion, checks of "
+         "the run fail (`checks_failed`: `failed_checks` names them) (problem details)",
     503: "The lake is not readable (problem details)",
     504: "The queries ran past the service's query timeout and were stopped (problem details)",
 }

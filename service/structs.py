@@ -102,9 +102,15 @@ class Run(msgspec.Struct):
     created_by: str | None = None
     published_by: str | None = None
     publish_seq: Annotated[int | None, Meta(
-        description="the lake's publish counter at this run's publish (1 + the highest so far); for each date "
-                    "`latest` is the published run covering it with the highest publish_seq; null until published"
+        description="the lake's publish counter at this run's publish or promotion (1 + the highest so far); for "
+                    "each date `latest` is the published run covering it with the highest publish_seq, candidates "
+                    "left out; null until published, and for a candidate until promoted"
     )] = None
+    stage: Annotated[Literal["candidate", "latest"] | None, Meta(
+        description="candidate (readable by run id, never latest) or latest; null before publish")] = None
+    promoted_at: str | None = None
+    promoted_by: str | None = None
+    promoted_forced: Annotated[bool | None, Meta(description="promoted with force=true, checks not required")] = None
     retracted_at: str | None = None
     retracted_by: str | None = None
     aborted_at: str | None = None
@@ -124,6 +130,35 @@ class Run(msgspec.Struct):
         description="published with allow_partial while missing_icps or missing_dates were not empty")] = False
     dates: list[str] = []
     parts: list[PartInfo] = []
+
+
+class NewAlias(msgspec.Struct, forbid_unknown_fields=True):
+    """Where an alias points: a published run (a candidate or one answering latest)."""
+
+    run_id: Annotated[str, Meta(pattern=r"^run-[0-9]{8}$", examples=["run-00000003"])]
+
+
+class AliasChange(msgspec.Struct):
+    """One earlier state of an alias: the run it pointed at (null: deleted), who set it and when."""
+
+    run_id: str | None
+    set_at: str
+    set_by: str | None
+
+
+class Alias(msgspec.Struct):
+    """An alias: the run it points at (null once deleted), who set that and when, and every
+    earlier state, oldest first."""
+
+    name: str
+    run_id: str | None
+    set_at: str
+    set_by: str | None
+    history: list[AliasChange]
+
+
+class AliasList(msgspec.Struct):
+    items: list[Alias]
 
 
 class RunPage(msgspec.Struct):
@@ -180,112 +215,3 @@ class ChangesPage(msgspec.Struct):
     until: str | None
     changes: list[Change]
     next_cursor: str | None
-
-
-class RunCheck(msgspec.Struct):
-    name: Annotated[str, Meta(description="missing_icps, missing_dates, duplicate_keys (structural); "
-                                          "buyer_seller_balance, latest_change (numeric)")]
-    kind: Literal["structural", "numeric"]
-    passed: bool
-    detail: str
-    numbers: Annotated[dict[str, object], Meta(description="the figures behind the result: counts as integers, "
-                                                           "amounts and ratios as decimal strings, samples as lists")]
-    bound: Annotated[str | None, Meta(description="numeric checks: the bound that applied and where it was set "
-                                                  "(run params or lake.json); null when none is set")] = None
-
-
-class RunChecks(msgspec.Struct):
-    run_id: str
-    passed: Annotated[bool, Meta(description="every check passed")]
-    checks: list[RunCheck]
-
-
-class DiffSide(msgspec.Struct):
-    buyer_seller: Literal["buyer", "seller"]
-    run_total: DecimalText
-    against_total: DecimalText
-    difference: Annotated[DecimalText, Meta(description="run_total minus against_total")]
-    added: Annotated[int, Meta(description="(icp_id, read_date) cells of this side only the run has")]
-    removed: Annotated[int, Meta(description="cells only `against` has")]
-    changed: Annotated[int, Meta(description="cells both have, with different totals")]
-    unchanged: int
-
-
-class DiffChange(msgspec.Struct):
-    icp_id: str
-    read_date: DateText
-    buyer_seller: Literal["buyer", "seller"]
-    change: Literal["added", "removed", "changed"]
-    run_amount: Annotated[DecimalText | None, Meta(description="the day's total in the run; null if it has none")]
-    against_amount: Annotated[DecimalText | None, Meta(description="the day's total in `against`")]
-    difference: Annotated[DecimalText, Meta(description="run minus against (a missing total counts 0)")]
-
-
-class RunDiff(msgspec.Struct):
-    run_id: str
-    against: str
-    start: Annotated[DateText, Meta(description="first date both windows cover")]
-    end: Annotated[DateText, Meta(description="last date both windows cover")]
-    sides: list[DiffSide]
-    changes: Annotated[list[DiffChange], Meta(description="the largest changes first, a page of at most `limit`")]
-    next_cursor: str | None
-
-
-class DiffDate(msgspec.Struct):
-    read_date: DateText
-    buyer_seller: Literal["buyer", "seller"]
-    run_total: DecimalText
-    against_total: DecimalText
-    difference: Annotated[DecimalText, Meta(description="run_total minus against_total")]
-    added: int
-    removed: int
-    changed: int
-    unchanged: int
-
-
-class RunDiffDates(msgspec.Struct):
-    run_id: str
-    against: str
-    start: Annotated[DateText, Meta(description="first date both windows cover")]
-    end: Annotated[DateText, Meta(description="last date both windows cover")]
-    items: Annotated[list[DiffDate], Meta(description="one row a date and side, every date of start..end; "
-                                                      "added up over the dates they are the diff's sides")]
-
-
-class QualityDay(msgspec.Struct):
-    read_date: DateText
-    energy_flow_direction: Literal["I", "X"]
-    expected_intervals: Annotated[int, Meta(description="trading periods of the date: 46, 48 or 50")]
-    icps: Annotated[int, Meta(description="ICPs with a read in this direction on a date of the range")]
-    icps_complete: Annotated[int, Meta(description="of them, those with every interval of the date")]
-    icps_short: int
-    present_intervals: int
-    missing_intervals: Annotated[int, Meta(description="icps x expected_intervals - present_intervals")]
-    revised_reads: Annotated[int, Meta(description="intervals delivered more than once (revised)")]
-    latest_ingest: Annotated[str | None, Meta(description="the newest ingest with a read of the date")]
-
-
-class QualityReport(msgspec.Struct):
-    start: DateText
-    end: DateText
-    as_of: str | None
-    items: list[QualityDay]
-
-
-class IcpQualityDay(msgspec.Struct):
-    read_date: DateText
-    energy_flow_direction: Literal["I", "X"]
-    expected_intervals: int
-    present_intervals: int
-    missing_intervals: int
-    complete: bool
-    revised_reads: int
-    latest_ingest: str | None
-
-
-class IcpQuality(msgspec.Struct):
-    icp_id: str
-    start: DateText
-    end: DateText
-    as_of: str | None
-    items: list[IcpQualityDay]

@@ -1,6 +1,6 @@
 """Verifying a lake: every committed file present and intact, schemas as declared, every
-ingest's rows all there, run records well formed; and finding (or removing) what killed
-writers left behind."""
+ingest's rows all there, run records (their stage and publish_seq too) and alias records
+well formed; and finding (or removing) what killed writers left behind."""
 from __future__ import annotations
 
 import contextlib
@@ -18,6 +18,7 @@ from datalake import schema
 from datalake import sql
 from datalake.raw.attributes import ATTRIBUTES_FILE_SCHEMA
 from datalake.lake import COMPACTION, Lake
+from datalake.maintenance.records import check_aliases, check_stage
 from datalake.storage.layout import INGEST_ID_RE, RUN_ID_RE
 from datalake.output.blocks import write_output_blocks
 from datalake.raw.blocks import write_raw_blocks
@@ -35,6 +36,7 @@ class CheckReport:
     raw_files: int = 0
     runs: int = 0
     output_files: int = 0
+    aliases: int = 0
 
     @property
     def ok(self) -> bool:
@@ -42,7 +44,7 @@ class CheckReport:
 
     def summary(self) -> str:
         lines = [f"checked {self.commits} commits, {self.raw_files} raw files, {self.runs} runs, "
-                 f"{self.output_files} output files: "
+                 f"{self.output_files} output files, {self.aliases} aliases: "
                  + ("ok" if self.ok else f"{len(self.problems)} problem(s)")]
         lines += [f"  problem: {p}" for p in self.problems]
         verb = "removed" if self.removed else "left over (remove with --repair)"
@@ -71,8 +73,9 @@ def check_lake(lake: Lake, *, repair: bool = False, checksums: bool = True) -> C
                 _check_file(lake.layout.absolute(entry["path"]), entry["path"], entry, ATTRIBUTES_FILE_SCHEMA,
                             report, checksums)
         _check_block_files(lake, current, report, repair)
-    _check_runs(lake, report, checksums)
+    statuses = _check_runs(lake, report, checksums)
     _check_run_checkpoints(lake, report)
+    check_aliases(lake, statuses, report)
     if report.ok:  # what is a leftover follows from the records: only when they are sound
         with exclusive_lock(lake.layout.write_lock):
             found = lake.remove_abandoned(dry_run=not repair)
@@ -179,7 +182,9 @@ def _write_output_blocks(parquet: Path, target: Path, day: dt.date, *, run_id: s
     return write_output_blocks(parquet, target, read_date=day, run_id=run_id)
 
 
-def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:
+def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> dict[str, str]:
+    """Each run record; returns the status of each run, by id."""
+    statuses: dict[str, str] = {}
     for path in sorted(lake.layout.runs_dir.glob("run-*.json")):
         where = lake.layout.relative(path)
         if (record := _read(lake, path, read_json, "run record", report)) is None:
@@ -190,6 +195,8 @@ def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:
         if record.get("status") not in STATUSES:
             report.problems.append(f"{where}: status {record.get('status')!r} is not one of {', '.join(STATUSES)}")
             continue
+        statuses[path.stem] = record["status"]
+        check_stage(record, where, report)
         try:
             window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
         except (KeyError, TypeError, ValueError):
@@ -206,6 +213,7 @@ def _check_runs(lake: Lake, report: CheckReport, checksums: bool) -> None:
         for f in files:
             report.output_files += 1
             _check_file(lake.root / f["path"], f["path"], f, schema.OUTPUT_FILE_SCHEMA, report, checksums)
+    return statuses
 
 
 def _check_file(path: Path, relative: str, entry: dict, expected: pa.Schema, report: CheckReport,

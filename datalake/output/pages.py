@@ -18,7 +18,8 @@ from datalake.errors import InvalidArgumentError, MeterlakeError
 from datalake.lake import Lake, check_range, parse_date
 from datalake.storage.layout import check_run_id
 from datalake.output.blocks import Source
-from datalake.runs.record import get_run, output_files, records, run_record
+from datalake.runs.aliases import resolve_run
+from datalake.runs.record import get_run, latest_runs, output_files, run_record
 from datalake.storage.files import version
 
 MAX_LIMIT = 100_000
@@ -26,20 +27,21 @@ MAX_LIMIT = 100_000
 
 def resolve_runs(lake: Lake, start: dt.date | str, end: dt.date | str, run: str = "latest") -> dict[dt.date, str]:
     """The run that answers for each trading date in ``start``..``end``. "latest" is the
-    most recently published, not retracted run whose window covers the date (dates no
-    such run covers are absent); a run id pins that run (published or retracted) for the
-    dates of its window."""
+    most recently published, not retracted run whose window covers the date, candidates
+    left out (``record.latest_runs``; dates no such run covers are absent); a run id pins
+    that run (published, a candidate, or retracted) for the dates of its window, and
+    ``alias:NAME`` the run the alias points at now (``aliases.resolve_run``)."""
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
+    run = resolve_run(lake, run)
     if run != "latest":
         record = get_run(lake, check_run_id(run, "run"))
         output_files(lake, run)  # open and aborted runs have no output to read
-        candidates = [record]
+        answering = [record]
     else:
-        candidates = sorted(records(lake, status="published", start=start, end=end),
-                            key=lambda r: (r["publish_seq"], r["run_id"]))  # two hosts may tie
+        answering = latest_runs(lake, start=start, end=end)
     resolved: dict[dt.date, str] = {}
-    for record in candidates:  # later publishes overwrite earlier ones
+    for record in answering:  # later publishes overwrite earlier ones
         first = max(start, dt.date.fromisoformat(record["start"]))
         last = min(end, dt.date.fromisoformat(record["end"]))
         for i in range((last - first).days + 1):
@@ -129,13 +131,14 @@ def page_state(lake: Lake, text: str | None, query: dict, key_length: int, start
     if text is not None:
         state = cursors.decode(text, query, key_length)
         return state.runs, state.after
+    run = resolve_run(lake, run)  # an alias is read once, here: the cursor pins what it named
     if run != "latest":
         check_run_id(run, "run")
         record = get_run(lake, run)
         start = start or dt.date.fromisoformat(record["start"])
         end = end or dt.date.fromisoformat(record["end"])
     elif start is None or end is None:
-        published = records(lake, status="published")
+        published = latest_runs(lake)
         if not published:
             return {}, None
         start = start or min(dt.date.fromisoformat(r["start"]) for r in published)

@@ -5,8 +5,8 @@ only against a bound, a fraction set as ``checks.<name>`` in the run's params, e
 
 - ``buyer_seller_balance``: |buyer - seller| / max(buyer, seller), bound ``max_buyer_seller_gap``;
 - ``latest_change``: per side, |run - latest| / |latest| over the window's dates that another
-  published run answers for now (the run "latest" would name without this one), the larger of
-  the two sides, bound ``max_latest_change``.
+  run answers "latest" for now (the run "latest" would name without this one; candidates
+  answer nothing), the larger of the two sides, bound ``max_latest_change``.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from datalake import sql
 from datalake.runs.coverage import Check, coverage, structural
 from datalake.errors import ConflictError
 from datalake.lake import Lake
-from datalake.runs.record import output_files, records, run_record
+from datalake.runs.record import latest_runs, output_files, run_record
 
 BOUNDS = {"buyer_seller_balance": "max_buyer_seller_gap", "latest_change": "max_latest_change"}
 SCALE = Decimal(1).scaleb(-schema.AMOUNT_SCALE)
@@ -85,8 +85,7 @@ def latest_change(lake: Lake, record: dict) -> Check:
     """This run's totals against those of the runs that answer "latest" for its dates
     without it (what a candidate would replace)."""
     start, end = record["start"], record["end"]
-    others = sorted((r for r in records(lake, status="published", start=start, end=end)
-                     if r["run_id"] != record["run_id"]), key=lambda r: (r["publish_seq"] or 0, r["run_id"]))
+    others = [r for r in latest_runs(lake, start=start, end=end) if r["run_id"] != record["run_id"]]
     answering: dict[str, dict] = {}
     for other in others:
         lo, hi = max(start, other["start"]), min(end, other["end"])
@@ -114,5 +113,5 @@ def latest_change(lake: Lake, record: dict) -> Check:
             change = Decimal("Infinity")
     numbers["change"] = None if change is None else str(change)
     detail = (f"against {', '.join(numbers['against'])} over {len(answering)} date(s): change {numbers['change']}"
-              if answering else "no other published run answers for the window's dates")
+              if answering else "no other run answers latest for the window's dates")
     return _judge(lake, record, "latest_change", change, numbers, detail)

@@ -2,8 +2,10 @@
 
 A run's record (``_meta/runs/<run_id>.json``) is its single source of truth, and rewriting
 it is the commit point of every transition: open -> published -> retracted, open ->
-aborted. Uploaded parts are validated row by row on upload and kept, typed, in the run's
-parts folder under ``_staging`` (never read by queries). Publish checks the whole run
+aborted. A run published as a candidate (``stage="candidate"``, no ``publish_seq``) is
+readable by its id but answers no "latest" until ``promotion.promote_run``. Uploaded parts
+are validated row by row on upload and kept, typed, in the run's parts folder under
+``_staging`` (never read by queries). Publish checks the whole run
 (duplicate keys across parts), writes the per-date Parquet files in a private staging
 folder, moves the finished run folder into ``output/`` and writes the record last; readers
 find published runs through the records only, so a publisher that dies at any point leaves
@@ -27,7 +29,7 @@ from datalake.output.blocks import write_staged_blocks
 from datalake.runs.coverage import refuse_partial
 from datalake.runs.parts import MEMORY_LIMIT, part_file, stage_part
 from datalake.runs.publication import publish_files, run_stats
-from datalake.runs.record import get_run, load, now, records, require_status, update
+from datalake.runs.record import STAGES, get_run, load, now, records, require_status, update
 from datalake.runs.totals import write_icp_index
 from datalake.storage import checkpoint, commit
 from datalake.storage.files import local_copy, remove_tree, sha256_file
@@ -66,7 +68,8 @@ def create_run(lake: Lake, *, start: dt.date | str, end: dt.date | str, algorith
         "start": start.isoformat(), "end": end.isoformat(),
         "algorithm": algorithm, "version": version, "params": params, "raw_as_of": raw_as_of,
         "created_at": now(), "created_by": actor,
-        "published_at": None, "published_by": None, "publish_seq": None,
+        "published_at": None, "published_by": None, "publish_seq": None, "stage": None,
+        "promoted_at": None, "promoted_by": None,
         "retracted_at": None, "retracted_by": None, "aborted_at": None, "aborted_by": None,
         "parts": [], "rows": 0, "totals": {}, "icps": None, "missing_icps": None,
         "missing_icps_sample": [], "missing_dates": [], "dates": [], "files": [], "icp_index": None,
@@ -113,12 +116,18 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
 
 
 @environment_errors
-def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_partial: bool = False) -> dict:
-    """Check the whole run and make it visible at once. Fails (nothing published) with
-    ``ValidationError`` on duplicate keys; with ``coverage.PartialRunError`` if a date of the
-    window has no rows or an ICP with raw reads in the window has no output, unless
-    ``allow_partial``; with ``ConflictError`` if the run is not open or another writer
-    changed it meanwhile (e.g. a racing publish that won)."""
+def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_partial: bool = False,
+                stage: str = "latest") -> dict:
+    """Check the whole run and make it visible at once: with ``stage="latest"`` it takes the
+    next ``publish_seq`` and answers "latest" for its window; with ``stage="candidate"`` it
+    is readable by its id only (no ``publish_seq`` until promoted). Fails (nothing
+    published) with ``ValidationError`` on duplicate keys; with ``coverage.PartialRunError``
+    if a date of the window has no rows or an ICP with raw reads in the window has no
+    output, unless ``allow_partial``; with ``ConflictError`` if the run is not open or
+    another writer changed it meanwhile (e.g. a racing publish that won)."""
+    if stage not in STAGES:
+        raise InvalidArgumentError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}",
+                                   field="stage", value=stage)
     record = get_run(lake, run_id)
     require_status(record, "open", "publish")
     if not record["parts"]:
@@ -159,8 +168,8 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_part
                 placed.add(local_blocks, lake.layout.blocks_of(target))  # one commit with the data file
                 published.append({**f, "path": lake.layout.relative(target)})
             icps = placed.add(index, lake.layout.run_icp_index(run_id, name))
-            seq = max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
-            current.update(status="published", published_at=now(), published_by=actor, publish_seq=seq,
+            seq = None if stage == "candidate" else next_publish_seq(lake)
+            current.update(status="published", published_at=now(), published_by=actor, publish_seq=seq, stage=stage,
                            files=published, dates=[f["read_date"] for f in files],
                            icp_index=lake.layout.relative(icps), partial=allow_partial and cov.partial, **stats)
             return current
@@ -168,6 +177,11 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_part
         current = update(lake, run_id, change, based_on=record)
     remove_tree(lake.layout.run_parts_dir(run_id))
     return copy.deepcopy(current)
+
+
+def next_publish_seq(lake: Lake) -> int:
+    """1 + the highest ``publish_seq`` of any run now: what a publish or a promotion takes."""
+    return max((r["publish_seq"] or 0 for r in records(lake, fresh=True)), default=0) + 1
 
 
 @environment_errors
@@ -180,7 +194,8 @@ def abort_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
 
 @environment_errors
 def retract_run(lake: Lake, run_id: str, *, actor: str | None = None) -> dict:
-    """Withdraw a published run from "latest"; its files stay readable by run id."""
+    """Withdraw a published run (a candidate too) from "latest"; its files stay readable by
+    run id."""
     return _transition(lake, run_id, "published", "retracted", "retract", actor)
 
 

@@ -1,6 +1,7 @@
 """Run records (``_meta/runs/<run_id>.json``), each run's single source of truth: reading them
-(cached by file version, listed from the newest run checkpoint), and the conditional change
-through the commit that every run transition makes."""
+(cached by file version, listed from the newest run checkpoint), the conditional change
+through the commit that every run transition makes, and the one rule of which runs answer
+"latest" (``answers_latest``, ``latest_runs``)."""
 from __future__ import annotations
 
 import copy
@@ -17,6 +18,9 @@ from datalake.storage.layout import check_run_id
 from datalake.storage.location import is_local
 
 STATUSES = ("open", "published", "retracted", "aborted")
+# A published run's stage: a candidate is readable by its id only; "latest" (and a record
+# without a stage, published before stages existed) competes for "latest" by publish_seq.
+STAGES = ("candidate", "latest")
 
 _cache: dict[Path, tuple[tuple, dict, float]] = {}  # path -> (version, record, when checked)
 _cache_lock = threading.Lock()
@@ -86,9 +90,32 @@ def update(lake: Lake, run_id: str, change, based_on: dict | None = None) -> dic
 
 def _describe(record: dict) -> str:
     status = record["status"]
-    by = record.get(f"{status}_by")
-    return f"{record['run_id']} {status}" + (f" by {by}" if by else "") + (
-        f" at {record[f'{status}_at']}" if record.get(f"{status}_at") else "")
+    event = "promoted" if status == "published" and record.get("promoted_at") else status
+    by = record.get(f"{event}_by")
+    stage = " (candidate)" if is_candidate(record) else ""
+    return f"{record['run_id']} {event}{stage}" + (f" by {by}" if by else "") + (
+        f" at {record[f'{event}_at']}" if record.get(f"{event}_at") else "")
+
+
+def is_candidate(record: dict) -> bool:
+    """Whether a published (or retracted) run was published as a candidate and not promoted."""
+    return record.get("stage") == "candidate"
+
+
+def answers_latest(record: dict) -> bool:
+    """Whether a run competes for "latest" on the dates of its window: published, not
+    retracted, and not a candidate. Every "latest" answer of the engine asks this."""
+    return record["status"] == "published" and not is_candidate(record)
+
+
+def latest_runs(lake: Lake, *, start: dt.date | str | None = None, end: dt.date | str | None = None,
+                fresh: bool = False) -> list[dict]:
+    """The runs that answer "latest" (``answers_latest``) whose window overlaps
+    ``start``..``end``, in the order "latest" applies them: by (publish_seq, run_id), a
+    later one answering for the dates it shares with an earlier one (two hosts may publish
+    with one publish_seq; the run id breaks the tie). Not copies."""
+    return sorted((r for r in records(lake, status="published", start=start, end=end, fresh=fresh)
+                   if answers_latest(r)), key=lambda r: (r["publish_seq"] or 0, r["run_id"]))
 
 
 def require_status(record: dict, status: str, action: str) -> None:

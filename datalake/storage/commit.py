@@ -136,15 +136,22 @@ def append(lake: Lake, prepare: Callable[[str, Staged], dict | None], *, retry: 
 
 
 def update(lake: Lake, path: Path, change: Callable[[dict, Staged], dict], *,
-           describe: Callable[[dict], str] = lambda r: "it", based_on: dict | None = None) -> dict:
+           describe: Callable[[dict], str] = lambda r: "it", based_on: dict | None = None,
+           create: bool = False) -> dict:
     """Replace the record at ``path`` with ``change(copy_of_record, staged)``, only if no
     other writer changed it meanwhile; if one did, ``change`` runs again on the new record.
     ``change`` raises ``ConflictError`` when its change does not fit the record; after a
     lost race (the record is no longer the one read first, or ``based_on``, the one the
     writer started from) that becomes a ``CommitConflictError`` naming the winner by
-    ``describe``."""
+    ``describe``. With ``create``, a record that does not exist is ``change(None, staged)``,
+    created only if still absent (else ``FileNotFoundError``)."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        current, version = read_json_versioned(path)
+        try:
+            current, version = read_json_versioned(path)
+        except FileNotFoundError:
+            if not create:
+                raise
+            current, version = None, None
         staged = Staged()
         try:
             record = change(copy.deepcopy(current), staged)

@@ -15,6 +15,7 @@ INGEST_ID_RE = re.compile(r"^ing-[0-9]{8}$")
 TOKEN_RE = re.compile(r"^[0-9a-f]{12}$")
 RUN_ID_RE = re.compile(r"^run-[0-9]{8}$")
 STAGING_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+ALIAS_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 MAX_RUN_PART = 99_999
 
 
@@ -49,6 +50,14 @@ def run_id(seq: int) -> str:
 def check_run_id(value: str, field: str = "run_id") -> str:
     if not isinstance(value, str) or not RUN_ID_RE.match(value):
         raise InvalidArgumentError(f"{field} must be a run id like run-00000001, got {value!r}",
+                                   field=field, value=value)
+    return value
+
+
+def check_alias_name(value: str, field: str = "name") -> str:
+    if not isinstance(value, str) or not ALIAS_NAME_RE.match(value):
+        raise InvalidArgumentError(f"{field} must be an alias name: a lowercase letter, then up to 63 lowercase "
+                                   f"letters, digits, '_' or '-' (like production), got {value!r}",
                                    field=field, value=value)
     return value
 
@@ -120,6 +129,15 @@ class Layout:
     @cached_property
     def runs_dir(self) -> Path:
         return self.meta_dir / "runs"
+
+    @cached_property
+    def aliases_dir(self) -> Path:
+        """The alias records: one a name, each naming the run it points at."""
+        return self.meta_dir / "aliases"
+
+    def alias_record(self, name: str) -> Path:
+        check_alias_name(name)
+        return self.aliases_dir / f"{name}.json"
 
     @cached_property
     def staging_dir(self) -> Path:

@@ -57,7 +57,8 @@ def remove_abandoned(lake: Lake, *, dry_run: bool = False) -> list[Path]:
     found += [p for p in lake.layout.attributes_dir.glob("*") if p not in attributes]  # EIEP attributes
     committed_blocks = {lake.layout.blocks_of(p) for p in committed}
     found += [p for p in lake.layout.blocks_dir.glob("raw/read_date=*/*") if p not in committed_blocks]
-    found += [p for d in (lake.layout.ingests_dir, lake.layout.checkpoints_dir) for p in d.glob(".*.tmp")]
+    found += [p for d in (lake.layout.ingests_dir, lake.layout.checkpoints_dir, lake.layout.aliases_dir)
+              for p in d.glob(".*.tmp")]
     for folder in lake.layout.staging_dir.glob("*"):
         if STAGING_ID_RE.match(folder.name) and _abandoned(folder):
             found.append(folder)

@@ -3,6 +3,8 @@
 -- has not changed since it was written, and from its record (_meta/runs/<run_id>.json) for
 -- the others, which are read when the view is queried.
 -- "start"/"end" of the record are window_start/window_end here (END is an SQL keyword).
+-- stage is candidate (readable by run id, never latest) or latest; records published before
+-- stages existed have none and are latest.
 CREATE OR REPLACE VIEW runs AS
 SELECT
     run_id,
@@ -18,6 +20,9 @@ SELECT
     published_at,
     published_by,
     publish_seq,
+    coalesce(stage, CASE WHEN status IN ('published', 'retracted') THEN 'latest' END) AS stage,
+    promoted_at,
+    promoted_by,
     retracted_at,
     retracted_by,
     aborted_at,
@@ -44,6 +49,9 @@ FROM read_json(getvariable('run_records'), format = 'auto', columns = {
     'published_at': 'TIMESTAMPTZ',
     'published_by': 'VARCHAR',
     'publish_seq': 'BIGINT',
+    'stage': 'VARCHAR',
+    'promoted_at': 'TIMESTAMPTZ',
+    'promoted_by': 'VARCHAR',
     'retracted_at': 'TIMESTAMPTZ',
     'retracted_by': 'VARCHAR',
     'aborted_at': 'TIMESTAMPTZ',

@@ -31,8 +31,9 @@ By = Annotated[str, Parameter(description="comma-separated keys to group by, in 
 
 
 def pinned_tag(*parts: object, run: str, cursor: str | None) -> str | None:
-    """Output pinned to a run id, or to the runs a cursor carries, never changes: strong ETag."""
-    return etag(*parts, run, cursor) if run != "latest" or cursor is not None else None
+    """Output pinned to a run id, or to the runs a cursor carries, never changes: strong ETag.
+    ``latest`` and ``alias:NAME`` without a cursor name different runs over time: none."""
+    return etag(*parts, run, cursor) if run.startswith("run-") or cursor is not None else None
 
 
 class OutputController(Controller):

@@ -65,8 +65,13 @@ Limit = Annotated[int, Parameter(description="page size, 1 up to the service's c
 Cursor = Annotated[str | None, Parameter(description="opaque cursor from the previous page's next_cursor",
                                          max_length=8_000)]
 RunSelector = Annotated[str, Parameter(description="latest: for each date the most recently published, not retracted "
-                                           "run covering it; or a run id to pin that run",
-                               pattern=r"^(latest|run-[0-9]{8})$")]
+                                                   "run covering it (candidates never answer latest); a run id to pin "
+                                                   "that run (a candidate too); or alias:NAME to pin the run the "
+                                                   "alias points at now",
+                                       pattern=r"^(latest|run-[0-9]{8}|alias:[a-z][a-z0-9_-]{0,63})$", max_length=70)]
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"  # datalake.storage.layout.ALIAS_NAME_RE
+AliasName = Annotated[str, Parameter(description="alias name: a lowercase letter, then up to 63 lowercase letters, "
+                                                 "digits, _ or -", pattern=ALIAS_PATTERN)]
 BuyerSeller = Annotated[Literal["buyer", "seller"] | None, Parameter(description="only this side; default both")]
 
 

@@ -11,7 +11,7 @@ from ..encoding import table_response
 from ..negotiation import negotiate
 from ..openapi import TabularOperation
 from ..problems import problem_responses
-from ..structs import IcpQuality, QualityReport
+from ..reviewstructs import IcpQuality, QualityReport
 from .params import AsOf, End, FormatParam, IcpId, ServicesDep, Start, as_parameter
 
 

@@ -17,7 +17,7 @@ from ..encoding import json_array, table_response
 from ..negotiation import Format, negotiate
 from ..openapi import TabularOperation
 from ..problems import problem_responses
-from ..structs import RunCheck, RunChecks, RunDiff, RunDiffDates
+from ..reviewstructs import RunCheck, RunChecks, RunDiff, RunDiffDates
 from .output import NEXT_CURSOR_DOC, NEXT_CURSOR_HEADER
 from .params import Cursor, FormatParam, Limit, RunId, ServicesDep, as_parameter, check_limit
 

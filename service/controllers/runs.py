@@ -1,4 +1,5 @@
-"""Algorithm runs: open, upload output parts, publish, retract, abort, list."""
+"""Algorithm runs: open, upload output parts, publish (a candidate too), promote, retract,
+abort, list."""
 from __future__ import annotations
 
 import contextlib
@@ -14,13 +15,13 @@ from datalake import cursor as cursors
 from datalake import runs
 from datalake.errors import InvalidArgumentError
 
-from ..auth import requires
+from ..auth import audit_note, requires
 from ..openapi import UploadOperation
 from ..problems import problem_responses
 from ..structs import NewRun, Run, RunPage, RunPart
 from ..uploads import received_file
-from .params import (ActorDep, Cursor, Limit, OptEnd, OptStart, RunId, ServicesDep, as_parameter, check_limit,
-                     check_span, json_body)
+from .params import (ALIAS_PATTERN, ActorDep, Cursor, Limit, OptEnd, OptStart, RunId, ServicesDep, as_parameter,
+                     check_limit, check_span, json_body)
 
 PartNumber = Annotated[int, Parameter(description="part number, 1-based; uploading a number again replaces it",
                                       ge=1, le=99_999)]
@@ -87,23 +88,54 @@ class RunsController(Controller):
 
     @post("/{run_id:str}/publish", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409, 422),
           **requires("write"))
-    def publish(self, svc: ServicesDep, actor: ActorDep, run_id: RunId, allow_partial: Annotated[bool, Parameter(
-            description="publish even if dates of the window have no rows or ICPs with raw reads in the window "
-                        "have no output (default false: such a run is refused with a 422 partial_run)")] = False
-                ) -> Run:
+    def publish(self, request: Request, svc: ServicesDep, actor: ActorDep, run_id: RunId,
+                allow_partial: Annotated[bool, Parameter(
+                    description="publish even if dates of the window have no rows or ICPs with raw reads in the "
+                                "window have no output (default false: such a run is refused with a 422 "
+                                "partial_run)")] = False,
+                stage: Annotated[Literal["latest", "candidate"], Parameter(
+                    description="latest (default): the run answers latest for its window at once; candidate: "
+                                "readable by its run id only, until promoted")] = "latest") -> Run:
         """Check the whole run and make it visible at once: it becomes "latest" for the
-        dates of its window. 409 unless the run is open; 422 with the duplicate rows when a
-        key occurs twice across parts; 422 `partial_run`, listing them in `missing_dates`,
-        `missing_icps` and `missing_icps_sample`, when dates of the window have no rows or
-        ICPs with raw reads in the window (in the run's raw snapshot) have no output, unless
-        `allow_partial=true`. Nothing is published when a check fails."""
-        return as_run(runs.publish_run(svc.lake, run_id, actor=actor, allow_partial=allow_partial))
+        dates of its window, or with `stage=candidate` readable by its id only (`POST
+        .../promote` makes it latest). 409 unless the run is open; 422 with the duplicate
+        rows when a key occurs twice across parts; 422 `partial_run`, listing them in
+        `missing_dates`, `missing_icps` and `missing_icps_sample`, when dates of the window
+        have no rows or ICPs with raw reads in the window (in the run's raw snapshot) have
+        no output, unless `allow_partial=true`. Nothing is published when a check fails."""
+        record = runs.publish_run(svc.lake, run_id, actor=actor, allow_partial=allow_partial, stage=stage)
+        audit_note(request.scope, f"{run_id} published as {stage}"
+                   + (f", publish_seq {record['publish_seq']}" if record["publish_seq"] else ""))
+        return as_run(record)
+
+    @post("/{run_id:str}/promote", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409, 422),
+          **requires("admin"))
+    def promote(self, request: Request, svc: ServicesDep, actor: ActorDep, run_id: RunId,
+                force: Annotated[bool, Parameter(
+                    description="promote even if checks of the run fail (default false: refused with a 422 "
+                                "checks_failed naming them)")] = False,
+                alias: Annotated[str | None, Parameter(
+                    description="also point this alias at the run (default: no alias moves)",
+                    pattern=ALIAS_PATTERN)] = None) -> Run:
+        """Make a published candidate answer "latest" for the dates of its window, at once:
+        it takes the next `publish_seq`. Every check of `GET .../checks` must pass first,
+        else a 422 `checks_failed` whose `failed_checks` names them, unless `force=true`.
+        With `alias=NAME` the alias points at the run too (moved before the run is
+        promoted: a promotion that loses a race for the alias changes nothing). 409 unless
+        the run is a published candidate, or when another writer changed the run or the
+        alias meanwhile."""
+        with as_parameter("alias", alias, "name"):
+            record = runs.promote_run(svc.lake, run_id, actor=actor, force=force, alias=alias)
+        audit_note(request.scope, f"{run_id} promoted at {record['promoted_at']}, publish_seq {record['publish_seq']}"
+                   + (" (forced)" if force else "") + (f", alias {alias} -> {run_id}" if alias else ""))
+        return as_run(record)
 
     @post("/{run_id:str}/retract", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),
           **requires("admin"))
     def retract(self, svc: ServicesDep, actor: ActorDep, run_id: RunId) -> Run:
-        """Withdraw a published run from "latest"; its output stays readable by run id.
-        409 unless the run is published."""
+        """Withdraw a published run (a candidate too) from "latest"; its output stays
+        readable by run id, and aliases pointing at it still do. 409 unless the run is
+        published."""
         return as_run(runs.retract_run(svc.lake, run_id, actor=actor))
 
     @delete("/{run_id:str}", sync_to_thread=True, status_code=200, responses=problem_responses(404, 409),

@@ -23,7 +23,8 @@ from .errors import InvalidTicketError, answers, to_flight
 from .observe import Observer
 
 ACTIONS = {"publish": ('publish an open run: body {"run_id": "run-00000003"} (and "allow_partial": true to '
-                       'publish a partial run); the run record as JSON', "write")}
+                       'publish a partial run, "stage": "candidate" to publish it as a candidate); the run record '
+                       'as JSON', "write")}
 
 
 class FlightService(flight.FlightServerBase):
@@ -100,9 +101,9 @@ class FlightService(flight.FlightServerBase):
         if action.type not in ACTIONS:
             raise InvalidArgumentError(f"unknown action {action.type!r}; known: {', '.join([*ACTIONS, *sql.ACTIONS])}",
                                        field="action")
-        run_id, allow_partial = _publish_body(action.body.to_pybytes())
+        run_id, allow_partial, stage = _publish_body(action.body.to_pybytes())
         caller = require(context, ACTIONS[action.type][1], f"{action.type} {run_id}")
-        record = runs.publish_run(self.lake, run_id, actor=caller.name, allow_partial=allow_partial)
+        record = runs.publish_run(self.lake, run_id, actor=caller.name, allow_partial=allow_partial, stage=stage)
         return iter([flight.Result(pa.py_buffer(json.dumps(record, default=str).encode()))])
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
@@ -157,14 +158,18 @@ def _run_id(run_id: object) -> str:
     return run_id
 
 
-def _publish_body(data: bytes) -> tuple[str, bool]:
-    """``{"run_id": "run-NNNNNNNN"[, "allow_partial": true]}``."""
+def _publish_body(data: bytes) -> tuple[str, bool, str]:
+    """``{"run_id": "run-NNNNNNNN"[, "allow_partial": true][, "stage": "candidate"]}``."""
     body = _json_object(data, "action body")
     run_id, allow_partial = _run_id(body.get("run_id")), body.get("allow_partial", False)
     if not isinstance(allow_partial, bool):
         raise InvalidArgumentError(f"allow_partial must be a JSON boolean, got {allow_partial!r}",
                                    field="allow_partial", value=allow_partial)
-    return run_id, allow_partial
+    stage = body.get("stage", "latest")
+    if stage not in runs.STAGES:
+        raise InvalidArgumentError(f"stage must be one of {', '.join(runs.STAGES)}, got {stage!r}",
+                                   field="stage", value=stage)
+    return run_id, allow_partial, stage
 
 
 def _run_part(command: bytes) -> tuple[str, int, str | None]:

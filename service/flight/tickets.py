@@ -15,6 +15,7 @@ from datalake.raw.bulk import (BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, 
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, parse_date
 from datalake.output.rows import OUTPUT_ROWS_SCHEMA, output_rows
+from datalake.runs.aliases import resolve_run
 
 from ..controllers.params import as_parameter, check_span
 from ..database import Database
@@ -23,6 +24,7 @@ from .errors import InvalidTicketError
 
 AS_OF_RE = re.compile(r"^ing-[0-9]{8}$")
 RUN_RE = re.compile(r"^(latest|run-[0-9]{8})$")
+SELECTOR_RE = re.compile(r"^(latest|run-[0-9]{8}|alias:[a-z][a-z0-9_-]{0,63})$")
 MAX_TICKET_BYTES = 8_000
 
 
@@ -125,7 +127,7 @@ def _check_reads(fields: dict) -> ReadsTicket:
 
 
 def _check_output(fields: dict) -> OutputTicket:
-    run = _text(fields, "run", RUN_RE, "latest or a run id, run-NNNNNNNN")
+    run = _text(fields, "run", SELECTOR_RE, "latest, a run id (run-NNNNNNNN) or alias:NAME")
     return OutputTicket(_date(fields, "start"), _date(fields, "end"), run or "latest")
 
 
@@ -138,7 +140,8 @@ def schema_of(ticket: Ticket) -> pa.Schema:
 def open_stream(lake: Lake, db: Database, settings: Settings, ticket: Ticket
                 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Ticket]:
     """The schema and batches answering ``ticket``, each batch made within the query
-    timeout, and the ticket pinned to what answered (the raw snapshot read, for reads)."""
+    timeout, and the ticket pinned to what answered (the raw snapshot read, for reads; the
+    run an alias named, for output)."""
     start, end = dt.date.fromisoformat(ticket.start), dt.date.fromisoformat(ticket.end)
     if isinstance(ticket, ReadsTicket):
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
@@ -146,8 +149,9 @@ def open_stream(lake: Lake, db: Database, settings: Settings, ticket: Ticket
         return bulk.schema, db.bounded(bulk.batches, None), replace(ticket, as_of=bulk.as_of)
     check_span(start, end, settings.max_output_days, "output queries")
     with as_parameter("run", ticket.run, "run_id"):
-        _, batches = output_rows(lake, start, end, run=ticket.run)
-    return OUTPUT_ROWS_SCHEMA, db.bounded(batches, None), ticket
+        run = resolve_run(lake, ticket.run)
+        _, batches = output_rows(lake, start, end, run=run)
+    return OUTPUT_ROWS_SCHEMA, db.bounded(batches, None), replace(ticket, run=run)
 
 
 def _read_bulk(lake: Lake, start: dt.date, end: dt.date, ticket: ReadsTicket) -> BulkReads:

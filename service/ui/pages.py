@@ -11,13 +11,14 @@ from datalake import runs
 from datalake.errors import MeterlakeError
 from datalake.lake import Lake
 from datalake.raw.quality import reads_quality
+from datalake.runs.aliases import list_aliases
 from datalake.runs.diff import run_diff, run_diff_by_date
+from datalake.runs.record import is_candidate
 
 from . import html as h
 from .charts import SHARE_AXIS, Bar, bar_chart, symmetric_axis
 
 DIFFABLE = ("published", "retracted")
-DEFAULT_STAGE = "published"   # runs recorded before stages existed
 INGESTS_SHOWN = 100
 QUALITY_DAYS = 31             # the default completeness window: up to the newest raw date
 CHANGES_SHOWN = 10
@@ -29,27 +30,31 @@ def overview(lake: Lake, query: Mapping[str, str]) -> str:
     records = runs.list_runs(lake)
     nav = ('<nav><a href="#runs">Runs</a> <a href="#diff">Diff</a> <a href="#ingests">Ingests</a> '
            '<a href="#quality">Completeness</a></nav>')
-    return nav + runs_section(records) + diff_section(lake, records, query) + ingests_section(lake) \
+    return nav + runs_section(records, list_aliases(lake)) + diff_section(lake, records, query) + ingests_section(lake) \
         + quality_section(lake, query)
 
 
 # -- runs ----------------------------------------------------------------------------------
 
 def stage_of(record: Mapping) -> str:
-    return record.get("stage") or DEFAULT_STAGE
+    """A published (or retracted) run's stage: ``candidate``, or ``latest`` (records published
+    before stages existed have none); nothing before publish."""
+    if record["status"] not in DIFFABLE:
+        return ""
+    return "candidate" if is_candidate(record) else "latest"
 
 
-def aliases_of(record: Mapping) -> list[str]:
-    return list(record.get("aliases") or [])
-
-
-def runs_section(records: list[dict]) -> str:
+def runs_section(records: list[dict], aliases: list[dict]) -> str:
+    """The runs, newest first, each with the aliases that point at it."""
+    named: dict[str, list[str]] = {}
+    for a in aliases:
+        named.setdefault(a["run_id"], []).append(a["name"])
     rows = []
     for r in reversed(records):  # newest first
-        aliases = "".join(f'<span class="alias">{h.esc(a)}</span>' for a in aliases_of(r))
+        aliases_html = "".join(f'<span class="alias">{h.esc(a)}</span>' for a in named.get(r["run_id"], []))
         rows.append(h.row([
             h.cell(r["run_id"], "run"), h.cell(r["status"], f"status status-{r['status']}"),
-            h.cell(stage_of(r), "stage"), h.cell(None, "aliases", raw=aliases),
+            h.cell(stage_of(r), "stage"), h.cell(None, "aliases", raw=aliases_html),
             h.cell(f"{r['start']}..{r['end']}", "window"), h.cell(r.get("algorithm"), "algorithm"),
             h.cell(r.get("version"), "version"), h.cell(r.get("raw_as_of"), "raw-as-of"),
             h.cell(r.get("rows"), "rows", numeric=True), h.cell(r.get("icps"), "icps", numeric=True),

@@ -187,6 +187,85 @@ def test_two_ingests_for_one_date_both_land(location: str, tmp_path: Path, worke
     assert cli(location, "check") == 0
 
 
+def candidate(lake: Lake, folder: Path) -> str:
+    run = open_run(lake, folder)
+    runs.publish_run(lake, run, stage="candidate")
+    return run
+
+
+def alias_changes(lake: Lake, name: str) -> list[str | None]:
+    """The run ids an alias pointed at, oldest first, the current one last ([] if never set)."""
+    record = runs.aliases.read_alias(lake, name, fresh=True)
+    return [] if record is None else [h["run_id"] for h in record["history"]] + [record["run_id"]]
+
+
+def test_two_promotions_of_one_candidate_never_both_win(location: str, tmp_path: Path,
+                                                        workers: list[Worker]) -> None:
+    lake = new_lake(location, tmp_path)
+    rng = random.Random(4)
+    seqs = []
+    for _ in range(ROUNDS):
+        run = candidate(lake, tmp_path)
+        outcomes = race(workers, *[(["--lake", location, "runs", "promote", run], rng.uniform(0, 0.05))
+                                   for _ in workers])
+        assert [o["code"] for o in outcomes].count(0) == 1, outcomes
+        assert_lost_cleanly(next(o for o in outcomes if o["code"] != 0))
+        record = runs.get_run(Lake(location), run)
+        assert record["stage"] == "latest" and record["publish_seq"] not in seqs
+        seqs.append(record["publish_seq"])
+    assert seqs == sorted(seqs) and cli(location, "check") == 0
+
+
+def test_two_promotions_moving_one_alias_change_nothing_when_they_lose(location: str, tmp_path: Path,
+                                                                      workers: list[Worker]) -> None:
+    """Two candidates promoted at once, each with --alias production: a loser of the race for
+    the alias is not promoted, every winner is, and the alias moved once per winner."""
+    lake = new_lake(location, tmp_path)
+    rng = random.Random(5)
+    lost = 0
+    for _ in range(ROUNDS):
+        pair = [candidate(lake, tmp_path), candidate(lake, tmp_path)]
+        before = alias_changes(Lake(location), "production")
+        outcomes = race(workers, *[(["--lake", location, "runs", "promote", run, "--alias", "production"],
+                                    rng.uniform(0, 0.05)) for run in pair])
+        winners = [run for run, o in zip(pair, outcomes) if o["code"] == 0]
+        assert winners, outcomes
+        for run, o in zip(pair, outcomes):
+            stage = runs.get_run(Lake(location), run)["stage"]
+            if o["code"] == 0:
+                assert stage == "latest", o
+            else:
+                assert_lost_cleanly(o)
+                assert "conflict" in o["stderr"] and stage == "candidate", o
+                lost += 1
+        moved = alias_changes(Lake(location), "production")[len(before):]
+        assert sorted(moved) == sorted(winners), (moved, winners, outcomes)
+    assert cli(location, "check") == 0
+    print(f"promotions moving one alias, {ROUNDS} rounds: {lost} lost the race")
+
+
+def test_two_writers_setting_one_alias_never_both_win(location: str, tmp_path: Path, workers: list[Worker]) -> None:
+    """Of two writers pointing one alias at two runs at once, one commits and the other exits 1
+    with a conflict, changing nothing; one after the other, both changes are in the history."""
+    lake = new_lake(location, tmp_path)
+    rng = random.Random(6)
+    lost = 0
+    for _ in range(ROUNDS):
+        pair = [candidate(lake, tmp_path), candidate(lake, tmp_path)]
+        before = alias_changes(Lake(location), "production")
+        outcomes = race(workers, *[(["--lake", location, "runs", "alias", "set", "production", run],
+                                    rng.uniform(0, 0.02)) for run in pair])
+        winners = [run for run, o in zip(pair, outcomes) if o["code"] == 0]
+        for o in outcomes:
+            if o["code"] != 0:
+                assert o["code"] == 1 and "conflict: another writer changed alias production first" in o["stderr"], o
+                lost += 1
+        moved = alias_changes(Lake(location), "production")[len(before):]
+        assert winners and sorted(moved) == sorted(winners), (moved, winners, outcomes)
+    assert cli(location, "check") == 0
+    print(f"two writers setting one alias, {ROUNDS} rounds: {lost} lost the race")
+
+
 def _client(s3: SeaweedServer):
     return botocore.session.get_session().create_client(
         "s3", endpoint_url=s3.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,

@@ -82,9 +82,11 @@ def write_table(path: Path, rows: Sequence[dict], fmt: str = "parquet") -> Path:
 
 
 def publish_rows(lake, folder: Path, rows: Sequence[dict], start: dt.date | str, end: dt.date | str, *,
-                 parts: int = 1, version: str = "1", with_period: bool = False, allow_partial: bool = False) -> dict:
+                 parts: int = 1, version: str = "1", with_period: bool = False, allow_partial: bool = False,
+                 stage: str = "latest") -> dict:
     """Create a run, upload ``rows`` as CSV split into ``parts`` parts, publish it (with
-    ``allow_partial``, also if it leaves dates or raw ICPs of its window without output)."""
+    ``allow_partial``, also if it leaves dates or raw ICPs of its window without output; with
+    ``stage="candidate"``, as a candidate)."""
     from datalake import runs
 
     record = runs.create_run(lake, start=start, end=end, algorithm="test-matcher", version=version)
@@ -93,4 +95,4 @@ def publish_rows(lake, folder: Path, rows: Sequence[dict], start: dt.date | str,
         path = write_csv(folder / f"{record['run_id']}-{n + 1}.csv", rows[n * size:(n + 1) * size],
                          with_period=with_period)
         runs.upload_part(lake, record["run_id"], n + 1, path)
-    return runs.publish_run(lake, record["run_id"], allow_partial=allow_partial)
+    return runs.publish_run(lake, record["run_id"], allow_partial=allow_partial, stage=stage)

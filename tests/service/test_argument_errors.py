@@ -49,7 +49,7 @@ CASES = [
     ("GET", SUMMARY, {"run": "run-00000077"}, None, 404, "run",
      "run=run-00000077 names nothing in this lake (no run run-00000077)"),
     ("GET", SUMMARY, {"run": "newest"}, None, 400, "run",
-     "run must be latest or a run id like run-00000001, got 'newest'"),
+     "run must be latest, a run id like run-00000001, or alias:NAME like alias:production, got 'newest'"),
     ("GET", "/v1/runs/run-7", {}, None, 400, "run_id", "run_id must be a run id like run-00000001, got 'run-7'"),
     ("PUT", "/v1/runs/run-00000001/parts/0", {}, None, 400, "part", "part must be a whole number from 1 to 99999, got '0'"),
     ("POST", "/v1/runs", {}, {**NEW_RUN, "raw_as_of": "ing-00000099"}, 404, "raw_as_of",

@@ -31,7 +31,7 @@ SCOPE_OF = {"reader": "read", "writer": "write", "operator": "admin"}
 CALLERS = [None, "bogus", "reader", "writer", "operator"]
 # Values for path parameters: ids that exist nowhere, so an allowed write changes nothing.
 PATH_VALUES = {"icp_id": "ABC123", "run_id": "run-00000099", "part": "1", "path": "nothing", "file_name": "x",
-               "file_path": "nothing"}
+               "file_path": "nothing", "name": "nothing"}
 
 
 def store() -> TokenStore:

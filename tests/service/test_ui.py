@@ -40,20 +40,23 @@ def test_runs_table_lists_every_run_with_status_window_stage_and_aliases(page: P
     assert [r["run"] for r in rows] == [r["run_id"] for r in reversed(records)] == [
         "run-00000004", "run-00000003", "run-00000002", "run-00000001"]
     shown = {r["run"]: (r["status"], r["window"], r["stage"], r["aliases"]) for r in rows}
-    assert shown == {"run-00000001": ("published", "2018-06-01..2018-06-04", "published", ""),
-                     "run-00000002": ("published", "2018-06-01..2018-06-04", "published", ""),
-                     "run-00000003": ("open", "2018-06-01..2018-06-01", "published", ""),
-                     "run-00000004": ("retracted", "2018-06-03..2018-06-04", "published", "")}
+    assert shown == {"run-00000001": ("published", "2018-06-01..2018-06-04", "latest", ""),
+                     "run-00000002": ("published", "2018-06-01..2018-06-04", "latest", ""),
+                     "run-00000003": ("open", "2018-06-01..2018-06-01", "", ""),
+                     "run-00000004": ("retracted", "2018-06-03..2018-06-04", "latest", "")}
     by_id = {r["run_id"]: r for r in records}
     assert all(plain(r["rows"]) == str(by_id[r["run"]]["rows"]) for r in rows)
 
 
-def test_stage_and_aliases_come_from_the_run_record_when_it_has_them() -> None:
+def test_a_candidate_shows_its_stage_and_the_aliases_that_name_it_escaped() -> None:
     record = {"run_id": "run-00000007", "status": "published", "start": "2018-06-01", "end": "2018-06-02",
-              "stage": "candidate", "aliases": ["production", "<b>x</b>"], "rows": 10}
-    rows = Page(runs_section([record])).tables["runs-table"]
+              "stage": "candidate", "rows": 10}
+    aliases = [{"name": "production", "run_id": "run-00000007"}, {"name": "<b>x</b>", "run_id": "run-00000007"},
+               {"name": "other", "run_id": "run-00000001"}]
+    rows = Page(runs_section([record], aliases)).tables["runs-table"]
     assert rows[0]["stage"] == "candidate" and rows[0]["aliases"] == "production<b>x</b>"
-    assert "<b>x</b>" not in runs_section([record]) and "&lt;b&gt;x&lt;/b&gt;" in runs_section([record])
+    html = runs_section([record], aliases)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html and "other" not in html
 
 
 def test_the_diff_chart_has_a_bar_per_date_and_side_with_run_diff_by_date_figures(

@@ -114,7 +114,7 @@ def test_in_a_browser_a_token_opens_the_page_and_it_shows_the_lakes_figures(tab:
 
     records = list(reversed(runs.list_runs(ui_lake.lake)))
     assert tab.rows("runs-table", "run", "status", "window", "stage") == [
-        [r["run_id"], r["status"], f"{r['start']}..{r['end']}", "published"] for r in records]
+        [r["run_id"], r["status"], f"{r['start']}..{r['end']}", "latest" if r["status"] != "open" else ""] for r in records]
 
     by_date = run_diff_by_date(ui_lake.lake, "run-00000002", "run-00000001").to_pylist()  # the default pair
     bars = tab.bars("diff-chart")
