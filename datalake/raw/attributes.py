@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -67,42 +68,79 @@ def attribute_files(lake: Lake, records: list[dict] | None = None) -> list[Path]
             if r.get("attributes")]
 
 
-# The attributes ``fields=all`` adds to one ICP's reads. A read summed from several streams or
-# registers shows each text attribute's distinct values joined by "," (in order), and
-# offset_inferred true if any of them was inferred.
+# The attributes ``fields=all`` adds to a read (one ICP's reads, and the bulk stream). A read
+# summed from several streams or registers shows each text attribute's distinct values joined by
+# "," (in order), and offset_inferred true if any of them was inferred.
 READ_ATTRIBUTES = ("stream_id", "register_content_code", "reading_type", "file_type", "file_identifier",
                    "file_status")
 READ_ATTRIBUTES_SCHEMA = pa.schema([pa.field(c, pa.string()) for c in READ_ATTRIBUTES]
                                    + [pa.field("offset_inferred", pa.bool_())])
+# A read's attributes are the rows of its key and of the ingest that delivered its value.
+READ_KEY = ("icp_id", "read_timestamp", "energy_flow_direction", "ingest_id")
+ROW_COLUMNS = [*READ_KEY, *READ_ATTRIBUTES, "offset_inferred"]
 
 
 def with_attributes(lake: Lake, reads: pa.Table, icp_id: str) -> pa.Table:
     """``reads`` of one ICP (with their ``ingest_id``) and the attributes their values came
     with; null for reads delivered in a format that has none (CSV, Parquet, Arrow)."""
     wanted = set(reads["ingest_id"].to_pylist()) if reads.num_rows else set()
-    paths = [lake.layout.absolute(r["attributes"]["path"]) for r in lake.ingests()
-             if r["ingest_id"] in wanted and r.get("attributes")]
-    found: dict[tuple, list[dict]] = {}
+    paths = [path for ingest, path in ingest_attribute_files(lake).items() if ingest in wanted]
+    rows = None
     if paths:
         days = reads["read_date"]
-        filters = [("icp_id", "=", icp_id), ("read_date", ">=", pc.min(days).as_py()),
-                   ("read_date", "<=", pc.max(days).as_py())]
-        columns = ["read_timestamp", "energy_flow_direction", "ingest_id", *READ_ATTRIBUTES, "offset_inferred"]
-        for path in paths:
-            for row in pq.read_table(path, columns=columns, filters=filters).to_pylist():
-                found.setdefault((row["read_timestamp"], row["energy_flow_direction"], row["ingest_id"]),
-                                 []).append(row)
-    keys = zip(reads["read_timestamp"].to_pylist(), reads["energy_flow_direction"].to_pylist(),
-               reads["ingest_id"].to_pylist())
-    rows = [found.get(key, []) for key in keys]
-    columns = {c: pa.array([_joined(r, c) for r in rows], pa.string()) for c in READ_ATTRIBUTES}
-    columns["offset_inferred"] = pa.array([any(x["offset_inferred"] for x in r) if r else None for r in rows],
-                                          pa.bool_())
-    for name, column in columns.items():
+        rows = attribute_rows(paths, [("icp_id", "=", icp_id), ("read_date", ">=", pc.min(days).as_py()),
+                                      ("read_date", "<=", pc.max(days).as_py())])
+    keys = reads.append_column("icp_id", pa.repeat(pa.scalar(icp_id, pa.string()), reads.num_rows))
+    for name, column in zip(READ_ATTRIBUTES_SCHEMA.names, present(keys, rows).columns):
         reads = reads.append_column(name, column)
     return reads
 
 
-def _joined(rows: list[dict], column: str) -> str | None:
-    values = sorted({r[column] for r in rows if r[column] is not None})
-    return ",".join(values) if values else None
+def ingest_attribute_files(lake: Lake) -> dict[str, Path]:
+    """The attributes file of each ingest that has one, by ingest id."""
+    return {r["ingest_id"]: lake.layout.absolute(r["attributes"]["path"]) for r in lake.ingests()
+            if r.get("attributes")}
+
+
+def attribute_rows(paths: list[Path], filters: list[tuple]) -> pa.Table:
+    """The rows of the attributes files ``paths`` that pass ``filters`` (pyarrow's), in the
+    columns ``present`` reads."""
+    tables = [pq.read_table(path, columns=ROW_COLUMNS, filters=filters) for path in paths]
+    return pa.concat_tables(tables) if tables else pa.table({c: [] for c in ROW_COLUMNS})
+
+
+def present(reads: pa.Table, rows: pa.Table | None) -> pa.Table:
+    """The attributes of each of ``reads`` (a table with the ``READ_KEY`` columns), in their
+    order, from the attribute ``rows`` (of ``ROW_COLUMNS``; None or rows of other reads
+    give nulls): each text attribute's distinct non-null values of the read's rows, sorted
+    and joined by ",", and offset_inferred true if any row's is. The one rule for every
+    answer that shows a read's attributes (``READ_ATTRIBUTES_SCHEMA``)."""
+    n = reads.num_rows
+    if rows is None or rows.num_rows == 0 or n == 0:
+        return READ_ATTRIBUTES_SCHEMA.empty_table() if n == 0 else pa.table(
+            [pa.nulls(n, f.type) for f in READ_ATTRIBUTES_SCHEMA], schema=READ_ATTRIBUTES_SCHEMA)
+    keys = pa.table({c: reads[c] for c in READ_KEY}).append_column("read", pa.array(np.arange(n), pa.int64()))
+    matched = rows.select(ROW_COLUMNS).join(keys, list(READ_KEY), join_type="inner")
+    columns = [_joined(matched.select(["read", c]), c, n) for c in READ_ATTRIBUTES]
+    inferred = matched.group_by("read").aggregate([("offset_inferred", "any")])
+    columns.append(_scatter(inferred["offset_inferred_any"].combine_chunks(), inferred["read"].to_numpy(), n))
+    return pa.table(columns, schema=READ_ATTRIBUTES_SCHEMA)
+
+
+def _joined(pairs: pa.Table, column: str, n: int) -> pa.Array:
+    """Per read (0..n-1), the distinct non-null values of ``column`` among its ``pairs`` (read,
+    value), sorted and joined by ","; null for a read without any."""
+    distinct = pairs.filter(pc.is_valid(pairs[column])).group_by(["read", column]).aggregate([])
+    distinct = distinct.sort_by([("read", "ascending"), (column, "ascending")])
+    read = distinct["read"].to_numpy()
+    starts = np.flatnonzero(np.concatenate([[True], read[1:] != read[:-1]])) if len(read) else np.zeros(0, np.int64)
+    offsets = pa.array(np.append(starts, len(read)).astype(np.int32))
+    lists = pa.ListArray.from_arrays(offsets, distinct[column].combine_chunks().cast(pa.string()))
+    return _scatter(pc.binary_join(lists, ","), read[starts], n)
+
+
+def _scatter(values: pa.Array, reads: np.ndarray, n: int) -> pa.Array:
+    """``values[i]`` at position ``reads[i]`` of ``n``, null elsewhere."""
+    where = np.full(n, -1, np.int64)
+    where[reads] = np.arange(len(reads))
+    return values.take(pa.array(where, mask=where < 0))

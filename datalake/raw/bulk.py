@@ -20,6 +20,7 @@ from datalake.storage import blocks
 from datalake.raw import blocks as rawblocks
 from datalake import schema
 from datalake.raw.asof import resolve_as_of
+from datalake.raw.bulkattributes import RangeAttributes
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, RawFile, check_range, parse_date
 from datalake.raw.reads import check_direction
@@ -102,14 +103,16 @@ class BulkReads:
 
 def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction: str | None = None,
               as_of: str | None = None, shard: Shard | str | None = None, chunk_rows: int = CHUNK_ROWS,
-              batch_rows: int = BATCH_ROWS, dictionary: bool = False) -> BulkReads:
+              batch_rows: int = BATCH_ROWS, dictionary: bool = False, attributes: bool = False) -> BulkReads:
     """Raw reads of every ICP (or one shard of them) for trading dates ``start``..``end``,
     latest revision of each key as of ``as_of`` (default: the newest; an ingest id or an
     RFC 3339 time, see ``asof.resolve_as_of``). Arguments are
     checked and the files' footers read now; rows are read as ``batches`` is iterated.
     ``dictionary`` gives icp_id and energy_flow_direction as dictionary arrays
     (``BULK_READS_DICTIONARY_SCHEMA``): each batch's icp_id dictionary holds the ICPs of
-    its range of the stream, which no other range repeats."""
+    its range of the stream, which no other range repeats. ``attributes`` (``fields=all``)
+    adds each read's ingest_id and the attributes its delivery gave it, after the other
+    columns (``bulkattributes.ATTRIBUTE_FIELDS``; the same values as one ICP's reads)."""
     check_direction(direction)
     start, end = parse_date(start, "start"), parse_date(end, "end")
     check_range(start, end)
@@ -118,9 +121,10 @@ def read_bulk(lake: Lake, start: dt.date | str, end: dt.date | str, *, direction
     files = sorted(lake.raw_files(start, end, as_of), key=lambda f: (f.read_date, f.ingest_id))
     opened = [(f, blocks.footers.get(f.blocks)) for f in files]
     target = BULK_READS_DICTIONARY_SCHEMA if dictionary else BULK_READS_SCHEMA
+    added = RangeAttributes(lake, start, end, target) if attributes else None
     batches = _stream(opened, _ranges(opened, chunk_rows), as_of=as_of, direction=direction, shard=shard,
-                      batch_rows=batch_rows, dictionary=dictionary)
-    return BulkReads(as_of or lake.head_ingest(), batches, target)
+                      batch_rows=batch_rows, dictionary=dictionary, attributes=added)
+    return BulkReads(as_of or lake.head_ingest(), batches, added.schema if added else target)
 
 
 def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> list[tuple[bytes | None, bytes | None]]:
@@ -135,9 +139,11 @@ def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> 
 
 
 def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
-            direction: str | None, shard: Shard, batch_rows: int, dictionary: bool) -> Iterator[pa.RecordBatch]:
+            direction: str | None, shard: Shard, batch_rows: int, dictionary: bool,
+            attributes: RangeAttributes | None) -> Iterator[pa.RecordBatch]:
     ordered = rawblocks.in_key_order([f for f, _ in opened])
-    seqs = not ordered or as_of is not None  # ingest numbers are needed only for revisions and as_of
+    # ingest numbers are needed only for revisions, as_of and the attributes
+    seqs = not ordered or as_of is not None or attributes is not None
     readers = [_FileRange(f, bf) for f, bf in opened]
     for lo, hi in ranges:
         rows = _merge([r.rows(lo, hi, seqs=seqs) for r in readers], shard, seqs=seqs)
@@ -145,6 +151,8 @@ def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_
         if rows.num_rows == 0:
             continue
         batch = _batch(rows, dictionary)
+        if attributes is not None:
+            batch = attributes.add(batch, rows, lo, hi)
         for at in range(0, batch.num_rows, batch_rows):
             yield batch.slice(at, batch_rows)
 

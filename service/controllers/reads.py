@@ -71,12 +71,14 @@ class ReadsController(Controller):
     def bulk_reads(self, request: Request, svc: ServicesDep, start: Start, end: End,
                    direction: Direction = None, as_of: AsOf = None, shard: Shard = None,
                    format: FormatParam = None, compression: Compression = None,
-                   dictionary: Dictionary = False) -> Stream:
+                   dictionary: Dictionary = False, fields: Fields = "default") -> Stream:
         """Raw reads of every ICP for trading dates start..end, for the algorithm: streamed
         batch by batch as Arrow IPC (the default) or CSV, ordered by icp_id then time.
         `shard=k/n` keeps the ICPs of shard k, so n workers with k = 0..n-1 together get
         every row exactly once. `as_of` as for one ICP; `X-Raw-Snapshot` names the ingest it
-        resolved to. JSON is not offered (406). At most `max_bulk_days` dates
+        resolved to. `fields=all` adds, after the usual columns, each read's ingest_id and
+        the attributes its delivery gave it, as one ICP's reads with `fields=all` show them
+        (null for reads not delivered as EIEP). JSON is not offered (406). At most `max_bulk_days` dates
         (92 by default) per request; each slice of the stream must be read within the
         query timeout, or the stream is cut short."""
         lake, db, settings = svc
@@ -84,7 +86,8 @@ class ReadsController(Controller):
         check_span(start, end, settings.max_bulk_days, "the bulk stream")
         check_arrow_only(fmt, compression=compression, dictionary=dictionary)
         with as_parameter("as_of", as_of, "ingest_id"):
-            bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, dictionary=dictionary)
+            bulk = read_bulk(lake, start, end, direction=direction, as_of=as_of, shard=shard, dictionary=dictionary,
+                             attributes=fields == "all")
         return stream_response(request, bulk.schema, db.bounded(bulk.batches, None), fmt,
                                headers={SNAPSHOT_HEADER: bulk.as_of} if bulk.as_of else None, compression=compression)
 

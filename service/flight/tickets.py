@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from datalake.raw.bulk import (BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, MAX_SHARDS, BulkReads, parse_shard,
                                read_bulk)
+from datalake.raw.bulkattributes import with_attribute_fields
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, parse_date
 from datalake.output.rows import OUTPUT_ROWS_SCHEMA, output_rows
@@ -38,6 +39,7 @@ class ReadsTicket:
     as_of: str | None = None
     shard: str | None = None
     dictionary: bool = False
+    fields: str | None = None  # "all", or None for the default
 
     def encode(self) -> bytes:
         fields = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
@@ -122,8 +124,10 @@ def _check_reads(fields: dict) -> ReadsTicket:
     shard = _text(fields, "shard", what="k/n")
     if shard is not None:
         parse_shard(shard)
+    columns = _text(fields, "fields", re.compile(r"^(default|all)$"), "default or all")
     return ReadsTicket(_date(fields, "start"), _date(fields, "end"), direction,
-                       _text(fields, "as_of", AS_OF_RE, "an ingest id, ing-NNNNNNNN"), shard, dictionary)
+                       _text(fields, "as_of", AS_OF_RE, "an ingest id, ing-NNNNNNNN"), shard, dictionary,
+                       "all" if columns == "all" else None)
 
 
 def _check_output(fields: dict) -> OutputTicket:
@@ -134,7 +138,8 @@ def _check_output(fields: dict) -> OutputTicket:
 def schema_of(ticket: Ticket) -> pa.Schema:
     if isinstance(ticket, OutputTicket):
         return OUTPUT_ROWS_SCHEMA
-    return BULK_READS_DICTIONARY_SCHEMA if ticket.dictionary else BULK_READS_SCHEMA
+    reads = BULK_READS_DICTIONARY_SCHEMA if ticket.dictionary else BULK_READS_SCHEMA
+    return with_attribute_fields(reads) if ticket.fields == "all" else reads
 
 
 def open_stream(lake: Lake, db: Database, settings: Settings, ticket: Ticket
@@ -162,7 +167,7 @@ def _read_bulk(lake: Lake, start: dt.date, end: dt.date, ticket: ReadsTicket) ->
     def read(as_of: str | None) -> BulkReads:
         with as_parameter("as_of", as_of, "ingest_id"):
             return read_bulk(lake, start, end, direction=ticket.direction, as_of=as_of, shard=ticket.shard,
-                             dictionary=ticket.dictionary)
+                             dictionary=ticket.dictionary, attributes=ticket.fields == "all")
 
     if ticket.as_of is None or ticket.as_of != lake.head_ingest():
         return read(ticket.as_of)
