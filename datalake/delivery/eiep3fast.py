@@ -82,7 +82,7 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     midnights = np.array([midnight_us(int(d)) for d in day_numbers], dtype=np.int64)
     ends = midnights[day_idx] + period_values * HALF_HOUR_US
     values = np.asarray(milli[0], dtype=np.int64)[milli[1]]
-    streams = _absent_to_null(col["stream identifier"])
+    streams = _absent_to_null(col["stream identifier"], distinct["stream identifier"])
     icp_codes, _ = codes(col["ICP"])
     stream_codes, _ = codes(streams)
     exports = np.asarray(pc.equal(col["flow direction"], "X").to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -117,7 +117,7 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
         "energy_flow_direction": col["flow direction"],
         "stream_id": streams,
         "register_content_code": pa.nulls(n, pa.string()),
-        "reading_type": _absent_to_null(col["reading type"]),
+        "reading_type": _absent_to_null(col["reading type"], distinct["reading type"]),
         "interval_read": decimal_array(values, schema.READ_DECIMAL),
         "reactive_read": _optional_decimal(col["reactive energy"]),
         "apparent_read": _optional_decimal(col["apparent energy"]),
@@ -158,7 +158,10 @@ def _distinct(column: pa.Array, pattern: str, parse) -> tuple[list, np.ndarray] 
     return parsed, encoded.indices.to_numpy(zero_copy_only=False)
 
 
-def _absent_to_null(column: pa.Array) -> pa.Array:
+def _absent_to_null(column: pa.Array, distinct: pa.Array) -> pa.Array:
+    """Empty values as null; ``distinct``: the column's distinct values (none empty: no copy)."""
+    if not pc.any(pc.equal(distinct, "")).as_py():
+        return column
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
