@@ -34,7 +34,7 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     data = path.read_bytes()
     data = data.removeprefix(b"\xef\xbb\xbf")
     end = data.find(b"\n")
-    if end < 0 or b'"' in data or b"\r" in data or b"\n\n" in data:
+    if end < 0 or b'"' in data or b"\r" in data:  # a blank line is an invalid row below
         return None
     problems = Problems(name)
     header = _header(1, [v.strip() for v in data[:end].decode("utf-8", "replace").split(",")], problems)
@@ -49,7 +49,8 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
 
     try:
         table = pcsv.read_csv(body, read_options=pcsv.ReadOptions(column_names=NAMES, block_size=BLOCK),
-                              parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+                              parse_options=pcsv.ParseOptions(invalid_row_handler=invalid,
+                                                              ignore_empty_lines=False),
                               convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in NAMES},
                                                                   strings_can_be_null=False))
     except (pa.ArrowInvalid, UnicodeDecodeError):
