@@ -10,11 +10,11 @@ line of its first detail record."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datalake import schema
 from datalake.delivery.eiepfields import Problems, check_fields
@@ -106,52 +106,51 @@ class EiepDelivery:
 
 def delivery(header: Header, details: Details, problems: Problems) -> EiepDelivery:
     """Check repeats, then sum each (ICP, period, direction) over its streams and registers."""
-    first: dict[tuple, int] = {}
-    keep = []
-    for i, key in enumerate(zip(details.icps, details.streams, details.registers, details.ends_us,
-                                details.directions)):
-        seen = first.setdefault(key, i)
-        if seen == i:
-            keep.append(i)
-        elif details.milli[seen] != details.milli[i]:
-            problems.add(details.lines[i], details.value_field, _kwh(details.milli[i]),
-                         f"conflicts with line {details.lines[seen]} ({_kwh(details.milli[seen])} kWh) for the same "
-                         "ICP, stream, register, period and direction")
+    icp_codes, icp_values = codes(pa.array(details.icps, pa.string()))
+    stream_codes, _ = codes(pa.array(details.streams, pa.string()))
+    register_codes, _ = codes(pa.array(details.registers, pa.string()))
+    direction_codes, direction_values = codes(pa.array(details.directions, pa.string()))
+    all_ends = np.array(details.ends_us, dtype=np.int64)
+    all_milli = np.array(details.milli, dtype=np.int64)
+    all_lines = np.array(details.lines, dtype=np.int64)
+    seen = first_rows(group_ids(icp_codes, stream_codes, register_codes, all_ends, direction_codes))
+    for i in np.flatnonzero(all_milli != all_milli[seen]).tolist():
+        first = int(seen[i])
+        problems.add(details.lines[i], details.value_field, _kwh(details.milli[i]),
+                     f"conflicts with line {details.lines[first]} ({_kwh(details.milli[first])} kWh) for the same "
+                     "ICP, stream, register, period and direction")
     problems.check()
-    n = len(keep)
-    pick = np.array(keep, dtype=np.int64)
-    icps = np.array(details.icps, dtype=object)[pick]
-    directions = np.array(details.directions, dtype=object)[pick]
-    ends = np.array(details.ends_us, dtype=np.int64)[pick]
-    milli = np.array(details.milli, dtype=np.int64)[pick]
-    lines = np.array(details.lines, dtype=np.int64)[pick]
+    pick = np.flatnonzero(seen == np.arange(len(seen)))
+    n = len(pick)
+    taken = pa.array(pick)
+    icps = icp_values.take(pa.array(icp_codes[pick]))
+    directions = direction_values.take(pa.array(direction_codes[pick]))
+    ends, milli, lines = all_ends[pick], all_milli[pick], all_lines[pick]
     # Sum per raw key: one read per (ICP, instant, direction), tagged with its first line.
-    keys = pa.table({"icp": pa.array(icps, pa.string()), "end": ends, "dir": pa.array(directions, pa.string())})
-    grouped = keys.append_column("milli", pa.array(milli)).append_column("line", pa.array(lines)).group_by(
+    grouped = pa.table({"icp": icps, "end": ends, "dir": directions, "milli": milli, "line": lines}).group_by(
         ["icp", "end", "dir"], use_threads=False).aggregate([("milli", "sum"), ("line", "min")])
-    total = grouped["milli_sum"].to_numpy()
     stamps = np.datetime_as_string(grouped["end"].to_numpy().astype("datetime64[us]"), unit="s")
     table = pa.table({
         ROW: grouped["line_min"],
         "read_timestamp": pa.array(np.char.add(stamps.astype(str), "Z"), pa.string()),
-        "interval_read": pa.array([f"{m // 1000}.{m % 1000:03d}" for m in total.tolist()], pa.string()),
+        "interval_read": kwh_text(grouped["milli_sum"].to_numpy()),
         "energy_flow_direction": grouped["dir"],
         "icp_id": grouped["icp"],
     }).sort_by(ROW)
     days, periods = trading_date_and_period(ends)
     attributes = pa.table({
-        "icp_id": pa.array(icps, pa.string()),
+        "icp_id": icps,
         "read_timestamp": pa.array(ends, schema.TIMESTAMP),
         "read_date": pa.array(days.astype(np.int32), pa.date32()),
         "trading_period": pa.array(periods.astype(np.int16)),
-        "energy_flow_direction": pa.array(directions, pa.string()),
-        "stream_id": pa.array([details.streams[i] for i in keep], pa.string()),
-        "register_content_code": pa.array([details.registers[i] for i in keep], pa.string()),
-        "reading_type": pa.array([details.reading_types[i] for i in keep], pa.string()),
+        "energy_flow_direction": directions,
+        "stream_id": pa.array(details.streams, pa.string()).take(taken),
+        "register_content_code": pa.array(details.registers, pa.string()).take(taken),
+        "reading_type": pa.array(details.reading_types, pa.string()).take(taken),
         "interval_read": decimal_array(milli, schema.READ_DECIMAL),
-        "reactive_read": pa.array([_decimal6(details.reactive[i]) for i in keep], ATTRIBUTE_DECIMAL),
-        "apparent_read": pa.array([_decimal6(details.apparent[i]) for i in keep], ATTRIBUTE_DECIMAL),
-        "offset_inferred": pa.array([details.inferred[i] for i in keep], pa.bool_()),
+        "reactive_read": scaled_decimal(pa.array(details.reactive, pa.int64()).take(taken)),
+        "apparent_read": scaled_decimal(pa.array(details.apparent, pa.int64()).take(taken)),
+        "offset_inferred": pa.array(details.inferred, pa.bool_()).take(taken),
         "line": pa.array(lines),
         "file_type": pa.repeat(pa.scalar(header.fmt), n),
         "file_identifier": pa.repeat(pa.scalar(header.file_identifier, pa.string()), n),
@@ -160,9 +159,52 @@ def delivery(header: Header, details: Details, problems: Problems) -> EiepDelive
     return EiepDelivery(header, table, attributes, len(details.lines) - n)
 
 
+def codes(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """int64 codes of a string column's values (nulls one more code), and the values."""
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
-def _decimal6(scaled: int | None) -> Decimal | None:
-    return None if scaled is None else Decimal(scaled).scaleb(-6)
+
+def group_ids(*columns: np.ndarray) -> np.ndarray:
+    """One int64 id per row, equal for rows equal in every column."""
+    if len(columns[0]) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort(columns[::-1])
+    change = np.zeros(len(order), dtype=bool)
+    for column in columns:
+        ordered = column[order]
+        change[1:] |= ordered[1:] != ordered[:-1]
+    ids = np.empty(len(order), dtype=np.int64)
+    ids[order] = np.cumsum(change)
+    return ids
+
+
+def first_rows(key: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row with the same ``key``."""
+    n = len(key)
+    if n < 2 or bool(np.all(key[1:] > key[:-1])):  # in key order, each key once: no sort
+        return np.arange(n, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    first = np.empty(n, dtype=np.int64)
+    first[order] = np.repeat(order[starts], np.diff(np.append(starts, n)))
+    return first
+
+
+def kwh_text(milli: np.ndarray) -> pa.Array:
+    """kWh x 1000 as text with 3 decimals, each distinct value formatted once."""
+    distinct, index = np.unique(milli, return_inverse=True)
+    return pa.array([_kwh(m) for m in distinct.tolist()], pa.string()).take(pa.array(index.reshape(-1)))
+
+
+def scaled_decimal(scaled: pa.Array) -> pa.Array:
+    """int64 values x 10**6 (null where absent) as the attributes' DECIMAL(18, 6)."""
+    if scaled.null_count == len(scaled):
+        return pa.nulls(len(scaled), ATTRIBUTE_DECIMAL)
+    values = decimal_array(scaled.fill_null(0).to_numpy(zero_copy_only=False), ATTRIBUTE_DECIMAL)
+    return values if scaled.null_count == 0 else pc.if_else(scaled.is_valid(), values,
+                                                            pa.scalar(None, ATTRIBUTE_DECIMAL))
 
 
 def _kwh(milli: int) -> str:

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from datalake import schema
-from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery
+from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery, codes, kwh_text
 from datalake.delivery.eiepfields import Problems, parse_date, parse_scaled
 from datalake.schema import ROW
 from datalake.delivery.eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
@@ -27,19 +27,19 @@ DATE = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
 PERIOD = r"^[0-9]{1,2}$"
 ACTIVE = r"^[0-9]+(\.[0-9]{1,3})?$"
 OPTIONAL_NUMBER = r"^([0-9]+(\.[0-9]{1,6})?)?$"
-BLOCK = 64 << 20
+BLOCK = 4 << 20  # blocks parsed in parallel
 
 
 def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     data = path.read_bytes()
     data = data.removeprefix(b"\xef\xbb\xbf")
     end = data.find(b"\n")
-    if end < 0 or b'"' in data or b"\r" in data or b"\n\n" in data:
+    if end < 0 or b'"' in data or b"\r" in data:  # a blank line is an invalid row below
         return None
     problems = Problems(name)
     header = _header(1, [v.strip() for v in data[:end].decode("utf-8", "replace").split(",")], problems)
-    body = data[end + 1:]
-    if not body:
+    body = pa.py_buffer(data).slice(end + 1)  # no copy
+    if not body.size:
         return None
     bad: list[int] = []
 
@@ -48,8 +48,9 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
         return "skip"
 
     try:
-        table = pcsv.read_csv(pa.py_buffer(body), read_options=pcsv.ReadOptions(column_names=NAMES, block_size=BLOCK),
-                              parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+        table = pcsv.read_csv(body, read_options=pcsv.ReadOptions(column_names=NAMES, block_size=BLOCK),
+                              parse_options=pcsv.ParseOptions(invalid_row_handler=invalid,
+                                                              ignore_empty_lines=False),
                               convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in NAMES},
                                                                   strings_can_be_null=False))
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -82,15 +83,14 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     midnights = np.array([midnight_us(int(d)) for d in day_numbers], dtype=np.int64)
     ends = midnights[day_idx] + period_values * HALF_HOUR_US
     values = np.asarray(milli[0], dtype=np.int64)[milli[1]]
-    streams = _absent_to_null(col["stream identifier"])
-    icp_codes, _ = _codes(col["ICP"])
-    stream_codes, _ = _codes(streams)
+    streams = _absent_to_null(col["stream identifier"], distinct["stream identifier"])
+    icp_codes, _ = codes(col["ICP"])
+    stream_codes, _ = codes(streams)
     exports = np.asarray(pc.equal(col["flow direction"], "X").to_numpy(zero_copy_only=False), dtype=np.int64)
     end_codes = (ends - ends.min()) // HALF_HOUR_US
     span = int(end_codes.max()) + 1
     raw_key = (icp_codes * span + end_codes) * 2 + exports
-    stream_key = raw_key * (int(stream_codes.max()) + 1) + stream_codes
-    if not _distinct_keys(stream_key):
+    if not _distinct_keys(raw_key * (int(stream_codes.max()) + 1) + stream_codes):
         return None  # repeats: collapsed or refused, with both lines named, by the other reader
     lines = np.arange(2, n + 2, dtype=np.int64)
     reads = _sum_streams(raw_key, values, lines, col["ICP"], col["flow direction"], ends)
@@ -100,12 +100,8 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     slot_text = pa.array(np.char.add(np.datetime_as_string(slots.astype("datetime64[us]"), unit="s").astype(str),
                                      "Z"), pa.string())
     stamp_text = slot_text.take(pa.array((reads["end"].to_numpy() - first_end) // HALF_HOUR_US))
-    if reads.num_rows == n:  # no streams summed: the file's own readings
-        total_text = col["active energy"]
-    else:
-        distinct_totals, total_idx = np.unique(reads["milli"].to_numpy(), return_inverse=True)
-        total_text = pa.array([f"{m // 1000}.{m % 1000:03d}" for m in distinct_totals.tolist()],
-                              pa.string()).take(pa.array(total_idx))
+    # No streams summed: the file's own readings; else each distinct total formatted once.
+    total_text = col["active energy"] if reads.num_rows == n else kwh_text(reads["milli"].to_numpy())
     table_out = pa.table({
         ROW: reads["line"],
         "read_timestamp": stamp_text,
@@ -122,7 +118,7 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
         "energy_flow_direction": col["flow direction"],
         "stream_id": streams,
         "register_content_code": pa.nulls(n, pa.string()),
-        "reading_type": _absent_to_null(col["reading type"]),
+        "reading_type": _absent_to_null(col["reading type"], distinct["reading type"]),
         "interval_read": decimal_array(values, schema.READ_DECIMAL),
         "reactive_read": _optional_decimal(col["reactive energy"]),
         "apparent_read": _optional_decimal(col["apparent energy"]),
@@ -163,7 +159,10 @@ def _distinct(column: pa.Array, pattern: str, parse) -> tuple[list, np.ndarray] 
     return parsed, encoded.indices.to_numpy(zero_copy_only=False)
 
 
-def _absent_to_null(column: pa.Array) -> pa.Array:
+def _absent_to_null(column: pa.Array, distinct: pa.Array) -> pa.Array:
+    """Empty values as null; ``distinct``: the column's distinct values (none empty: no copy)."""
+    if not pc.any(pc.equal(distinct, "")).as_py():
+        return column
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
@@ -177,12 +176,6 @@ def _optional_decimal(column: pa.Array) -> pa.Array:
     indices = encoded.indices.to_numpy(zero_copy_only=False)
     values = decimal_array(scaled[indices], ATTRIBUTE_DECIMAL)
     return pc.if_else(pa.array(present[indices]), values, pa.scalar(None, ATTRIBUTE_DECIMAL))
-
-
-def _codes(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """int64 codes of a string column's values (nulls one more code), and the values."""
-    encoded = pc.dictionary_encode(column, null_encoding="encode")
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
 def _distinct_keys(key: np.ndarray) -> bool:

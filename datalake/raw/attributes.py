@@ -53,13 +53,36 @@ def stage_attributes(lake: Lake, attributes: pa.Table, ingest: str, staged: comm
     lake with the raw files; the entry for its commit record."""
     table = attributes.append_column("ingest_id", pa.repeat(pa.scalar(ingest, pa.string()), attributes.num_rows))
     table = table.select(ATTRIBUTES_FILE_SCHEMA.names).cast(ATTRIBUTES_FILE_SCHEMA)
-    table = table.take(pc.sort_indices(table, sort_keys=SORT_KEY))
+    if not _in_order(table):  # a file in key order, as an export writes it, needs no sort
+        table = table.take(pc.sort_indices(table, sort_keys=SORT_KEY))
     local = work / f"attributes-{ingest}.parquet"
     rows = write_parquet(local, ATTRIBUTES_FILE_SCHEMA, table.to_batches(schema.ROW_GROUP_ROWS),
                          options=WRITE_OPTIONS)
     target = staged.add(local, lake.layout.attributes_file(ingest, commit.token()))
     return {"path": lake.layout.relative(target), "rows": rows, "bytes": local.stat().st_size,
             "sha256": sha256_file(local)}
+
+
+def _in_order(table: pa.Table) -> bool:
+    """Whether ``table`` is already in ``SORT_KEY`` order (a stable sort would not move a row);
+    False also when a key column holds some nulls, which the sort places last."""
+    n = table.num_rows
+    if n < 2:
+        return True
+    tied = np.ones(n - 1, dtype=bool)  # adjacent rows equal in every key column so far
+    for name, _ in SORT_KEY:
+        column = table[name].combine_chunks()
+        if column.null_count == n:
+            continue
+        if column.null_count:
+            return False
+        after, before = column.slice(1), column.slice(0, n - 1)
+        if bool(np.any(tied & np.asarray(pc.less(after, before)))):
+            return False
+        tied &= np.asarray(pc.equal(after, before))
+        if not tied.any():
+            return True
+    return True
 
 
 def attribute_files(lake: Lake, records: list[dict] | None = None) -> list[Path]:
