@@ -127,22 +127,32 @@ def _day(files: list[RawFile], cutoff: int | None) -> _Day:
 
 
 def _one_revision(f: RawFile) -> _Day:
-    """A file holding each key once: an ICP's intervals of a direction are its rows."""
+    """A file holding each key once: an ICP's intervals of a direction are its rows. The
+    blocks' ICP names, row counts and directions are gathered, then counted once."""
     bf = blocks.footers.get(f.blocks)
-    ids: list[list[bytes]] = [[], []]
-    present: list[list[np.ndarray]] = [[], []]
+    ids: list[bytes] = []
+    counts, codes = [], []
     for i in range(len(bf.firsts)):
         block = bf.read_block(i)
-        if not block.rows:
-            continue
-        rows = np.diff(block.row_offsets)
-        extracted = np.add.reduceat(block.code.astype(np.int64), block.row_offsets[:-1])
-        for code, counts in ((0, rows - extracted), (1, extracted)):
-            has = np.flatnonzero(counts)
-            present[code].append(counts[has])
-            ids[code] += [block.ids[j] for j in has] if len(has) < len(block.ids) else block.ids
-    return _Day(ids, [np.concatenate(p) if p else np.zeros(0, np.int64) for p in present], [0, 0],
-                ingest_seq(f.max_ingest_id))
+        ids += block.ids
+        counts.append(block.counts)
+        codes.append(block.code)
+    if not ids:
+        return _Day([[], []], [np.zeros(0, np.int64)] * 2, [0, 0], ingest_seq(f.max_ingest_id))
+    rows = np.concatenate(counts).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(rows[:-1])])
+    code = np.concatenate(codes)
+    if int(starts[-1] + rows[-1]) != len(code):
+        raise blocks.BlockFileError(f"{f.blocks}: row counts do not match the rows")
+    # code is 0 or 1 and an ICP has at most 65,535 rows in a block: u16 sums are exact.
+    extracted = np.add.reduceat(code.view(np.uint8), starts, dtype=np.uint16).astype(np.int64)
+    out_ids: list[list[bytes]] = []
+    present = []
+    for counts_of in (rows - extracted, extracted):  # code 0 I, 1 X
+        has = np.flatnonzero(counts_of)
+        present.append(counts_of[has])
+        out_ids.append(ids if len(has) == len(ids) else [ids[j] for j in has.tolist()])
+    return _Day(out_ids, present, [0, 0], ingest_seq(f.max_ingest_id))
 
 
 def _compared(files: list[RawFile], cutoff: int | None) -> _Day:

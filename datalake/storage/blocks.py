@@ -27,6 +27,7 @@ all zero, compress to almost nothing."""
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import os
 import struct
@@ -135,7 +136,7 @@ def _block_bytes(icp_ids: pa.Array, counts: np.ndarray, period, code, value, seq
 class Block:
     """A decompressed block. ICP ids are found by binary search over their bytes (ids are
     letters and digits, so byte order is DuckDB's text order); the columns are decoded only
-    for the rows asked for."""
+    for the rows asked for, and the value and seq planes located only when first read."""
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
@@ -143,17 +144,29 @@ class Block:
         at = 12
         self.ids: list[bytes] = raw[at:at + names].split(b"\n") if icps else []
         at += names
-        counts = np.frombuffer(raw, "<u2", icps, at).astype(np.int64)
-        self.row_offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.counts = np.frombuffer(raw, "<u2", icps, at)  # rows of each ICP
         at += 2 * icps
         self.rows = rows
         self.period = np.frombuffer(raw, np.int8, rows, at)
         self.code = np.frombuffer(raw, np.int8, rows, at + rows)
-        at += 2 * rows
-        self._value = self._plane_at(at)
-        self._seq = self._plane_at(self._value[2] + self._value[1] * rows)
-        if len(self.ids) != icps or int(self.row_offsets[-1]) != rows:
+        self._planes_at = at + 2 * rows
+        if len(self.ids) != icps or len(raw) < self._planes_at:
             raise BlockFileError("block does not match its header")
+
+    @functools.cached_property
+    def row_offsets(self) -> np.ndarray:
+        offsets = np.concatenate([[0], np.cumsum(self.counts, dtype=np.int64)])
+        if int(offsets[-1]) != self.rows:
+            raise BlockFileError("block does not match its header")
+        return offsets
+
+    @functools.cached_property
+    def _value(self) -> tuple[int, int, int]:
+        return self._plane_at(self._planes_at)
+
+    @functools.cached_property
+    def _seq(self) -> tuple[int, int, int]:
+        return self._plane_at(self._value[2] + self._value[1] * self.rows)
 
     def _plane_at(self, at: int) -> tuple[int, int, int]:
         base, width = struct.unpack_from("<qB", self.raw, at)
