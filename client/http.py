@@ -74,22 +74,25 @@ class MeterlakeClient:
     def iter_reads(self, start: DateLike, end: DateLike, *, direction: str | None = None,
                    as_of: str | None = None, shard: tuple[int, int] | str | None = None,
                    compression: Literal["lz4", "zstd"] | None = None,
-                   dictionary: bool = False, transport: Literal["http", "flight"] = "http") -> Iterator[pa.RecordBatch]:
+                   dictionary: bool = False, fields: Literal["all"] | None = None,
+                   transport: Literal["http", "flight"] = "http") -> Iterator[pa.RecordBatch]:
         """Raw reads of every ICP (or shard ``(k, n)``), batch by batch as they arrive,
         ordered by icp_id then time. ``compression`` asks for compressed batches (fewer
         bytes over a network, more CPU at both ends; no gain on loopback). ``dictionary``
         asks for icp_id and energy_flow_direction as dictionary arrays (a third fewer bytes,
-        less work at both ends). ``transport="flight"`` reads the same rows by Flight DoGet
-        (``compression`` is HTTP's only)."""
+        less work at both ends). ``fields="all"`` adds each read's ingest_id and the
+        attributes its delivery gave it (EIEP reading type, stream, register, file).
+        ``transport="flight"`` reads the same rows by Flight DoGet (``compression`` is
+        HTTP's only)."""
         if isinstance(shard, tuple):
             shard = f"{shard[0]}/{shard[1]}"
         if transport == "flight":
             fields = {"start": str(start), "end": str(end), "direction": direction, "as_of": as_of, "shard": shard,
-                      "dictionary": dictionary or None}
+                      "dictionary": dictionary or None, "fields": fields}
             yield from self.flight().iter_batches({"reads": {k: v for k, v in fields.items() if v is not None}})
             return
         params = _params(start=start, end=end, direction=direction, as_of=as_of, shard=shard, format="arrow",
-                         compression=compression, dictionary="true" if dictionary else None)
+                         compression=compression, dictionary="true" if dictionary else None, fields=fields)
         yield from self._stream("/v1/reads", params)
 
     def _stream(self, path: str, params: dict) -> Iterator[pa.RecordBatch]:

@@ -14,6 +14,7 @@ import pyarrow.flight as flight
 import pyarrow.ipc as ipc
 import pytest
 
+from client import MeterlakeClient
 from datalake.lake import Lake
 from datalake.raw.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA
 from datalake.raw.bulkattributes import ATTRIBUTE_FIELDS
@@ -39,9 +40,14 @@ def http(lake: Lake):
 
 
 @pytest.fixture(scope="module")
-def flights(lake: Lake):
+def flight_server(lake: Lake):
     with serve_flight(lake.root) as server:
-        yield client(server)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def flights(flight_server):
+    return client(flight_server)
 
 
 def bulk(http: httpx.Client, **params: object) -> pa.Table:
@@ -141,3 +147,12 @@ def test_flight_reads_ticket_with_fields_all_is_what_http_answers(http: httpx.Cl
     assert pa.concat_tables(parts).sort_by([(k, "ascending") for k in KEY]).equals(bulk(http, fields="all"))
     with pytest.raises(pa.ArrowInvalid, match="field fields"):
         flights.do_get(flight.Ticket(json.dumps({"reads": {**WINDOW, "fields": "some"}}))).read_all()
+
+
+def test_the_client_reads_fields_all_over_both_transports(http: httpx.Client, flight_server) -> None:
+    with MeterlakeClient(str(http.base_url), flight=f"grpc://127.0.0.1:{flight_server.port}") as ml:
+        for transport in ("http", "flight"):
+            got = pa.Table.from_batches(list(ml.iter_reads(WINDOW["start"], WINDOW["end"], fields="all",
+                                                           transport=transport)))
+            assert got.equals(bulk(http, fields="all")), transport
+            assert got.schema.names[-len(ATTRIBUTES):] == ATTRIBUTES
