@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from datalake import schema
 from datalake.delivery.eiepfields import Problems, check_fields
-from datalake.delivery.rawtypes import decimal_array
+from datalake.delivery.rawtypes import TypedReads, decimal_array
+from datalake.errors import ValidationError
 from datalake.schema import ROW
 from datalake.trading import trading_date_and_period
 
@@ -27,6 +28,7 @@ EIEP_FORMATS: tuple[EiepFormat, ...] = ("eiep3", "eiep13a")
 HEADS: dict[bytes, EiepFormat] = {b"HDR,ICPHH": "eiep3", b"HDR,ICPCONS": "eiep13a"}
 # The attributes of each detail record, stored beside the raw reads (datalake/raw/attributes.py).
 ATTRIBUTE_DECIMAL = pa.decimal128(18, 6)  # reactive and apparent energy
+MAX_READ_MILLI = 10**18  # a raw read is DECIMAL(18, 3)
 ATTRIBUTE_COLUMNS = ("stream_id", "register_content_code", "reading_type", "reactive_read", "apparent_read",
                      "offset_inferred", "line")
 
@@ -89,11 +91,13 @@ class Details:
 
 @dataclass
 class EiepDelivery:
-    """An EIEP file as raw reads (``batches``, for the ingest path) and the attributes of
-    its detail records (``attributes``: raw key, stream, the file's fields)."""
+    """An EIEP file as raw reads, typed (``typed``; ``table`` gives each read's first line,
+    icp_id and energy_flow_direction, which the ingest path reports rows by), and the
+    attributes of its detail records (``attributes``: raw key, stream, the file's fields)."""
 
     header: Header
     table: pa.Table
+    typed: TypedReads
     attributes: pa.Table
     repeats_collapsed: int
 
@@ -128,15 +132,13 @@ def delivery(header: Header, details: Details, problems: Problems) -> EiepDelive
     ends, milli, lines = all_ends[pick], all_milli[pick], all_lines[pick]
     # Sum per raw key: one read per (ICP, instant, direction), tagged with its first line.
     grouped = pa.table({"icp": icps, "end": ends, "dir": directions, "milli": milli, "line": lines}).group_by(
-        ["icp", "end", "dir"], use_threads=False).aggregate([("milli", "sum"), ("line", "min")])
-    stamps = np.datetime_as_string(grouped["end"].to_numpy().astype("datetime64[us]"), unit="s")
-    table = pa.table({
-        ROW: grouped["line_min"],
-        "read_timestamp": pa.array(np.char.add(stamps.astype(str), "Z"), pa.string()),
-        "interval_read": kwh_text(grouped["milli_sum"].to_numpy()),
-        "energy_flow_direction": grouped["dir"],
-        "icp_id": grouped["icp"],
-    }).sort_by(ROW)
+        ["icp", "end", "dir"], use_threads=False).aggregate([("milli", "sum"), ("line", "min")]).sort_by("line_min")
+    summed_ends = grouped["end"].to_numpy()
+    icp_codes_read, icp_values_read = codes(grouped["icp"])
+    table, typed = raw_reads(grouped["line_min"].to_numpy(), grouped["icp"], grouped["dir"], icp_codes_read,
+                             icp_values_read, summed_ends, *trading_date_and_period(summed_ends),
+                             pc.equal(grouped["dir"], "X").to_numpy(zero_copy_only=False),
+                             grouped["milli_sum"].to_numpy(), problems)
     days, periods = trading_date_and_period(ends)
     attributes = pa.table({
         "icp_id": icps,
@@ -156,12 +158,32 @@ def delivery(header: Header, details: Details, problems: Problems) -> EiepDelive
         "file_identifier": pa.repeat(pa.scalar(header.file_identifier, pa.string()), n),
         "file_status": pa.repeat(pa.scalar(header.file_status, pa.string()), n),
     })
-    return EiepDelivery(header, table, attributes, len(details.lines) - n)
+    return EiepDelivery(header, table, typed, attributes, len(details.lines) - n)
 
 
-def codes(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+def raw_reads(lines: np.ndarray, icps: pa.Array | pa.ChunkedArray, directions: pa.Array | pa.ChunkedArray,
+              icp_codes: np.ndarray, icp_values: pa.Array, ends: np.ndarray, days: np.ndarray, periods: np.ndarray,
+              exports: np.ndarray, milli: np.ndarray, problems: Problems) -> tuple[pa.Table, TypedReads]:
+    """The raw reads of a file, one per (ICP, end of half hour, direction), each with its
+    first line and its kWh x 1000 summed over streams (``icp_codes`` index ``icp_values``):
+    a table of their line, icp_id and direction, and the reads typed. A sum too large for a
+    raw read is a problem at its first line."""
+    for i in np.flatnonzero(milli >= MAX_READ_MILLI)[:ValidationError.MAX_REPORTED].tolist():
+        problems.add(int(lines[i]), "active energy", _kwh(int(milli[i])),
+                     f"the sum over streams must be below {MAX_READ_MILLI // 1000:,} kWh")
+    problems.check()
+    rows = pa.array(lines, pa.int64())
+    typed = TypedReads(rows=pa.chunked_array([rows]), icp_values=icp_values, icp_indices=icp_codes.astype(np.int32),
+                       timestamps_us=ends, days=days.astype(np.int32), periods=periods.astype(np.int16),
+                       milli=milli, exports=np.asarray(exports, dtype=bool))
+    return pa.table({ROW: rows, "icp_id": icps, "energy_flow_direction": directions}), typed
+
+
+def codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """int64 codes of a string column's values (nulls one more code), and the values."""
     encoded = pc.dictionary_encode(column, null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
@@ -190,12 +212,6 @@ def first_rows(key: np.ndarray) -> np.ndarray:
     first = np.empty(n, dtype=np.int64)
     first[order] = np.repeat(order[starts], np.diff(np.append(starts, n)))
     return first
-
-
-def kwh_text(milli: np.ndarray) -> pa.Array:
-    """kWh x 1000 as text with 3 decimals, each distinct value formatted once."""
-    distinct, index = np.unique(milli, return_inverse=True)
-    return pa.array([_kwh(m) for m in distinct.tolist()], pa.string()).take(pa.array(index.reshape(-1)))
 
 
 def scaled_decimal(scaled: pa.Array) -> pa.Array:

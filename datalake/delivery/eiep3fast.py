@@ -13,20 +13,19 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from datalake import schema
-from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery, codes, kwh_text
+from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery, codes, raw_reads
 from datalake.delivery.eiepfields import Problems, parse_date, parse_scaled
-from datalake.schema import ROW
 from datalake.delivery.eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
 from datalake.delivery.rawtypes import decimal_array
-from datalake.trading import HALF_HOUR_US, midnight_us, trading_date_and_period
+from datalake.trading import HALF_HOUR_US, midnight_us
 
 NAMES = [f"f{i}" for i in range(len(DETAIL_FIELDS))]
 ICP = rf"^[A-Za-z0-9]{{1,{schema.ICP_ID_MAX_LEN}}}$"
 TEXT = r"^[\x20-\x7e]{0,64}$"
 DATE = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
 PERIOD = r"^[0-9]{1,2}$"
-ACTIVE = r"^[0-9]+(\.[0-9]{1,3})?$"
-OPTIONAL_NUMBER = r"^([0-9]+(\.[0-9]{1,6})?)?$"
+ACTIVE = r"^[0-9]{1,12}(\.[0-9]{1,3})?$"  # below eiepfields.MAX_NUMBER
+OPTIONAL_NUMBER = r"^([0-9]{1,12}(\.[0-9]{1,6})?)?$"
 BLOCK = 4 << 20  # blocks parsed in parallel
 
 
@@ -58,7 +57,9 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     n = table.num_rows
     if bad or n == 0 or n != header.count:
         return None
-    col = {field: table[f].combine_chunks() for field, f in zip(DETAIL_FIELDS, NAMES)}
+    # Columns stay in the reader's chunks: a copy of every column into one array cost more
+    # than all the checks.
+    col = {field: table[f] for field, f in zip(DETAIL_FIELDS, NAMES)}
     # Every check on a column's distinct values: a file repeats its ICPs, streams and codes.
     distinct = {field: pc.unique(values) for field, values in col.items()
                 if field not in ("trading date", "trading period", "active energy")}
@@ -84,7 +85,7 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     ends = midnights[day_idx] + period_values * HALF_HOUR_US
     values = np.asarray(milli[0], dtype=np.int64)[milli[1]]
     streams = _absent_to_null(col["stream identifier"], distinct["stream identifier"])
-    icp_codes, _ = codes(col["ICP"])
+    icp_codes, icp_values = codes(col["ICP"])
     stream_codes, _ = codes(streams)
     exports = np.asarray(pc.equal(col["flow direction"], "X").to_numpy(zero_copy_only=False), dtype=np.int64)
     end_codes = (ends - ends.min()) // HALF_HOUR_US
@@ -93,42 +94,35 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     if not _distinct_keys(raw_key * (int(stream_codes.max()) + 1) + stream_codes):
         return None  # repeats: collapsed or refused, with both lines named, by the other reader
     lines = np.arange(2, n + 2, dtype=np.int64)
-    reads = _sum_streams(raw_key, values, lines, col["ICP"], col["flow direction"], ends)
-    # Each end of a half hour as text once: they are the half hours from the first on.
-    first_end = int(ends.min())
-    slots = first_end + np.arange(span, dtype=np.int64) * HALF_HOUR_US
-    slot_text = pa.array(np.char.add(np.datetime_as_string(slots.astype("datetime64[us]"), unit="s").astype(str),
-                                     "Z"), pa.string())
-    stamp_text = slot_text.take(pa.array((reads["end"].to_numpy() - first_end) // HALF_HOUR_US))
-    # No streams summed: the file's own readings; else each distinct total formatted once.
-    total_text = col["active energy"] if reads.num_rows == n else kwh_text(reads["milli"].to_numpy())
-    table_out = pa.table({
-        ROW: reads["line"],
-        "read_timestamp": stamp_text,
-        "interval_read": total_text,
-        "energy_flow_direction": reads["dir"],
-        "icp_id": reads["icp"],
-    })
-    dates, trading_periods = trading_date_and_period(ends)
+    day_values = day_numbers[day_idx]
+    pick, totals = _sum_streams(raw_key, values)
+    if pick is None:
+        table, typed = raw_reads(lines, col["ICP"], col["flow direction"], icp_codes, icp_values, ends, day_values,
+                                 period_values, exports, values, problems)
+    else:
+        taken = pa.array(pick)
+        table, typed = raw_reads(lines[pick], col["ICP"].take(taken), col["flow direction"].take(taken),
+                                 icp_codes[pick], icp_values, ends[pick], day_values[pick], period_values[pick],
+                                 exports[pick], totals, problems)
     attributes = pa.table({
         "icp_id": col["ICP"],
         "read_timestamp": pa.array(ends, schema.TIMESTAMP),
-        "read_date": pa.array(dates.astype(np.int32), pa.date32()),
-        "trading_period": pa.array(trading_periods.astype(np.int16)),
+        "read_date": pa.array(day_values.astype(np.int32), pa.date32()),
+        "trading_period": pa.array(period_values.astype(np.int16)),
         "energy_flow_direction": col["flow direction"],
         "stream_id": streams,
         "register_content_code": pa.nulls(n, pa.string()),
         "reading_type": _absent_to_null(col["reading type"], distinct["reading type"]),
         "interval_read": decimal_array(values, schema.READ_DECIMAL),
-        "reactive_read": _optional_decimal(col["reactive energy"]),
-        "apparent_read": _optional_decimal(col["apparent energy"]),
+        "reactive_read": _optional_decimal(col["reactive energy"], distinct["reactive energy"]),
+        "apparent_read": _optional_decimal(col["apparent energy"], distinct["apparent energy"]),
         "offset_inferred": pa.repeat(pa.scalar(False), n),
         "line": pa.array(lines),
         "file_type": pa.repeat(pa.scalar("eiep3"), n),
         "file_identifier": pa.repeat(pa.scalar(header.file_identifier, pa.string()), n),
         "file_status": pa.repeat(pa.scalar(header.file_status, pa.string()), n),
     })
-    return EiepDelivery(header, table_out, attributes, 0)
+    return EiepDelivery(header, table, typed, attributes, 0)
 
 
 def _all(mask: pa.Array) -> bool:
@@ -146,10 +140,10 @@ def _padded(col: dict[str, pa.Array]) -> bool:
     return False
 
 
-def _distinct(column: pa.Array, pattern: str, parse) -> tuple[list, np.ndarray] | None:
+def _distinct(column: pa.ChunkedArray, pattern: str, parse) -> tuple[list, np.ndarray] | None:
     """The distinct values of ``column`` parsed (None if any fails ``pattern`` or ``parse``),
     and each row's index into them."""
-    encoded = pc.dictionary_encode(column)
+    encoded = _encoded(column)
     values = encoded.dictionary
     if not _all(pc.match_substring_regex(values, pattern)):
         return None
@@ -159,18 +153,24 @@ def _distinct(column: pa.Array, pattern: str, parse) -> tuple[list, np.ndarray] 
     return parsed, encoded.indices.to_numpy(zero_copy_only=False)
 
 
-def _absent_to_null(column: pa.Array, distinct: pa.Array) -> pa.Array:
+def _absent_to_null(column: pa.ChunkedArray, distinct: pa.Array) -> pa.ChunkedArray:
     """Empty values as null; ``distinct``: the column's distinct values (none empty: no copy)."""
     if not pc.any(pc.equal(distinct, "")).as_py():
         return column
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
-def _optional_decimal(column: pa.Array) -> pa.Array:
-    encoded = pc.dictionary_encode(column)
-    distinct = encoded.dictionary.to_pylist()
-    if distinct == [""]:  # the field left empty throughout, as it mostly is
+def _encoded(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """``column`` dictionary-encoded as one array (the indices copied, not the strings)."""
+    return pc.dictionary_encode(column).combine_chunks()
+
+
+def _optional_decimal(column: pa.ChunkedArray, distinct: pa.Array) -> pa.Array:
+    """``column`` as the attributes' DECIMAL(18, 6), empty as null (``distinct``: its values)."""
+    if distinct.to_pylist() == [""]:  # the field left empty throughout, as it mostly is
         return pa.nulls(len(column), ATTRIBUTE_DECIMAL)
+    encoded = _encoded(column)
+    distinct = encoded.dictionary.to_pylist()
     scaled = np.array([parse_scaled(v, 6) or 0 for v in distinct], dtype=np.int64)
     present = np.array([v != "" for v in distinct])
     indices = encoded.indices.to_numpy(zero_copy_only=False)
@@ -185,15 +185,13 @@ def _distinct_keys(key: np.ndarray) -> bool:
     return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
-def _sum_streams(raw_key: np.ndarray, values: np.ndarray, lines: np.ndarray, icps: pa.Array, directions: pa.Array,
-                 ends: np.ndarray) -> pa.Table:
-    """One row per (ICP, end, direction): the sum over its streams, tagged with its first line."""
+def _sum_streams(raw_key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """One read per (ICP, end, direction): the first row of each (None: every row is its own
+    read) in line order, and its sum over the streams."""
     if _distinct_keys(raw_key):
-        return pa.table({"icp": icps, "end": ends, "dir": directions, "milli": values, "line": lines})
+        return None, values
     keys, first, inverse = np.unique(raw_key, return_index=True, return_inverse=True)
     totals = np.zeros(len(keys), dtype=np.int64)
     np.add.at(totals, inverse, values)
     order = np.argsort(first, kind="stable")  # in the order of each key's first line
-    pick = pa.array(first[order])
-    return pa.table({"icp": icps.take(pick), "end": ends[first[order]], "dir": directions.take(pick),
-                     "milli": totals[order], "line": lines[first[order]]})
+    return first[order], totals[order]

@@ -14,6 +14,7 @@ from datalake import schema
 from datalake.errors import RowError, ValidationError
 
 ICP_RE = re.compile(rf"^[A-Za-z0-9]{{1,{schema.ICP_ID_MAX_LEN}}}$")
+MAX_NUMBER = 10**12  # kWh (or kvarh, kVAh): fits DECIMAL(18, 6), and a sum of streams DECIMAL(18, 3)
 NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 DATE_RE = re.compile(r"^([0-9]{2})/([0-9]{2})/([0-9]{4})$")
 TEXT_RE = re.compile(r"^[\x20-\x7e]{1,64}$")
@@ -121,14 +122,16 @@ def check_icp(problems: Problems, line: int, value: str) -> str | None:
 
 def check_number(problems: Problems, line: int, name: str, value: str, scale: int, *,
                  required: bool = False) -> int | None:
-    """A non-negative decimal with at most ``scale`` decimals, as an integer of 10**-scale."""
+    """A non-negative decimal below ``MAX_NUMBER`` with at most ``scale`` decimals, as an
+    integer of 10**-scale."""
     if absent(value):
         if required:
             problems.add(line, name, value, "is required")
         return None
     scaled = parse_scaled(value, scale)
-    if scaled is None or scaled < 0:
-        problems.add(line, name, value[:80], f"must be a number of at least 0 with at most {scale} decimals")
+    if scaled is None or not 0 <= scaled < MAX_NUMBER * 10**scale:
+        problems.add(line, name, value[:80], f"must be a number from 0 to below {MAX_NUMBER:,} with at most "
+                                             f"{scale} decimals")
         return None
     return scaled
 

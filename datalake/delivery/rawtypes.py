@@ -89,8 +89,12 @@ def type_reads(batch: pa.Table) -> TypedReads | None:
 def type_batch(batch: pa.Table) -> pa.Table | None:
     """``type_reads`` as a table of the columns of queries/raw/validate_batch.sql."""
     typed = type_reads(batch)
-    if typed is None:
-        return None
+    return None if typed is None else typed_table(batch, typed)
+
+
+def typed_table(batch: pa.Table, typed: TypedReads) -> pa.Table:
+    """The rows of ``batch`` (its ROW, icp_id and energy_flow_direction) typed as ``typed``,
+    in the columns of queries/raw/validate_batch.sql."""
     return pa.table({
         ROW: batch[ROW],
         "icp_id": batch["icp_id"],

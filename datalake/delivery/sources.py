@@ -18,6 +18,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from datalake.delivery.eiep import detect_eiep
+from datalake.delivery.rawtypes import TypedReads
 from datalake.errors import RowError, ValidationError
 from datalake.schema import ROW
 
@@ -32,6 +33,9 @@ class Batch:
     table: pa.Table            # ROW (int64) + the expected columns as strings
     bad_rows: list[RowError]   # rows that could not even be split into fields
     bytes_done: int
+    # The rows typed by their reader (an EIEP file); then ``table`` holds only ROW, icp_id
+    # and energy_flow_direction.
+    typed: TypedReads | None = None
 
 
 def detect_format(path: Path) -> Format:

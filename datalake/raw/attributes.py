@@ -48,9 +48,9 @@ WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS,
                                      "reading_type", "file_type", "file_identifier", "file_status", "ingest_id"])
 
 
-def stage_attributes(lake: Lake, attributes: pa.Table, ingest: str, staged: commit.Staged, work: Path) -> dict:
-    """Write ``attributes`` as commit ``ingest``'s attributes file, staged to go into the
-    lake with the raw files; the entry for its commit record."""
+def write_attributes(attributes: pa.Table, ingest: str, work: Path) -> tuple[Path, int, str]:
+    """Write ``attributes`` as commit ``ingest``'s attributes file in ``work``: its path, rows
+    and sha256. Touches only that local file, so it may run beside the raw files' writers."""
     table = attributes.append_column("ingest_id", pa.repeat(pa.scalar(ingest, pa.string()), attributes.num_rows))
     table = table.select(ATTRIBUTES_FILE_SCHEMA.names).cast(ATTRIBUTES_FILE_SCHEMA)
     if not _in_order(table):  # a file in key order, as an export writes it, needs no sort
@@ -58,9 +58,15 @@ def stage_attributes(lake: Lake, attributes: pa.Table, ingest: str, staged: comm
     local = work / f"attributes-{ingest}.parquet"
     rows = write_parquet(local, ATTRIBUTES_FILE_SCHEMA, table.to_batches(schema.ROW_GROUP_ROWS),
                          options=WRITE_OPTIONS)
+    return local, rows, sha256_file(local)
+
+
+def stage_attributes(lake: Lake, written: tuple[Path, int, str], ingest: str, staged: commit.Staged) -> dict:
+    """Stage the attributes file ``written`` (``write_attributes``) to go into the lake with
+    the raw files; the entry for its commit record."""
+    local, rows, digest = written
     target = staged.add(local, lake.layout.attributes_file(ingest, commit.token()))
-    return {"path": lake.layout.relative(target), "rows": rows, "bytes": local.stat().st_size,
-            "sha256": sha256_file(local)}
+    return {"path": lake.layout.relative(target), "rows": rows, "bytes": local.stat().st_size, "sha256": digest}
 
 
 def _in_order(table: pa.Table) -> bool:

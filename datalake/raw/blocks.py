@@ -29,10 +29,13 @@ DIRECTION_TEXT = pa.array(schema.DIRECTIONS)
 def write_raw_blocks(parquet: Path, target: Path, read_date: dt.date) -> int:
     """Write the block file of the raw Parquet file ``parquet`` (of trading date
     ``read_date``) to ``target``; returns its size."""
-    table = pq.read_table(parquet)
-    if table.num_rows and not _in_block_order(table):
-        table = table.take(pc.sort_indices(table, [(c, "ascending") for c in (
-            "icp_id", "trading_period", "energy_flow_direction", "ingest_id")]))
+    # The text columns of few values come back as dictionaries: codes without hashing.
+    table = pq.read_table(parquet, read_dictionary=["energy_flow_direction", "ingest_id"])
+    code, seq = _direction_codes(table), _seqs(table["ingest_id"])
+    if table.num_rows and not _in_block_order(table, code, seq):
+        order = pc.sort_indices(table, [(c, "ascending") for c in (
+            "icp_id", "trading_period", "energy_flow_direction", "ingest_id")])
+        table, code, seq = table.take(order), code[order.to_numpy()], seq[order.to_numpy()]
     period = table["trading_period"].to_numpy().astype(np.int8)
     stamps = table["read_timestamp"].cast(pa.int64()).to_numpy()
     expected = midnight_us((read_date - EPOCH).days) + period.astype(np.int64) * HALF_HOUR_US
@@ -40,23 +43,25 @@ def write_raw_blocks(parquet: Path, target: Path, read_date: dt.date) -> int:
         row = int(np.flatnonzero(stamps != expected)[0])
         raise ValueError(f"{parquet}: row {row} has read_timestamp {table['read_timestamp'][row]} outside "
                          f"trading period {period[row]} of {read_date}")
-    return blocks.write(target, table["icp_id"].combine_chunks(), period, _direction_codes(table),
-                        _unscaled(table["interval_read"]), _seqs(table["ingest_id"]),
+    return blocks.write(target, table["icp_id"].combine_chunks(), period, code,
+                        _unscaled(table["interval_read"]), seq,
                         {"kind": "raw", "read_date": read_date.isoformat()})
 
 
-def _in_block_order(table: pa.Table) -> bool:
+def _in_block_order(table: pa.Table, code: np.ndarray, seq: np.ndarray) -> bool:
     ids = table["icp_id"].combine_chunks()
     n = table.num_rows
     same = np.asarray(pc.equal(ids.slice(1), ids.slice(0, n - 1)))
     increasing = np.asarray(pc.greater(ids.slice(1), ids.slice(0, n - 1)))
-    key = (table["trading_period"].to_numpy().astype(np.int64) << 40) \
-        | (_direction_codes(table).astype(np.int64) << 32) | _seqs(table["ingest_id"])
+    key = (table["trading_period"].to_numpy().astype(np.int64) << 40) | (code.astype(np.int64) << 32) | seq
     return bool(np.all(increasing | (same & (key[1:] >= key[:-1]))))
 
 
 def _direction_codes(table: pa.Table) -> np.ndarray:
-    return pc.equal(table["energy_flow_direction"], "X").to_numpy(zero_copy_only=False).astype(np.int8)
+    """0 for I, 1 for X, from the column's dictionary."""
+    column = table["energy_flow_direction"].combine_chunks()
+    letters = np.array([d == "X" for d in column.dictionary.to_pylist()], dtype=np.int8)
+    return letters[column.indices.to_numpy(zero_copy_only=False)] if len(letters) else np.zeros(0, np.int8)
 
 
 def _unscaled(column: pa.ChunkedArray) -> np.ndarray:
@@ -70,9 +75,11 @@ def _unscaled(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _seqs(column: pa.ChunkedArray) -> np.ndarray:
-    encoded = column.combine_chunks().dictionary_encode()
+    """The ingest sequence number of each row, each distinct id parsed once."""
+    encoded = column.combine_chunks() if pa.types.is_dictionary(column.type) \
+        else column.combine_chunks().dictionary_encode()
     numbers = np.array([ingest_seq(i) for i in encoded.dictionary.to_pylist()], dtype=np.int64)
-    return numbers[encoded.indices.to_numpy()]
+    return numbers[encoded.indices.to_numpy(zero_copy_only=False)] if len(numbers) else np.zeros(0, np.int64)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from datalake import schema, sql
 from datalake.delivery import checked
-from datalake.delivery.rawtypes import type_batch
+from datalake.delivery.rawtypes import type_batch, typed_table
 from datalake.delivery.sources import Batch, Format, read_batches
 from datalake.errors import ValidationError
 from datalake.lake import Lake
@@ -40,7 +40,7 @@ def load(con, path: Path, name: str, fmt: Format, progress: Progress | None, siz
 
 def _load_batch(con, batch: Batch) -> None:
     checked.add_bad_rows(con, batch)
-    typed = type_batch(batch.table)
+    typed = typed_table(batch.table, batch.typed) if batch.typed is not None else type_batch(batch.table)
     if typed is not None:
         checked.add_typed(con, "raw", typed)
     else:

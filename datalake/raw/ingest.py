@@ -20,7 +20,7 @@ from datalake.delivery.eiepfiles import read_eiep
 from datalake.delivery.sources import Batch, Format, detect_format
 from datalake.errors import InvalidArgumentError, environment_errors
 from datalake.lake import Lake
-from datalake.raw.attributes import stage_attributes
+from datalake.raw.attributes import stage_attributes, write_attributes
 from datalake.raw.blocks import write_raw_blocks
 from datalake.raw.general import collapse_duplicates, find_changes, load, write_changes, write_rejects
 from datalake.raw.typed import TypedDelivery, delivery_table, read_typed, write_sorted
@@ -94,7 +94,7 @@ def ingest_file(lake: Lake, path: str | os.PathLike[str], *, on_error: OnError =
         # An EIEP file is checked whole first (a bad record, a wrong count or a conflict
         # rejects it), then its reads take the path of every other format.
         eiep = read_eiep(path, fmt, name) if fmt in EIEP_FORMATS else None
-        batches = [Batch(eiep.table, [], size)] if eiep is not None else None
+        batches = [Batch(eiep.table, [], size, eiep.typed)] if eiep is not None else None
         attributes = eiep.attributes if eiep is not None else None
         source = {"name": name, "format": fmt, "bytes": size, "sha256": digest}
         if eiep is not None:
@@ -143,21 +143,26 @@ def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: l
     if kept == 0:
         result.reason = "every row is already stored with the same value"
         return None
-    return _prepared(lake, ingest, write_changes(con, work, ingest), staged, result, kept,
+    return _prepared(lake, ingest, lambda: write_changes(con, work, ingest), staged, result, kept,
                      actor=actor, source=source, attributes=attributes, work=work)
 
 
-def _prepared(lake: Lake, ingest: str, files: list[tuple[dt.date, Path, int]], staged: commit.Staged,
-              result: IngestResult, kept: int, *, actor: str | None, source: dict,
+def _prepared(lake: Lake, ingest: str, write_files: Callable[[], list[tuple[dt.date, Path, int]]],
+              staged: commit.Staged, result: IngestResult, kept: int, *, actor: str | None, source: dict,
               attributes: pa.Table | None = None, work: Path | None = None) -> dict:
-    record = ingest_record(lake, ingest, files, staged, actor=actor, source=source,
-                           rows={"read": result.rows_read, "new": result.rows_new,
-                                 "revised": result.rows_revised, "unchanged": result.rows_unchanged,
-                                 "duplicates_collapsed": result.duplicates_collapsed,
-                                 "rejected": result.rows_rejected, "stored": kept},
-                           rejects_file=result.rejects_file)
-    if attributes is not None:
-        record["attributes"] = stage_attributes(lake, attributes, ingest, staged, work)
+    """The record of commit ``ingest``, its files staged: ``write_files`` writes the raw
+    files; the attributes file, if any, is written at the same time in a second thread (the
+    Parquet and zstd encoders release the interpreter lock)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(write_attributes, attributes, ingest, work) if attributes is not None else None
+        record = ingest_record(lake, ingest, write_files(), staged, actor=actor, source=source,
+                               rows={"read": result.rows_read, "new": result.rows_new,
+                                     "revised": result.rows_revised, "unchanged": result.rows_unchanged,
+                                     "duplicates_collapsed": result.duplicates_collapsed,
+                                     "rejected": result.rows_rejected, "stored": kept},
+                               rejects_file=result.rejects_file)
+        if pending is not None:
+            record["attributes"] = stage_attributes(lake, pending.result(), ingest, staged)
     return record
 
 
@@ -194,7 +199,7 @@ def _prepare_fast(lake: Lake, delivery: TypedDelivery, work: Path, result: Inges
         result.reason = f"content already ingested as {previous}"
         return None
     result.rows_new, result.rows_revised, result.rows_unchanged = len(delivery), 0, 0
-    return _prepared(lake, ingest, write_sorted(delivery, work, ingest), staged, result, len(delivery),
+    return _prepared(lake, ingest, lambda: write_sorted(delivery, work, ingest), staged, result, len(delivery),
                      actor=actor, source=source, attributes=attributes, work=work)
 
 

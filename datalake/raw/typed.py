@@ -59,7 +59,8 @@ def read_typed(path: Path, name: str, fmt: Format, progress: Progress | None, si
     try:
         for batch in batches if batches is not None else prefetched(
                 read_batches(path, schema.RAW_INPUT_COLUMNS, name=name, fmt=fmt, dictionary=True)):
-            typed = type_reads(batch.table) if not batch.bad_rows else None
+            typed = batch.typed if batch.typed is not None else (
+                type_reads(batch.table) if not batch.bad_rows else None)
             rows += batch.table.num_rows
             if typed is None or rows > FAST_PATH_MAX_ROWS:
                 return None

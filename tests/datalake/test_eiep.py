@@ -80,6 +80,14 @@ def test_eiep3_field_shapes_are_checked(lake: Lake, tmp_path: Path) -> None:
     assert "is required" in errors[4].reason  # null means absent
 
 
+def test_a_reading_too_large_for_a_raw_read_names_the_line_and_field(lake: Lake, tmp_path: Path) -> None:
+    details = [eiep3_det(ICP, NORMAL, 1, "999999999999.999"), eiep3_det(ICP, NORMAL, 2, "1000000000000"),
+               eiep3_det(ICP, NORMAL, 3, "99999999999999999999.5")]
+    errors = rejected(lake, write_eiep3(tmp_path / "hh.txt", details))
+    assert [(e.row, e.field) for e in errors] == [(3, "active energy"), (4, "active energy")]
+    assert "below 1,000,000,000,000" in errors[0].reason
+
+
 def test_a_header_count_that_does_not_match_is_rejected(lake: Lake, tmp_path: Path) -> None:
     details = eiep3_day(ICP, NORMAL)
     path = tmp_path / "hh.txt"

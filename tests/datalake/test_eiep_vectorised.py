@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from datalake.delivery.eiep3 import read_eiep3
 from datalake.delivery.eiep3fast import read_eiep3_fast
+from datalake.delivery.rawtypes import typed_table
 from datalake.raw.attributes import SORT_KEY, _in_order
 from tests.factories.eiep import eiep3_det, write_eiep3
 
@@ -52,22 +53,24 @@ def test_delivery_collapses_repeats_and_sums_streams_like_plain_python(tmp_path:
     clean, repeated = generated()
     slow = read_eiep3(write_eiep3(tmp_path / "repeated.txt", repeated), "repeated.txt")
     assert slow.repeats_collapsed == 60 and slow.attributes.num_rows == len(clean)
-    reads = slow.table.to_pylist()
+    reads = typed_table(slow.table, slow.typed).to_pylist()
     assert len(reads) == len(expected_reads(clean))
     assert [r["_row"] for r in reads] == sorted(r["_row"] for r in reads)
     lines = slow.attributes["line"].to_pylist()
     by_line = dict(zip(lines, zip(slow.attributes["trading_period"].to_pylist(),
                                   slow.attributes["read_date"].to_pylist())))
     got = {(r["icp_id"], f"{by_line[r['_row']][1]:%d/%m/%Y}", by_line[r["_row"]][0], r["energy_flow_direction"]):
-           round(float(r["interval_read"]) * 1000) for r in reads}
+           int(r["interval_read"] * 1000) for r in reads}
     assert got == expected_reads(clean)
     fast = read_eiep3_fast(write_eiep3(tmp_path / "clean.txt", clean), "clean.txt")
     line_reader = read_eiep3(tmp_path / "clean.txt", "clean.txt")
-    assert fast is not None and fast.table == line_reader.table and fast.attributes == line_reader.attributes
+    assert fast is not None and fast.attributes == line_reader.attributes
+    assert typed_table(fast.table, fast.typed) == typed_table(line_reader.table, line_reader.typed)
     # Same reads and attributes, but for the lines the repeats moved.
     columns = [c for c in fast.attributes.column_names if c != "line"]
     assert slow.attributes.select(columns) == fast.attributes.select(columns)
-    assert slow.table.drop_columns(["_row"]) == fast.table.drop_columns(["_row"])
+    assert typed_table(slow.table, slow.typed).drop_columns(["_row"]) == \
+        typed_table(fast.table, fast.typed).drop_columns(["_row"])
     assert read_eiep3_fast(tmp_path / "repeated.txt", "repeated.txt") is None
 
 
