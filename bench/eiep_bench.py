@@ -35,36 +35,29 @@ def export_eiep3(lake: Lake, day: dt.date, path: Path) -> int:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--icps", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=14, help="days of the lake the change feed reads")
-    parser.add_argument("--ingest-days", type=int, default=2, help="days exported as EIEP3 and ingested")
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2018, 6, 1))
-    parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="meterlake-eiep-bench-"))
-    source = Lake.create(work / "source")
-    generate(source, icps=args.icps, days=args.days, start=args.start, seed=42)
+def measure(source: Lake, work: Path, start: dt.date, ingest_days: int) -> dict:
+    """Export ``ingest_days`` dates of ``source`` as EIEP3 files into ``work`` and ingest them
+    into a fresh lake there (timed, one process, file after file); then ingest a one-day
+    revision of the last of them into ``source`` itself and time its change feed."""
     files = []
-    for i in range(args.ingest_days):
-        day = args.start + dt.timedelta(days=i)
+    for i in range(ingest_days):
+        day = start + dt.timedelta(days=i)
         path = work / f"ICPHH_{day:%Y%m%d}.txt"
         files.append((path, export_eiep3(source, day, path)))
-
     target = Lake.create(work / "eiep")
-    started = time.perf_counter()
+    each = []
     for path, _ in files:
+        began = time.perf_counter()
         ingest_file(target, path, fmt="eiep3")
-    seconds = time.perf_counter() - started
+        each.append(round(time.perf_counter() - began, 2))
+    seconds = sum(each)
     rows = sum(n for _, n in files)
-    result = {"icps": args.icps, "eiep3_files": len(files), "eiep3_rows": rows, "eiep3_seconds": round(seconds, 2),
-              "eiep3_rows_per_second": round(rows / seconds)}
+    result = {"eiep3_files": len(files), "eiep3_rows": rows, "eiep3_seconds": round(seconds, 2),
+              "eiep3_seconds_each": each, "eiep3_rows_per_second": round(rows / seconds)}
 
     # One-day revision delivery into the 14-day lake: the last exported day again, every read
     # changed, as EIEP3; then the change feed of exactly that ingest.
-    day = args.start + dt.timedelta(days=len(files) - 1)
+    day = start + dt.timedelta(days=len(files) - 1)
     revision = work / "revision.txt"
     with open(files[-1][0]) as f, open(revision, "w") as out:
         for n, line in enumerate(f):
@@ -78,15 +71,34 @@ def main() -> None:
     ingest_file(source, revision, fmt="eiep3")
     first_page, whole = [], []
     for _ in range(3):
-        started = time.perf_counter()
+        began = time.perf_counter()
         read_changes(source, before, limit=1000)
-        first_page.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        first_page.append(time.perf_counter() - began)
+        began = time.perf_counter()
         rows = sum(b.num_rows for b in stream_changes(source, before)[1])
-        whole.append(time.perf_counter() - started)
-    result.update(lake_days=args.days, change_feed_rows=rows,
-                  change_feed_first_page_seconds=round(min(first_page), 3),
+        whole.append(time.perf_counter() - began)
+    for path, _ in files:
+        path.unlink()
+    revision.unlink()
+    shutil.rmtree(work / "eiep", ignore_errors=True)
+    result.update(change_feed_rows=rows, change_feed_first_page_seconds=round(min(first_page), 3),
                   change_feed_all_rows_seconds=round(min(whole), 3))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--icps", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=14, help="days of the lake the change feed reads")
+    parser.add_argument("--ingest-days", type=int, default=2, help="days exported as EIEP3 and ingested")
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2018, 6, 1))
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="meterlake-eiep-bench-"))
+    source = Lake.create(work / "source")
+    generate(source, icps=args.icps, days=args.days, start=args.start, seed=42)
+    result = {"icps": args.icps, "lake_days": args.days, **measure(source, work, args.start, args.ingest_days)}
     print(json.dumps(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -90,6 +90,15 @@ def rows(res: dict) -> list[tuple[str, str, str, str, str]]:
                     ">= 5M rows/s", " / ".join(_mrows(r["rows_per_s"]) for r in runs),
                     f"COPY + indexes of one run {load['load_s']:.0f} s = {_mrows(load['rows_per_s'])}" if load else "not run",
                     _mark(all(r["rows_per_s"] >= 5e6 for r in runs))))
+    e = res.get("eiep")
+    if e:
+        out.append((f"EIEP3 ingest ({e['eiep3_files']} files, {e['eiep3_rows'] / 1e6:.1f}M records, CLI engine call)",
+                    ">= 1M rows/s", f"{_mrows(e['eiep3_rows_per_second'])} ({' + '.join(map(str, e['eiep3_seconds_each']))} s)",
+                    "not asked", _mark(e["eiep3_rows_per_second"] >= 1e6)))
+        out.append((f"change feed of a 1-day revision ({e['change_feed_rows'] / 1e6:.1f}M rows), first JSON page",
+                    "< 1 s", f"{e['change_feed_first_page_seconds']:.2f} s (every row streamed: "
+                    f"{e['change_feed_all_rows_seconds']:.1f} s)", "not asked",
+                    _mark(e["change_feed_first_page_seconds"] < 1)))
     t = res.get("q1_throughput")
     if t:
         out.append(("query 1 throughput, 16 clients (separate process), JSON", ">= 800 req/s",

@@ -15,7 +15,9 @@ with dictionary=true), with the
 workers' peak memory; the same window by Flight DoGet (1 and 4 shards, each plain and with
 dictionaries) and a run uploaded by DoPut and published by DoAction (bench/flightside.py); PostgreSQL 15 on loopback loaded with the same reads and output,
 queries 1, 2 and 4 checked and timed; the diff of the two runs, the checks on one and the
-completeness report (``review_bench.measure``); then query 1 and the bulk stream on a larger lake.
+completeness report (``review_bench.measure``); two dates exported as EIEP3 and ingested
+into a new lake, then a revision of one into this lake and its change feed
+(``eiep_bench.measure``); then query 1 and the bulk stream on a larger lake.
 Raw figures go to bench/results/bench-<icps>x<days>.json; `bench/report.py` renders them."""
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ import flightside  # noqa: E402
 import httpside  # noqa: E402
 import machine  # noqa: E402
 import pgside  # noqa: E402
+import eiep_bench  # noqa: E402
 import review_bench  # noqa: E402
 from datalake import sql  # noqa: E402
 from datalake.demo.generate import generate  # noqa: E402
@@ -309,6 +312,10 @@ def main(argv: list[str] | None = None) -> dict:
             res["postgres"] = postgres_side(work, lake, csv, runs, icps, START, START + dt.timedelta(days=args.days - 1),
                                             args.requests)
             res["load_average"]["after_postgres"] = os.getloadavg()
+        # Last on this lake, since its revision delivery changes the lake: EIEP3 ingest and the
+        # change feed.
+        res["eiep"] = eiep_bench.measure(lake, work, START, ingest_days=2)
+        log("eiep", res["eiep"])
         if args.keep_lake:
             shutil.move(work / "lake", args.keep_lake)
         else:

@@ -36,6 +36,9 @@ def test_harness_end_to_end_at_tiny_scale(tmp_path: Path) -> None:
     for name in ("flight_bulk", "flight_bulk_dictionary", "flight_bulk_4_shards", "flight_bulk_4_shards_dictionary"):
         assert res[name]["rows"] == res["generate"]["rows"] and res[name]["rows_per_s"] > 0, name
     assert res["flight_run"]["rows"] == 60 * 2 * 48
+    # Both dates exported as EIEP3 and ingested; the revision's change feed is every read of a date.
+    assert res["eiep"]["eiep3_rows"] == res["generate"]["rows"]
+    assert 0 < res["eiep"]["change_feed_rows"] < res["generate"]["rows"]
     assert res["large"]["flight_bulk"]["rows"] == res["large"]["generate"]["rows"]
     assert res["q1_throughput"]["errors"] == 0 and res["q1_throughput"]["requests"] > 0
     for name, q in res["queries"].items():
