@@ -43,9 +43,14 @@ ATTRIBUTES_FILE_SCHEMA = pa.schema([
 SORT_KEY = [("read_date", "ascending"), ("icp_id", "ascending"), ("read_timestamp", "ascending"),
             ("energy_flow_direction", "ascending"), ("stream_id", "ascending"),
             ("register_content_code", "ascending")]
+# Decimals as INT64 and the ever-increasing integers delta-encoded, as in the raw files: a
+# third smaller and faster to write than fixed-length bytes and plain pages.
 WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS,
                      use_dictionary=["icp_id", "energy_flow_direction", "stream_id", "register_content_code",
-                                     "reading_type", "file_type", "file_identifier", "file_status", "ingest_id"])
+                                     "reading_type", "file_type", "file_identifier", "file_status", "ingest_id"],
+                     store_decimal_as_integer=True,
+                     column_encoding={"read_timestamp": "DELTA_BINARY_PACKED", "interval_read": "DELTA_BINARY_PACKED",
+                                      "line": "DELTA_BINARY_PACKED"})
 
 
 def write_attributes(attributes: pa.Table, ingest: str, work: Path) -> tuple[Path, int, str]:
