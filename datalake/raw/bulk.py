@@ -23,6 +23,7 @@ from datalake.raw.asof import resolve_as_of
 from datalake.raw.bulkattributes import RangeAttributes
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, RawFile, check_range, parse_date
+from datalake.prefetch import prefetched
 from datalake.raw.reads import check_direction
 from datalake.trading import EPOCH
 
@@ -141,6 +142,18 @@ def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> 
 def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
             direction: str | None, shard: Shard, batch_rows: int, dictionary: bool,
             attributes: RangeAttributes | None) -> Iterator[pa.RecordBatch]:
+    """The batches of every range, each range made in a background thread while the one
+    before is sent (at most two ranges in memory)."""
+    for batch in prefetched(_range_batches(opened, ranges, as_of=as_of, direction=direction, shard=shard,
+                                           dictionary=dictionary, attributes=attributes)):
+        for at in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(at, batch_rows)
+
+
+def _range_batches(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
+                   direction: str | None, shard: Shard, dictionary: bool,
+                   attributes: RangeAttributes | None) -> Iterator[pa.RecordBatch]:
+    """One batch per range of ICPs that has rows."""
     ordered = rawblocks.in_key_order([f for f, _ in opened])
     # ingest numbers are needed only for revisions, as_of and the attributes
     seqs = not ordered or as_of is not None or attributes is not None
@@ -151,10 +164,7 @@ def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_
         if rows.num_rows == 0:
             continue
         batch = _batch(rows, dictionary)
-        if attributes is not None:
-            batch = attributes.add(batch, rows, lo, hi)
-        for at in range(0, batch.num_rows, batch_rows):
-            yield batch.slice(at, batch_rows)
+        yield batch if attributes is None else attributes.add(batch, rows, lo, hi)
 
 
 class _FileRange:

@@ -21,7 +21,7 @@ from datalake.delivery import sources
 from datalake.errors import ValidationError
 from datalake.raw import typed as typed_module
 from datalake.raw.ingest import ingest_file
-from datalake.raw.typed import prefetched
+from datalake.prefetch import prefetched
 from datalake.lake import Lake
 from tests.factories import output as out_factory
 from tests.factories.raw import day_rows, write_csv
