@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datalake.errors import ValidationError
+from datalake.raw import typed
 from datalake.raw.ingest import ingest_file
 from datalake.lake import Lake
 from datalake.raw.reads import read_icp
@@ -86,6 +87,23 @@ def test_a_reading_too_large_for_a_raw_read_names_the_line_and_field(lake: Lake,
     errors = rejected(lake, write_eiep3(tmp_path / "hh.txt", details))
     assert [(e.row, e.field) for e in errors] == [(3, "active energy"), (4, "active energy")]
     assert "below 1,000,000,000,000" in errors[0].reason
+
+
+def test_the_general_ingest_path_gives_the_same_reads_from_an_eiep_file(tmp_path: Path, monkeypatch) -> None:
+    """A delivery beyond the in-memory path's size goes through DuckDB: the EIEP reader's
+    typed reads take that path too."""
+    details = eiep3_day(ICP, NORMAL) + [eiep3_det("ICPB", NORMAL, 1, "0.5", stream="S1"),
+                                        eiep3_det("ICPB", NORMAL, 1, "0.25", stream="S2")]
+    path = write_eiep3(tmp_path / "hh.txt", details)
+    fast = Lake.create(tmp_path / "fast")
+    ingest_file(fast, path)
+    monkeypatch.setattr(typed, "FAST_PATH_MAX_ROWS", 0)
+    general = Lake.create(tmp_path / "general")
+    result = ingest_file(general, path)
+    assert result.status == "committed" and result.rows_new == 49
+    for icp in (ICP, "ICPB"):
+        assert read_icp(general, icp, NORMAL, NORMAL).equals(read_icp(fast, icp, NORMAL, NORMAL))
+    assert [str(v) for v in read_icp(general, "ICPB", NORMAL, NORMAL)["interval_read"].to_pylist()] == ["0.750"]
 
 
 def test_a_header_count_that_does_not_match_is_rejected(lake: Lake, tmp_path: Path) -> None:
