@@ -60,9 +60,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if isinstance(started, str):
             print(f"error: {started}", file=sys.stderr)
             return 2
-        uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="info", http="service.protocol:NoDelayHttpToolsProtocol",
-                    log_config=log_config(), ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
+        config = uvicorn.Config("service.app:create_app", factory=True, host=args.host, port=args.port,
+                                workers=args.workers, log_level="info",
+                                http="service.protocol:NoDelayHttpToolsProtocol", log_config=log_config(),
+                                ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
+        if args.workers <= 1:
+            uvicorn.Server(config).run()
+            return 0
+        from uvicorn.supervisors import Multiprocess
+
+        from service.listening import WorkerSocket
+        try:
+            reserved = WorkerSocket.claim(args.host, args.port)
+        except OSError as e:
+            print(f"error: cannot serve HTTP on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+            return 2
+        scheme = "https" if args.tls_cert else "http"
+        print(f"HTTP on {scheme}://{args.host}:{reserved.getsockname()[1]} ({args.workers} workers, one "
+              "listening socket each)", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[reserved]).run()
     return 0
 
 

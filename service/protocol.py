@@ -1,8 +1,9 @@
 """uvicorn's HTTP/1.1 protocol (h11) with TCP_NODELAY set on every accepted connection.
 
-With ``--workers`` above one, uvicorn binds the listening socket itself as
-``socket.socket(family)``, whose ``proto`` is 0; asyncio sets TCP_NODELAY only on sockets
-whose ``proto`` is IPPROTO_TCP, so the workers' connections keep Nagle's algorithm on. A
+A listening socket made as ``socket.socket(family)`` has ``proto`` 0, and asyncio sets
+TCP_NODELAY only on sockets whose ``proto`` is IPPROTO_TCP, so such a socket's connections
+keep Nagle's algorithm on (``service/listening.py`` makes its sockets with IPPROTO_TCP; this
+protocol does not depend on how a socket was made). A
 response goes out as two writes (head, then body), and the body waits for the client's
 delayed ACK: about 40 ms added to every request on a kept-alive connection after its
 first. One worker (asyncio binds the socket) and fresh connections do not show it."""
