@@ -12,8 +12,8 @@ T = TypeVar("T")
 
 
 def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """``items``, produced in a background thread up to ``depth`` ahead, so that reading and
-    parsing the next batch overlaps with the work on this one (both release the GIL)."""
+    """``items``, produced in a background thread up to ``depth`` ahead. Closing the result
+    stops the producer and waits for it to leave ``items``; its error is raised here."""
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     end = object()

@@ -20,8 +20,7 @@ class WorkerSocket(socket.socket):
     def claim(cls, host: str, port: int) -> WorkerSocket:
         """The supervisor's socket, or OSError if anything holds the port already (another
         server's group of SO_REUSEPORT sockets would otherwise take this one in)."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
+        with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
             port = probe.getsockname()[1]
@@ -29,7 +28,7 @@ class WorkerSocket(socket.socket):
 
     @classmethod
     def reserve(cls, host: str, port: int) -> WorkerSocket:
-        sock = cls(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock = cls(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
@@ -42,3 +41,7 @@ class WorkerSocket(socket.socket):
     def __reduce__(self):
         host, port = self.getsockname()[:2]
         return WorkerSocket.reserve, (host, port)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

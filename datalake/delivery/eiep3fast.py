@@ -96,14 +96,12 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     lines = np.arange(2, n + 2, dtype=np.int64)
     day_values = day_numbers[day_idx]
     pick, totals = _sum_streams(raw_key, values)
-    if pick is None:
-        table, typed = raw_reads(lines, col["ICP"], col["flow direction"], icp_codes, icp_values, ends, day_values,
-                                 period_values, exports, values, problems)
-    else:
-        taken = pa.array(pick)
-        table, typed = raw_reads(lines[pick], col["ICP"].take(taken), col["flow direction"].take(taken),
-                                 icp_codes[pick], icp_values, ends[pick], day_values[pick], period_values[pick],
-                                 exports[pick], totals, problems)
+    icps, directions = col["ICP"], col["flow direction"]
+    if pick is not None:  # streams summed: each read at its first row
+        icps, directions = icps.take(pa.array(pick)), directions.take(pa.array(pick))
+    at = slice(None) if pick is None else pick
+    table, typed = raw_reads(lines[at], icps, directions, icp_codes[at], icp_values, ends[at], day_values[at],
+                             period_values[at], exports[at], totals, problems)
     attributes = pa.table({
         "icp_id": col["ICP"],
         "read_timestamp": pa.array(ends, schema.TIMESTAMP),

@@ -75,9 +75,9 @@ def _unscaled(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _seqs(column: pa.ChunkedArray) -> np.ndarray:
-    """The ingest sequence number of each row, each distinct id parsed once."""
-    encoded = column.combine_chunks() if pa.types.is_dictionary(column.type) \
-        else column.combine_chunks().dictionary_encode()
+    """The ingest sequence number of each row of a dictionary column, each distinct id
+    parsed once."""
+    encoded = column.combine_chunks()
     numbers = np.array([ingest_seq(i) for i in encoded.dictionary.to_pylist()], dtype=np.int64)
     return numbers[encoded.indices.to_numpy(zero_copy_only=False)] if len(numbers) else np.zeros(0, np.int64)
 
