@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from datalake.storage import commit
 from datalake import schema
-from datalake.raw.ingest import IngestResult, ingest_with_hash, ingest_record
+from datalake.raw.ingest import IngestResult, ingest_record, ingest_with_hash, write_block_files
 from datalake.lake import Lake
 from datalake.storage.parquet import write_parquet
 from datalake.delivery.rawtypes import decimal_array
@@ -64,7 +64,7 @@ def generate(lake: Lake, *, icps: int, days: int, start: dt.date, seed: int = 42
                                  options=schema.RAW_WRITE_OPTIONS)
             files.append((day, path, rows))
         total = sum(r for _, _, r in files)
-        return ingest_record(lake, ingest, files, staged, actor=actor,
+        return ingest_record(lake, ingest, write_block_files(files), staged, actor=actor,
                              source={"name": name, "format": "generated", "bytes": None, "sha256": digest},
                              rows={"read": total, "new": total, "revised": 0, "unchanged": 0,
                                    "duplicates_collapsed": 0, "rejected": 0, "stored": total})

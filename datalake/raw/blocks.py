@@ -43,9 +43,15 @@ def write_raw_blocks(parquet: Path, target: Path, read_date: dt.date) -> int:
         row = int(np.flatnonzero(stamps != expected)[0])
         raise ValueError(f"{parquet}: row {row} has read_timestamp {table['read_timestamp'][row]} outside "
                          f"trading period {period[row]} of {read_date}")
-    return blocks.write(target, table["icp_id"].combine_chunks(), period, code,
-                        _unscaled(table["interval_read"]), seq,
-                        {"kind": "raw", "read_date": read_date.isoformat()})
+    return write_rows(target, table["icp_id"].combine_chunks(), period, code, _unscaled(table["interval_read"]),
+                      seq, read_date)
+
+
+def write_rows(target: Path, ids: pa.Array, period: np.ndarray, code: np.ndarray, value: np.ndarray,
+               seq: np.ndarray, read_date: dt.date) -> int:
+    """Write the block file of raw rows of ``read_date`` in block order (icp, period,
+    direction, ingest) to ``target``; returns its size."""
+    return blocks.write(target, ids, period, code, value, seq, {"kind": "raw", "read_date": read_date.isoformat()})
 
 
 def _in_block_order(table: pa.Table, code: np.ndarray, seq: np.ndarray) -> bool:

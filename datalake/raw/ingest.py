@@ -143,7 +143,7 @@ def _prepare_changes(lake: Lake, con, work: Path, result: IngestResult, dates: l
     if kept == 0:
         result.reason = "every row is already stored with the same value"
         return None
-    return _prepared(lake, ingest, lambda: write_changes(con, work, ingest), staged, result, kept,
+    return _prepared(lake, ingest, lambda: write_block_files(write_changes(con, work, ingest)), staged, result, kept,
                      actor=actor, source=source, attributes=attributes, work=work)
 
 
@@ -151,7 +151,7 @@ def _prepared(lake: Lake, ingest: str, write_files: Callable[[], list[tuple[dt.d
               staged: commit.Staged, result: IngestResult, kept: int, *, actor: str | None, source: dict,
               attributes: pa.Table | None = None, work: Path | None = None) -> dict:
     """The record of commit ``ingest``, its files staged: ``write_files`` writes the raw
-    files; the attributes file, if any, is written at the same time in a second thread (the
+    files and their block files; the attributes file, if any, is written at the same time in a second thread (the
     Parquet and zstd encoders release the interpreter lock)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(write_attributes, attributes, ingest, work) if attributes is not None else None
@@ -210,18 +210,19 @@ def ingest_with_hash(lake: Lake, digest: str) -> str | None:
     return None
 
 
-def write_block_files(files: list[tuple[dt.date, Path, int]]) -> None:
-    """Write the block file of each staged raw file beside it (``.blocks``), two at a time."""
+def write_block_files(files: list[tuple[dt.date, Path, int]]) -> list[tuple[dt.date, Path, int]]:
+    """Write the block file of each staged raw file beside it (``.blocks``), two at a time;
+    returns ``files``."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda f: write_raw_blocks(f[1], f[1].with_suffix(".blocks"), f[0]), files))
+    return files
 
 
 def ingest_record(lake: Lake, ingest: str, files: list[tuple[dt.date, Path, int]], staged: commit.Staged, *,
                   source: dict, rows: dict, actor: str | None, rejects_file: str | None = None) -> dict:
-    """Stage the per-date files of commit ``ingest`` and return its record, for
-    ``commit.append`` to make visible."""
+    """Stage the per-date files of commit ``ingest``, each with its block file beside it,
+    and return its record, for ``commit.append`` to make visible."""
     entries = []
-    write_block_files(files)
     for day, path, count in files:
         target = staged.add(path, lake.layout.raw_file(day, ingest, commit.token()))
         staged.add(path.with_suffix(".blocks"), lake.layout.blocks_of(target))

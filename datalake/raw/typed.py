@@ -19,6 +19,8 @@ from datalake.delivery.rawtypes import TypedReads, decimal_array, type_reads
 from datalake.delivery.sources import Batch, Format, read_batches
 from datalake.errors import ValidationError
 from datalake.prefetch import prefetched
+from datalake.raw.blocks import write_rows
+from datalake.storage.layout import ingest_seq
 from datalake.storage.parquet import write_parquet
 from datalake.trading import EPOCH
 
@@ -116,26 +118,33 @@ def delivery_table(delivery: TypedDelivery) -> pa.Table:
 
 
 def write_sorted(delivery: TypedDelivery, work: Path, ingest: str) -> list[tuple[dt.date, Path, int]]:
-    """One sorted Parquet file per trading date; dates are written in parallel (the Parquet
-    encoder releases the GIL)."""
+    """One sorted Parquet file per trading date, and its block file beside it (``.blocks``,
+    from the same arrays); dates are written in parallel (the Parquet and zstd encoders
+    release the GIL)."""
     directions = pa.array(schema.DIRECTIONS)
+    seq = ingest_seq(ingest)
 
     def write(bounds: tuple[int, int, int]) -> tuple[dt.date, Path, int]:
         day, lo, hi = bounds
         pick = delivery.order[lo:hi] if delivery.order is not None else slice(lo, hi)
         n = hi - lo
+        ids = delivery.icp_values.take(pa.array(delivery.icp_codes[pick]))
+        periods, exports, milli = delivery.periods[pick], delivery.exports[pick].astype(np.int8), delivery.milli[pick]
         table = pa.table({
-            "icp_id": delivery.icp_values.take(pa.array(delivery.icp_codes[pick])),
+            "icp_id": ids,
             "read_timestamp": pa.array(delivery.timestamps_us[pick], schema.TIMESTAMP),
-            "trading_period": pa.array(delivery.periods[pick]),
-            "interval_read": decimal_array(delivery.milli[pick], schema.READ_DECIMAL),
-            "energy_flow_direction": directions.take(pa.array(delivery.exports[pick].astype(np.int8))),
+            "trading_period": pa.array(periods),
+            "interval_read": decimal_array(milli, schema.READ_DECIMAL),
+            "energy_flow_direction": directions.take(pa.array(exports)),
             "ingest_id": pa.repeat(pa.scalar(ingest, pa.string()), n),
         })
         date = EPOCH + dt.timedelta(days=day)
         path = work / f"{date.isoformat()}.parquet"
         rows = write_parquet(path, schema.RAW_FILE_SCHEMA, table.to_batches(schema.ROW_GROUP_ROWS),
                              options=schema.RAW_WRITE_OPTIONS)
+        # Sorted by (icp, period, direction): the block order, one ingest.
+        write_rows(path.with_suffix(".blocks"), ids, periods.astype(np.int8), exports, milli,
+                   np.full(n, seq, np.int64), date)
         return date, path, rows
 
     with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:

@@ -13,6 +13,7 @@ import pytest
 from datalake.storage import blocks
 from datalake.raw.bulk import BULK_READS_DICTIONARY_SCHEMA, BULK_READS_SCHEMA, read_bulk, shard_of
 from datalake.maintenance.vacuum import vacuum
+from datalake.raw.blocks import write_raw_blocks
 from datalake.raw.compaction import compact
 from datalake.demo.generate import generate
 from datalake.raw.ingest import ingest_file
@@ -68,6 +69,16 @@ def test_every_raw_file_has_its_block_file(revised_lake):
     for f in lake.raw_files():
         opened = blocks.BlockFile.open(lake.layout.blocks_of(f.path))
         assert opened.facts == {"kind": "raw", "read_date": f.read_date.isoformat(), "rows": f.rows, "format": 1}
+
+
+def test_a_delivery_writes_the_block_file_its_parquet_gives(lake, tmp_path):
+    """The fast path writes the block file from the rows in memory; it is the one written
+    again from the Parquet file (as compaction and `check --repair` write it)."""
+    deliver(lake, tmp_path, "first", [f"ICP{i}" for i in (3, 1, 20, 2)], seed=5)
+    for f in lake.raw_files():
+        again = tmp_path / f"{f.read_date}.blocks"
+        write_raw_blocks(f.path, again, f.read_date)
+        assert again.read_bytes() == lake.layout.blocks_of(f.path).read_bytes()
 
 
 def test_one_icp_matches_plain_duckdb(revised_lake, tmp_path):
