@@ -154,11 +154,23 @@ def delivery(header: Header, details: Details, problems: Problems) -> EiepDelive
         "apparent_read": scaled_decimal(pa.array(details.apparent, pa.int64()).take(taken)),
         "offset_inferred": pa.array(details.inferred, pa.bool_()).take(taken),
         "line": pa.array(lines),
-        "file_type": pa.repeat(pa.scalar(header.fmt), n),
-        "file_identifier": pa.repeat(pa.scalar(header.file_identifier, pa.string()), n),
-        "file_status": pa.repeat(pa.scalar(header.file_status, pa.string()), n),
+        **file_columns(header, n),
     })
     return EiepDelivery(header, table, typed, attributes, len(details.lines) - n)
+
+
+def file_columns(header, n: int) -> dict[str, pa.Array]:
+    """The attributes that come from the file's header, the same on each of its ``n`` rows."""
+    return {"file_type": constant(header.fmt, n), "file_identifier": constant(header.file_identifier, n),
+            "file_status": constant(header.file_status, n)}
+
+
+def constant(value: str | None, n: int) -> pa.Array:
+    """``value`` on each of ``n`` rows, as a dictionary of one entry (which the Parquet writer
+    stores without hashing every row)."""
+    if value is None:
+        return pa.nulls(n, pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string()))
 
 
 def raw_reads(lines: np.ndarray, icps: pa.Array | pa.ChunkedArray, directions: pa.Array | pa.ChunkedArray,

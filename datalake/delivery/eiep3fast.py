@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from datalake import schema
-from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery, codes, raw_reads
+from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, EiepDelivery, codes, file_columns, raw_reads
 from datalake.delivery.eiepfields import Problems, parse_date, parse_scaled
 from datalake.delivery.eiep3 import DETAIL_FIELDS, EPOCH, _header, _periods
 from datalake.delivery.rawtypes import decimal_array
@@ -116,9 +116,7 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
         "apparent_read": _optional_decimal(col["apparent energy"], distinct["apparent energy"]),
         "offset_inferred": pa.repeat(pa.scalar(False), n),
         "line": pa.array(lines),
-        "file_type": pa.repeat(pa.scalar("eiep3"), n),
-        "file_identifier": pa.repeat(pa.scalar(header.file_identifier, pa.string()), n),
-        "file_status": pa.repeat(pa.scalar(header.file_status, pa.string()), n),
+        **file_columns(header, n),
     })
     return EiepDelivery(header, table, typed, attributes, 0)
 

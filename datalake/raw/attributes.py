@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from datalake.storage import commit
 from datalake import schema
-from datalake.delivery.eiep import ATTRIBUTE_DECIMAL
+from datalake.delivery.eiep import ATTRIBUTE_DECIMAL, constant
 from datalake.lake import Lake
 from datalake.storage.parquet import write_parquet
 from datalake.storage.files import sha256_file
@@ -44,8 +44,9 @@ SORT_KEY = [("read_date", "ascending"), ("icp_id", "ascending"), ("read_timestam
             ("energy_flow_direction", "ascending"), ("stream_id", "ascending"),
             ("register_content_code", "ascending")]
 # Decimals as INT64 and the ever-increasing integers delta-encoded, as in the raw files: a
-# third smaller and faster to write than fixed-length bytes and plain pages.
-WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS,
+# third smaller and faster to write than fixed-length bytes and plain pages. No Arrow schema is
+# stored, so columns written from dictionaries read back as the text of ATTRIBUTES_FILE_SCHEMA.
+WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS, store_schema=False,
                      use_dictionary=["icp_id", "energy_flow_direction", "stream_id", "register_content_code",
                                      "reading_type", "file_type", "file_identifier", "file_status", "ingest_id"],
                      store_decimal_as_integer=True,
@@ -56,13 +57,16 @@ WRITE_OPTIONS = dict(schema.PARQUET_WRITE_OPTIONS,
 def write_attributes(attributes: pa.Table, ingest: str, work: Path) -> tuple[Path, int, str]:
     """Write ``attributes`` as commit ``ingest``'s attributes file in ``work``: its path, rows
     and sha256. Touches only that local file, so it may run beside the raw files' writers."""
-    table = attributes.append_column("ingest_id", pa.repeat(pa.scalar(ingest, pa.string()), attributes.num_rows))
-    table = table.select(ATTRIBUTES_FILE_SCHEMA.names).cast(ATTRIBUTES_FILE_SCHEMA)
+    table = attributes.append_column("ingest_id", constant(ingest, attributes.num_rows))
+    # Columns that come as dictionaries stay so, and are written as the file schema's text.
+    given = table.schema
+    written = pa.schema([f.with_type(given.field(f.name).type) if pa.types.is_dictionary(given.field(f.name).type)
+                         else f for f in ATTRIBUTES_FILE_SCHEMA])
+    table = table.select(written.names).cast(written)
     if not _in_order(table):  # a file in key order, as an export writes it, needs no sort
         table = table.take(pc.sort_indices(table, sort_keys=SORT_KEY))
     local = work / f"attributes-{ingest}.parquet"
-    rows = write_parquet(local, ATTRIBUTES_FILE_SCHEMA, table.to_batches(schema.ROW_GROUP_ROWS),
-                         options=WRITE_OPTIONS)
+    rows = write_parquet(local, written, table.to_batches(schema.ROW_GROUP_ROWS), options=WRITE_OPTIONS)
     return local, rows, sha256_file(local)
 
 
