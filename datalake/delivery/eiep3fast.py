@@ -5,6 +5,7 @@ Checks are at least as strict as the line-by-line reader's, and on the distinct 
 column where a file repeats them (dates, periods, readings)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,15 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     # than all the checks.
     col = {field: table[f] for field, f in zip(DETAIL_FIELDS, NAMES)}
     # Every check on a column's distinct values: a file repeats its ICPs, streams and codes.
-    distinct = {field: pc.unique(values) for field, values in col.items()
-                if field not in ("trading date", "trading period", "active energy")}
+    # ICPs and streams are encoded once: their codes key the reads, their dictionaries are
+    # checked. Columns are hashed two at a time (Arrow's kernels release the interpreter lock).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        coded = {f: pool.submit(codes, col[f]) for f in ("ICP", "stream identifier")}
+        encoded = {f: pool.submit(_encoded, col[f]) for f in ("trading date", "trading period", "active energy")}
+        distinct = {f: pool.submit(pc.unique, values) for f, values in col.items() if f not in coded | encoded}
+    distinct = {f: found.result() for f, found in distinct.items()}
+    (icp_codes, icp_values), (stream_codes, stream_values) = (found.result() for found in coded.values())
+    distinct.update({"ICP": icp_values, "stream identifier": stream_values})
     if _padded(distinct) or distinct["record type"].to_pylist() != ["DET"]:
         return None
     for field, pattern in (("ICP", ICP), ("stream identifier", TEXT), ("reading type", TEXT), ("stream type", TEXT),
@@ -71,9 +79,9 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
             return None
     if not _all(pc.is_in(distinct["flow direction"], pa.array(["X", "I"]))):
         return None
-    days = _distinct(col["trading date"], DATE, lambda v: parse_date(v))
-    periods = _distinct(col["trading period"], PERIOD, lambda v: int(v) if int(v) >= 1 else None)
-    milli = _distinct(col["active energy"], ACTIVE, lambda v: parse_scaled(v, 3))
+    days = _distinct(encoded["trading date"].result(), DATE, lambda v: parse_date(v))
+    periods = _distinct(encoded["trading period"].result(), PERIOD, lambda v: int(v) if int(v) >= 1 else None)
+    milli = _distinct(encoded["active energy"].result(), ACTIVE, lambda v: parse_scaled(v, 3))
     if days is None or periods is None or milli is None:
         return None
     day_numbers = np.array([(d - EPOCH).days for d in days[0]], dtype=np.int64)
@@ -85,8 +93,6 @@ def read_eiep3_fast(path: Path, name: str) -> EiepDelivery | None:
     ends = midnights[day_idx] + period_values * HALF_HOUR_US
     values = np.asarray(milli[0], dtype=np.int64)[milli[1]]
     streams = _absent_to_null(col["stream identifier"], distinct["stream identifier"])
-    icp_codes, icp_values = codes(col["ICP"])
-    stream_codes, _ = codes(streams)
     exports = np.asarray(pc.equal(col["flow direction"], "X").to_numpy(zero_copy_only=False), dtype=np.int64)
     end_codes = (ends - ends.min()) // HALF_HOUR_US
     span = int(end_codes.max()) + 1
@@ -136,10 +142,9 @@ def _padded(col: dict[str, pa.Array]) -> bool:
     return False
 
 
-def _distinct(column: pa.ChunkedArray, pattern: str, parse) -> tuple[list, np.ndarray] | None:
-    """The distinct values of ``column`` parsed (None if any fails ``pattern`` or ``parse``),
-    and each row's index into them."""
-    encoded = _encoded(column)
+def _distinct(encoded: pa.DictionaryArray, pattern: str, parse) -> tuple[list, np.ndarray] | None:
+    """The distinct values of a column (``_encoded``) parsed (None if any fails ``pattern`` or
+    ``parse``), and each row's index into them."""
     values = encoded.dictionary
     if not _all(pc.match_substring_regex(values, pattern)):
         return None
