@@ -151,8 +151,8 @@ def _prepared(lake: Lake, ingest: str, write_files: Callable[[], list[tuple[dt.d
               staged: commit.Staged, result: IngestResult, kept: int, *, actor: str | None, source: dict,
               attributes: pa.Table | None = None, work: Path | None = None) -> dict:
     """The record of commit ``ingest``, its files staged: ``write_files`` writes the raw
-    files and their block files; the attributes file, if any, is written at the same time in a second thread (the
-    Parquet and zstd encoders release the interpreter lock)."""
+    files and their block files; the attributes file, if any, is written at the same time in
+    a second thread (the Parquet and zstd encoders release the interpreter lock)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(write_attributes, attributes, ingest, work) if attributes is not None else None
         record = ingest_record(lake, ingest, write_files(), staged, actor=actor, source=source,
