@@ -24,6 +24,7 @@ from datalake.raw.bulkattributes import RangeAttributes
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, RawFile, check_range, parse_date
 from datalake.prefetch import prefetched
+from datalake.shared import SharedResults
 from datalake.raw.reads import check_direction
 from datalake.trading import EPOCH
 
@@ -81,7 +82,11 @@ def parse_shard(value: str | Shard | None) -> Shard:
 
 def shard_of(icp_id: str, n: int) -> int:
     """The shard of ``icp_id`` among ``n``: the first 8 hex digits of its md5, mod ``n``."""
-    return int(hashlib.md5(icp_id.encode()).hexdigest()[:8], 16) % n
+    return _hash(icp_id.encode()) % n
+
+
+def _hash(icp_id: bytes) -> int:
+    return int.from_bytes(hashlib.md5(icp_id).digest()[:4], "big")
 
 
 @dataclass
@@ -153,18 +158,59 @@ def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_
 def _range_batches(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
                    direction: str | None, shard: Shard, dictionary: bool,
                    attributes: RangeAttributes | None) -> Iterator[pa.RecordBatch]:
-    """One batch per range of ICPs that has rows."""
+    """One batch per range of ICPs that has rows. A range is made once, its ICPs grouped by
+    shard, for the streams that read the window's shards at the same time; each takes its
+    own slice."""
     ordered = rawblocks.in_key_order([f for f, _ in opened])
     # ingest numbers are needed only for revisions, as_of and the attributes
     seqs = not ordered or as_of is not None or attributes is not None
     readers = [_FileRange(f, bf) for f, bf in opened]
+    window = tuple(str(f.blocks) for f, _ in opened)
+
+    def merged(lo: bytes | None, hi: bytes | None) -> _Range:
+        pieces = [p for p in (r.rows(lo, hi, seqs=seqs) for r in readers) if p[0]]
+        ids = set().union(*(p[0] for p in pieces))
+        if shard.n == 1:
+            union, shards = sorted(ids), np.zeros(len(ids), np.int64)
+        else:
+            keyed = sorted((_hash(i) % shard.n, i) for i in ids)
+            union, shards = [i for _, i in keyed], np.array([k for k, _ in keyed], np.int64)
+        rows = _merge(pieces, union, seqs=seqs)
+        first = np.searchsorted(shards, np.arange(shard.n + 1))  # each shard's first ICP
+        return _Range(rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered), first)
+
     for lo, hi in ranges:
-        rows = _merge([r.rows(lo, hi, seqs=seqs) for r in readers], shard, seqs=seqs)
-        rows = rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered)
+        rows = _made.get((window, lo, hi, as_of, direction, seqs, shard.n), lambda: merged(lo, hi)).of(shard.k)
         if rows.num_rows == 0:
             continue
         batch = _batch(rows, dictionary)
         yield batch if attributes is None else attributes.add(batch, rows, lo, hi)
+
+
+@dataclass
+class _Range:
+    """The rows of every ICP of one range of the stream, the ICPs in (shard, icp_id) order
+    and ``first[k]`` the first ICP of shard k (``first[n]``: their number)."""
+
+    rows: rawblocks.Rows
+    first: np.ndarray
+
+    def of(self, k: int) -> rawblocks.Rows:
+        """The rows of the ICPs of shard ``k``, and only their ids (views, not copies)."""
+        a, b = int(self.first[k]), int(self.first[k + 1])
+        r = self.rows
+        lo, hi = np.searchsorted(r.icp, [a, b]).tolist()
+        return rawblocks.Rows(r.icp_ids[a:b], r.icp[lo:hi] - a if a else r.icp[lo:hi], r.day[lo:hi],
+                              r.period[lo:hi], r.code[lo:hi], r.value[lo:hi], r.seq[lo:hi] if len(r.seq) else r.seq)
+
+    def nbytes(self) -> int:
+        r = self.rows
+        return sum(a.nbytes for a in (r.icp, r.day, r.period, r.code, r.value, r.seq)) + 64 * len(r.icp_ids)
+
+
+# Ranges made in the last seconds, for the shards of a window read at the same time; a key
+# names the block files read, so an entry is never stale.
+_made: SharedResults[_Range] = SharedResults(_Range.nbytes, capacity=128 << 20)
 
 
 class _FileRange:
@@ -204,22 +250,15 @@ class _FileRange:
         return ids, np.concatenate(counts), self.day, tuple(np.concatenate(c) for c in zip(*columns))
 
 
-def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], shard: Shard, *, seqs: bool) -> rawblocks.Rows:
-    """The rows of every file's piece in (icp_id, file) order, of the ICPs in ``shard``:
-    each file's rows are written straight to their places. ``seqs``: keep the ingest
-    sequence numbers too (for revisions and ``as_of``)."""
-    pieces = [p for p in pieces if p[0]]
-    union = sorted({i for ids, _, _, _ in pieces for i in ids})
+def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], union: list[bytes], *,
+           seqs: bool) -> rawblocks.Rows:
+    """The rows of every file's piece in (ICP, file) order, the ICPs in the order of
+    ``union`` (which holds every ICP of the pieces): each file's rows are written straight
+    to their places. ``seqs``: keep the ingest sequence numbers too (for revisions and
+    ``as_of``)."""
     position = {icp: n for n, icp in enumerate(union)}
-    keep = None if shard == ALL else np.array([shard_of(i.decode(), shard.n) == shard.k for i in union], bool)
-    files = []
-    for f, (ids, counts, day, columns) in enumerate(pieces):
-        icp = np.fromiter((position[i] for i in ids), np.int32, len(ids))
-        if keep is not None:
-            wanted = keep[icp]
-            rows = np.repeat(wanted, counts)
-            icp, counts, columns = icp[wanted], counts[wanted], tuple(c[rows] for c in columns)
-        files.append((icp, counts, day, columns))
+    files = [(np.fromiter(map(position.__getitem__, ids), np.int32, len(ids)), counts, day, columns)
+             for ids, counts, day, columns in pieces]
     icp = np.concatenate([f[0] for f in files] or [np.zeros(0, np.int32)])
     count = np.concatenate([f[1] for f in files] or [np.zeros(0, np.int64)])
     file = np.repeat(np.arange(len(files), dtype=np.int32), [len(f[0]) for f in files])
@@ -227,19 +266,20 @@ def _merge(pieces: list[tuple[list[bytes], np.ndarray, int, tuple]], shard: Shar
     first = np.empty(len(order), np.int64)  # where each segment starts in the output
     first[order] = np.concatenate([[0], np.cumsum(count[order])[:-1]]) if len(order) else []
     total = int(count.sum())
-    out = [np.empty(total, t) for t in (np.int32, np.int8, np.int8, np.int64, *([np.int64] if seqs else []))]
+    out = [np.empty(total, t) for t in (np.int8, np.int8, np.int64, *([np.int64] if seqs else []))]
     at = 0
-    for icp_f, counts, day, columns in files:
+    for icp_f, counts, _, columns in files:
         n = int(counts.sum())
         local = np.concatenate([[0], np.cumsum(counts)[:-1]])
         dest = np.repeat(first[at:at + len(icp_f)] - local, counts) + np.arange(n)
-        out[0][dest] = day
-        for target, column in zip(out[1:], columns):
+        for target, column in zip(out, columns):
             target[dest] = column
         at += len(icp_f)
+    days = np.array([day for _, _, day, _ in files], np.int32)
+    day = np.repeat(days[file[order]], count[order])
     rows_icp = np.repeat(icp[order], count[order])
-    seq = out[4] if seqs else np.zeros(0, np.int64)
-    return rawblocks.Rows(union, rows_icp, out[0], out[1], out[2], out[3], seq)
+    seq = out[3] if seqs else np.zeros(0, np.int64)
+    return rawblocks.Rows(union, rows_icp, day, out[0], out[1], out[2], seq)
 
 
 def _batch(rows: rawblocks.Rows, dictionary: bool) -> pa.RecordBatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -82,3 +83,20 @@ def test_empty_lake_and_range(tmp_path: Path) -> None:
     lake = Lake.create(tmp_path / "lake")
     bulk = read_bulk(lake, START, START)
     assert bulk.as_of is None and bulk.reader().read_all().num_rows == 0
+
+
+def test_shards_read_at_once_share_their_ranges_and_keep_their_own_icps(revised_lake: Lake) -> None:
+    """Four shards streamed in parallel threads (each range made once, for all of them) give
+    what each gives alone, and a shard's dictionary holds only its own ICPs."""
+    alone = [everything(revised_lake, shard=f"{k}/4", dictionary=True, chunk_rows=900) for k in range(4)]
+    together: list = [None] * 4
+
+    def read(k: int) -> None:
+        together[k] = everything(revised_lake, shard=f"{k}/4", dictionary=True, chunk_rows=900)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(read, range(4)))
+    for k in range(4):
+        assert together[k].equals(alone[k])
+        for chunk in together[k]["icp_id"].chunks:
+            assert {shard_of(i, 4) for i in chunk.dictionary.to_pylist()} == {k}
