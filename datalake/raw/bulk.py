@@ -208,8 +208,9 @@ class _Range:
         return sum(a.nbytes for a in (r.icp, r.day, r.period, r.code, r.value, r.seq)) + 64 * len(r.icp_ids)
 
 
-# Ranges made in the last seconds, for the shards of a window read at the same time; a key
-# names the block files read, so an entry is never stale.
+# The most recently made ranges (128 MB of them), for the shards of a window read at the
+# same time; a key names the block files read, whose paths are never reused (one commit's
+# id and token each), so an entry is never stale.
 _made: SharedResults[_Range] = SharedResults(_Range.nbytes, capacity=128 << 20)
 
 
