@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
@@ -51,3 +54,23 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
             except queue.Empty:
                 pass
         worker.join()
+
+
+def mapped(fn: Callable[[T], R], items: Iterable[T], workers: int = 2) -> Iterator[R]:
+    """``fn`` of each of ``items``, in their order, made by ``workers`` threads at most
+    ``workers`` items ahead of the consumer. Closing the result cancels what has not started
+    and waits for what has; an error of ``fn`` is raised here, in its item's place."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapped")
+    pending: deque[Future[R]] = deque()
+    todo = iter(items)
+    try:
+        for item in todo:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)

@@ -3,7 +3,8 @@ record batches, ordered by icp_id then time, optionally one shard of n.
 
 The stream is read from the block files of the snapshot's raw files, a range of ICPs at a
 time (about ``chunk_rows`` rows): the blocks of every date file that hold those ICPs are
-decoded and their rows put in (icp_id, time) order. Only one range is in memory at once."""
+decoded and their rows put in (icp_id, time) order. Two threads make the next ranges while
+one is sent, so at most three ranges are in memory at once."""
 from __future__ import annotations
 
 import bisect
@@ -23,7 +24,7 @@ from datalake.raw.asof import resolve_as_of
 from datalake.raw.bulkattributes import RangeAttributes
 from datalake.errors import InvalidArgumentError
 from datalake.lake import Lake, RawFile, check_range, parse_date
-from datalake.prefetch import prefetched
+from datalake.prefetch import mapped
 from datalake.shared import SharedResults
 from datalake.raw.reads import check_direction
 from datalake.trading import EPOCH
@@ -147,20 +148,10 @@ def _ranges(opened: list[tuple[RawFile, blocks.BlockFile]], chunk_rows: int) -> 
 def _stream(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
             direction: str | None, shard: Shard, batch_rows: int, dictionary: bool,
             attributes: RangeAttributes | None) -> Iterator[pa.RecordBatch]:
-    """The batches of every range, each range made in a background thread while the one
-    before is sent (at most two ranges in memory)."""
-    for batch in prefetched(_range_batches(opened, ranges, as_of=as_of, direction=direction, shard=shard,
-                                           dictionary=dictionary, attributes=attributes)):
-        for at in range(0, batch.num_rows, batch_rows):
-            yield batch.slice(at, batch_rows)
-
-
-def _range_batches(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list, *, as_of: str | None,
-                   direction: str | None, shard: Shard, dictionary: bool,
-                   attributes: RangeAttributes | None) -> Iterator[pa.RecordBatch]:
-    """One batch per range of ICPs that has rows. A range is made once, its ICPs grouped by
-    shard, for the streams that read the window's shards at the same time; each takes its
-    own slice."""
+    """The batches of every range of ICPs that has rows, in order. Ranges are made by two
+    threads ahead of the one sending them (at most three ranges in memory). A range is made
+    once, its ICPs grouped by shard, for the streams that read the window's shards at the
+    same time; each takes its own slice."""
     ordered = rawblocks.in_key_order([f for f, _ in opened])
     # ingest numbers are needed only for revisions, as_of and the attributes
     seqs = not ordered or as_of is not None or attributes is not None
@@ -179,12 +170,17 @@ def _range_batches(opened: list[tuple[RawFile, blocks.BlockFile]], ranges: list,
         first = np.searchsorted(shards, np.arange(shard.n + 1))  # each shard's first ICP
         return _Range(rawblocks.latest(rows, as_of=as_of, direction=direction, ordered=ordered), first)
 
-    for lo, hi in ranges:
+    def batch(bounds: tuple[bytes | None, bytes | None]) -> pa.RecordBatch | None:
+        lo, hi = bounds
         rows = _made.get((window, lo, hi, as_of, direction, seqs, shard.n), lambda: merged(lo, hi)).of(shard.k)
         if rows.num_rows == 0:
-            continue
-        batch = _batch(rows, dictionary)
-        yield batch if attributes is None else attributes.add(batch, rows, lo, hi)
+            return None
+        made = _batch(rows, dictionary)
+        return made if attributes is None else attributes.add(made, rows, lo, hi)
+
+    for made in mapped(batch, ranges):
+        for at in range(0, made.num_rows if made is not None else 0, batch_rows):
+            yield made.slice(at, batch_rows)
 
 
 @dataclass
@@ -215,8 +211,9 @@ _made: SharedResults[_Range] = SharedResults(_Range.nbytes, capacity=128 << 20)
 
 
 class _FileRange:
-    """The rows of one file's blocks for a range of ICPs, the ranges asked in order (the
-    block at the edge of two ranges is decoded once)."""
+    """The rows of one file's blocks for a range of ICPs, the ranges asked about in order
+    (the block at the edge of two ranges is decoded once, when they are made one after the
+    other)."""
 
     def __init__(self, file: RawFile, opened: blocks.BlockFile) -> None:
         self.day = (file.read_date - EPOCH).days
@@ -224,9 +221,10 @@ class _FileRange:
         self._last: tuple[int, blocks.Block] | None = None
 
     def _block(self, i: int) -> blocks.Block:
-        if self._last is None or self._last[0] != i:
-            self._last = (i, self.file.read_block(i))
-        return self._last[1]
+        last = self._last  # read once: ranges are made by more than one thread
+        if last is None or last[0] != i:
+            last = self._last = (i, self.file.read_block(i))
+        return last[1]
 
     def rows(self, lo: bytes | None, hi: bytes | None, *, seqs: bool) -> tuple[list[bytes], np.ndarray, int, tuple]:
         """(ICP ids, rows of each, day, (period, code, value[, seq])) of the ICPs in [lo, hi)."""

@@ -7,12 +7,14 @@ import json
 
 import datetime as dt
 import random
+import time
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.parquet as pq
+
 import pytest
 
 from datalake.raw import ingest as ingest_module
@@ -21,7 +23,7 @@ from datalake.delivery import sources
 from datalake.errors import ValidationError
 from datalake.raw import typed as typed_module
 from datalake.raw.ingest import ingest_file
-from datalake.prefetch import prefetched
+from datalake.prefetch import mapped, prefetched
 from datalake.lake import Lake
 from tests.factories import output as out_factory
 from tests.factories.raw import day_rows, write_csv
@@ -143,6 +145,25 @@ def test_prefetched_stops_its_producer_and_passes_errors():
     for item in prefetched(iter(range(1000))):
         if item == 3:
             break  # the producer thread must not block forever
+
+
+def test_mapped_keeps_the_order_stays_bounded_and_passes_errors():
+    started: list[int] = []
+
+    def slow_square(n: int) -> int:
+        started.append(n)
+        time.sleep(0.002 * (n % 3))  # later items often finish first
+        if n == 50:
+            raise ValueError("item 50")
+        return n * n
+
+    got = []
+    with pytest.raises(ValueError, match="item 50"):
+        for n, value in zip(range(100), mapped(slow_square, range(100))):
+            assert len(started) <= n + 3  # at most two ahead of this one, plus this one
+            got.append(value)
+    assert got == [n * n for n in range(50)]
+    assert max(started) <= 52  # nothing past the lookahead was started
 
 
 def _open_run(lake: Lake, days: int = 2) -> str:
