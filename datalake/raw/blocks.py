@@ -164,8 +164,8 @@ def timestamps(rows: Rows) -> pa.Array:
         return pa.array([], schema.TIMESTAMP)
     first, last = int(rows.day.min()), int(rows.day.max())
     midnights = np.array([midnight_us(d) for d in range(first, last + 1)], dtype=np.int64)
-    at = midnights[rows.day - first] if last > first else np.full(rows.num_rows, midnights[0])
-    at += rows.period.astype(np.int64) * HALF_HOUR_US
+    at = np.multiply(rows.period, HALF_HOUR_US, dtype=np.int64)
+    at += midnights.take(rows.day - first) if last > first else midnights[0]
     return pa.Array.from_buffers(schema.TIMESTAMP, len(at), [None, pa.py_buffer(at)])
 
 
@@ -174,7 +174,8 @@ def reads_columns(rows: Rows) -> dict[str, pa.Array]:
     n = rows.num_rows
     return {
         "read_timestamp": timestamps(rows),
-        "read_date": pa.Array.from_buffers(pa.date32(), n, [None, pa.py_buffer(rows.day.astype(np.int32))]),
+        "read_date": pa.Array.from_buffers(pa.date32(), n, [None, pa.py_buffer(rows.day.astype(np.int32,
+                                                                                                   copy=False))]),
         "trading_period": pa.Array.from_buffers(pa.int16(), n, [None, pa.py_buffer(rows.period.astype(np.int16))]),
         "interval_read": decimal_array(rows.value, schema.READ_DECIMAL),
     }
@@ -182,24 +183,37 @@ def reads_columns(rows: Rows) -> dict[str, pa.Array]:
 
 def directions(rows: Rows) -> pa.Array:
     """The directions as text: one letter a row, I (73) or X (88)."""
-    n = rows.num_rows
-    letters = (ord("I") + (ord("X") - ord("I")) * rows.code.astype(np.uint8)).astype(np.uint8)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.arange(n + 1, dtype=np.int32)),
-                                                  pa.py_buffer(letters)])
+    letters = rows.code.view(np.uint8) * np.uint8(ord("X") - ord("I"))
+    letters += np.uint8(ord("I"))
+    return pa.Array.from_buffers(pa.string(), rows.num_rows, [None, _steps(rows.num_rows + 1), pa.py_buffer(letters)])
 
 
 def icp_ids(rows: Rows) -> pa.Array:
-    """The icp_id of each row as text (ids of one length are repeated as fixed-width bytes)."""
+    """The icp_id of each row as text (ids of one length are copied as fixed-width bytes)."""
     lengths = {len(i) for i in rows.icp_ids}
     if rows.num_rows and len(lengths) == 1 and rows.num_rows * next(iter(lengths)) < 2**31:
         width = lengths.pop()
-        table = np.frombuffer(b"".join(rows.icp_ids), f"V{width}")
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows.icp)) + 1])  # rows of one ICP are together
-        data = np.repeat(table[rows.icp[starts]], np.diff(np.append(starts, rows.num_rows)))
-        offsets = np.arange(0, (rows.num_rows + 1) * width, width, dtype=np.int32)
-        return pa.Array.from_buffers(pa.string(), rows.num_rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        table = np.frombuffer(b"".join(rows.icp_ids), np.uint8).reshape(-1, width)
+        data = table.take(rows.icp, axis=0)
+        return pa.Array.from_buffers(pa.string(), rows.num_rows, [None, _steps(rows.num_rows + 1, width),
+                                                                  pa.py_buffer(data)])
     names = pa.array([i.decode() for i in rows.icp_ids], pa.string())
     return names.take(pa.array(rows.icp, pa.int32()))
+
+
+_STEPS: dict[int, np.ndarray] = {}
+
+
+def _steps(n: int, step: int = 1) -> pa.Buffer:
+    """The int32 values 0, step, 2 step, ... (n of them): the offsets of text of one width,
+    sliced from one read-only array per step that grows to the next power of two."""
+    have = _STEPS.get(step)
+    if have is None or len(have) < n:
+        size = 1 << (n - 1).bit_length()
+        have = np.arange(0, (size if size * step < 2**31 else n) * step, step, dtype=np.int32)
+        have.flags.writeable = False
+        _STEPS[step] = have
+    return pa.py_buffer(have[:n])
 
 
 def ingest_ids(rows: Rows) -> pa.Array:
