@@ -1,6 +1,7 @@
-"""Running a producer ahead of its consumer: the items of an iterator made in a background
-thread, so that making the next overlaps with the work on this one (numpy, Arrow, zstd and
-file reads release the interpreter lock)."""
+"""Running producers ahead of their consumer: the items of an iterator made in a background
+thread, or a function mapped over items by a few threads in order, so that making the next
+overlaps with the work on this one (numpy, Arrow, zstd and file reads release the
+interpreter lock)."""
 from __future__ import annotations
 
 import queue
