@@ -69,13 +69,14 @@ def rows(res: dict) -> list[tuple[str, str, str, str, str]]:
         measured = (f"{_mrows(bulk['rows_per_s'])}; 4 shards in parallel {_mrows(shards['rows_per_s']) if shards else 'n/a'}; "
                     f"peak RSS while streaming {peak:.0f} MiB{_anon(bulk)}; "
                     f"lifetime VmHWM {max(bulk['workers_vmhwm_mib'].values()):.0f} MiB")
-        best = bulk["rows_per_s"]
+        met = bulk["rows_per_s"] >= 20e6
         if dbulk:
-            best = max(best, dbulk["rows_per_s"])
+            met = met and dbulk["rows_per_s"] >= 30e6
             measured += (f". With `dictionary=true`: {_mrows(dbulk['rows_per_s'])}; 4 shards "
                          f"{_mrows(dshards['rows_per_s']) if dshards else 'n/a'}")
         out.append(("bulk 14-day Arrow stream into pyarrow; server peak RSS (largest worker)",
-                    ">= 20M rows/s, <= 1.5 GB", measured, "not asked", _mark(best >= 20e6 and peak <= 1536)))
+                    ">= 20M rows/s plain, >= 30M with `dictionary=true`, <= 1.5 GB", measured, "not asked",
+                    _mark(met and peak <= 1536)))
     ing = res.get("ingest_csv")
     if ing:
         load = pg.get("load", {}).get("raw")
