@@ -195,7 +195,7 @@ class _Range:
         """The rows of the ICPs of shard ``k``, and only their ids (views, not copies)."""
         a, b = int(self.first[k]), int(self.first[k + 1])
         r = self.rows
-        lo, hi = np.searchsorted(r.icp, [a, b]).tolist()
+        lo, hi = np.searchsorted(r.icp, np.array([a, b], r.icp.dtype)).tolist()  # no cast of r.icp
         return rawblocks.Rows(r.icp_ids[a:b], r.icp[lo:hi] - a if a else r.icp[lo:hi], r.day[lo:hi],
                               r.period[lo:hi], r.code[lo:hi], r.value[lo:hi], r.seq[lo:hi] if len(r.seq) else r.seq)
 
