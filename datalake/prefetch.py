@@ -63,9 +63,8 @@ def mapped(fn: Callable[[T], R], items: Iterable[T], workers: int = 2) -> Iterat
     and waits for what has; an error of ``fn`` is raised here, in its item's place."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapped")
     pending: deque[Future[R]] = deque()
-    todo = iter(items)
     try:
-        for item in todo:
+        for item in items:
             pending.append(pool.submit(fn, item))
             if len(pending) > workers:
                 yield pending.popleft().result()
