@@ -51,19 +51,26 @@ def write_output_blocks(parquet_path: Path, blocks_path: Path, *, read_date: dt.
     if read_date is None or run_id is None:
         raise OutputBlocksError(f"{parquet_path}: read_date and run_id are needed (not in the path)")
     table = pq.ParquetFile(parquet_path).read(columns=_COLUMNS, use_threads=False)  # threads: slower here
+    return write_table_blocks(table, blocks_path, read_date=read_date, run_id=run_id, name=str(parquet_path))
+
+
+def write_table_blocks(table: pa.Table, blocks_path: Path, *, read_date: dt.date | str, run_id: str,
+                       name: str) -> int:
+    """Write the block file of one output file's rows, ``table`` (the columns of the file,
+    in its order), to ``blocks_path``; returns its size. ``name`` names the rows in errors."""
     ids = table["icp_id"].combine_chunks()
     period = table["trading_period"].to_numpy()
     if len(period) and (period.min() < 1 or period.max() > MAX_PERIOD):
-        raise OutputBlocksError(f"{parquet_path}: a trading period outside 1..{MAX_PERIOD}")
+        raise OutputBlocksError(f"{name}: a trading period outside 1..{MAX_PERIOD}")
     code = pc.index_in(table["buyer_seller"], value_set=SIDES).combine_chunks()
     if code.null_count:
-        raise OutputBlocksError(f"{parquet_path}: buyer_seller other than buyer or seller")
+        raise OutputBlocksError(f"{name}: buyer_seller other than buyer or seller")
     code = code.to_numpy().astype(np.int8)
     value = unscaled(table["matched_amount"])
     if value is None:
-        raise OutputBlocksError(f"{parquet_path}: matched_amount not DECIMAL(18, {schema.AMOUNT_SCALE}) without nulls")
+        raise OutputBlocksError(f"{name}: matched_amount not DECIMAL(18, {schema.AMOUNT_SCALE}) without nulls")
     if not _strictly_sorted(ids, period, code):
-        raise OutputBlocksError(f"{parquet_path}: rows not in strictly increasing "
+        raise OutputBlocksError(f"{name}: rows not in strictly increasing "
                                 "(icp_id, trading_period, buyer_seller) order")
     blocks_path.parent.mkdir(parents=True, exist_ok=True)
     # The file's total and row count of each side, exact (Python ints): totals by date and
@@ -264,15 +271,3 @@ def _icp_totals(block: blocks.Block, a: int, b: int) -> tuple[np.ndarray, ...]:
         value = value.astype(object)  # an int64 sum could overflow: exact Python ints
     return (np.add.reduceat(value, starts), np.add.reduceat(value * code, starts),
             np.diff(block.row_offsets[a:b + 1]), np.add.reduceat(code, starts))
-
-
-def write_staged_blocks(folder: Path, files: list[dict], run_id: str, into: Path) -> list[Path]:
-    """The block files of a run's output files staged in ``folder`` (``files`` as
-    ``publication.publish_files`` returns them), written under ``into``. Returns the block
-    files, in the order of ``files``."""
-    written = []
-    for f in files:
-        local = (into / f["path"]).with_suffix(".blocks")
-        write_output_blocks(folder / f["path"], local, read_date=f["read_date"], run_id=run_id)
-        written.append(local)
-    return written

@@ -17,6 +17,7 @@ import copy
 import datetime as dt
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,6 @@ from datalake import sql
 from datalake.delivery.sources import Format, detect_format
 from datalake.errors import ConflictError, InvalidArgumentError, environment_errors
 from datalake.lake import Lake, check_range, parse_date
-from datalake.output.blocks import write_staged_blocks
 from datalake.runs.coverage import refuse_partial
 from datalake.runs.parts import MEMORY_LIMIT, part_file, stage_part
 from datalake.runs.publication import publish_files, run_stats
@@ -93,11 +93,12 @@ def upload_part(lake: Lake, run_id: str, part: int, path: str | os.PathLike[str]
         raise InvalidArgumentError(f"no such file: {path}", field="file", value=str(path))
     fmt = fmt or detect_format(path)
     window = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
-    with lake.staging() as work:
+    with lake.staging() as work, ThreadPoolExecutor(max_workers=1) as hasher:
+        digest = hasher.submit(sha256_file, path)  # hashing releases the GIL: beside the checks
         staged = work / "part.arrow"
         rows, dates = stage_part(path, part, fmt, window, work, staged)
         entry = {"part": part, "rows": rows, "dates": dates, "source_name": source_name or path.name,
-                 "format": fmt, "bytes": path.stat().st_size, "sha256": sha256_file(path),
+                 "format": fmt, "bytes": path.stat().st_size, "sha256": digest.result(),
                  "uploaded_at": now(), "uploaded_by": actor}
         def change(current: dict, placed: commit.Staged) -> dict:
             require_status(current, "open", "upload to")
@@ -137,8 +138,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_part
         try:
             parts = [str(local_copy(part_file(lake, run_id, p), work)) for p in record["parts"]]
             folder = work / "run"
-            files = publish_files(con, parts, folder, run_id)
-            block_files = write_staged_blocks(folder, files, run_id, work / "blocks")
+            files, block_files = publish_files(con, parts, folder, run_id, work / "blocks")
             index = work / "icps.parquet"
             write_icp_index(files, block_files, index)
             start, end = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])

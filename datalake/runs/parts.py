@@ -131,10 +131,15 @@ def _validate_part(con: _LazyConnection, path: Path, part: int, fmt: Format, win
     return rows, [first.isoformat(), last.isoformat()], None
 
 
+# LZ4 frames: a part takes about 20 bytes a row instead of 78, and compressing costs less
+# than writing, fsyncing and later removing the bytes it saves (an 8.4M-row part 1.5 -> 0.4 s).
+_WRITE_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+
+
 def _write_part(path: Path, tables: Iterator[pa.Table]) -> None:
-    """A staged part as an Arrow IPC file, each date in record batches of its own: written
-    and read back (memory-mapped, by publish) for little more than a copy."""
-    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, PART_SCHEMA) as writer:
+    """A staged part as an Arrow IPC file, each date in record batches of its own (publish
+    reads the ``read_date`` column alone to find them, then only the batches of a date)."""
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, PART_SCHEMA, options=_WRITE_OPTIONS) as writer:
         for table in tables:
             if table.num_rows:
                 writer.write_table(table.cast(PART_SCHEMA), max_chunksize=schema.ROW_GROUP_ROWS)

@@ -19,40 +19,44 @@ from datalake import sql
 from datalake.runs.coverage import Coverage, coverage
 from datalake.errors import RowError, ValidationError
 from datalake.lake import RawFile
+from datalake.output.blocks import write_table_blocks
 from datalake.storage.parquet import write_parquet
 from datalake.storage.files import fsync_dir, sha256_file
 
 KEY = ("icp_id", "trading_period", "buyer_seller")
 
 
-def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path, run_id: str) -> list[dict]:
+def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path, run_id: str,
+                  blocks_into: Path) -> tuple[list[dict], list[Path]]:
     """Write ``folder/read_date=<date>/part-00000.parquet`` for every date of the staged
-    ``parts``, each sorted by (icp_id, trading_period, buyer_seller). Raises
-    ``ValidationError`` if a key occurs more than once; returns the files (paths relative
-    to ``folder``).
+    ``parts``, each sorted by (icp_id, trading_period, buyer_seller), and its block file
+    under ``blocks_into``, from the same rows. Raises ``ValidationError`` if a key occurs
+    more than once; returns the files (paths relative to ``folder``) and their block files.
 
     Each date's rows are read from the record batches of the parts that hold that date
     (the staged parts keep each date in batches of its own) and are kept in the order they arrive when
     that order is already the file's order, which is the usual case for parts sharded by
-    ICP; otherwise, or when a key repeats, DuckDB sorts them. A date's file is written in
+    ICP; otherwise, or when a key repeats, DuckDB sorts them. A date's files are written in
     the background while the next date is read."""
     groups = _row_groups_by_date(parts)
     errors: list[RowError] = []
     total = 0
-    files: list[dict] = []
 
-    def write(day: dt.date, table: pa.Table) -> dict:
+    def write(day: dt.date, table: pa.Table) -> tuple[dict, Path]:
         partition = folder / f"read_date={day.isoformat()}"
         partition.mkdir(parents=True)
         path = partition / "part-00000.parquet"
-        rows = write_parquet(path, schema.OUTPUT_FILE_SCHEMA,
-                             table.drop_columns(["_part", "_row"]).to_batches(schema.ROW_GROUP_ROWS),
-                             options=schema.OUTPUT_WRITE_OPTIONS)
+        rows = table.drop_columns(["_part", "_row"]).cast(schema.OUTPUT_FILE_SCHEMA)
+        write_parquet(path, schema.OUTPUT_FILE_SCHEMA, rows.to_batches(schema.ROW_GROUP_ROWS),
+                      options=schema.OUTPUT_WRITE_OPTIONS)
         fsync_dir(partition)
-        return {"read_date": day.isoformat(), "path": path.relative_to(folder).as_posix(), "rows": rows,
-                "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        relative = path.relative_to(folder).as_posix()
+        local_blocks = (blocks_into / relative).with_suffix(".blocks")
+        write_table_blocks(rows, local_blocks, read_date=day, run_id=run_id, name=f"{run_id} {day}")
+        return {"read_date": day.isoformat(), "path": relative, "rows": rows.num_rows,
+                "bytes": path.stat().st_size, "sha256": sha256_file(path)}, local_blocks
 
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    with ThreadPoolExecutor(max_workers=2) as writer:
         pending: list[Future] = []
         for day in sorted(groups):
             table = _rows_for_date(groups[day], day)
@@ -68,11 +72,11 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
             if total:
                 continue  # keep checking the other dates, but write nothing more
             pending.append(writer.submit(write, day, table))
-        files = [f.result() for f in pending]
+        written = [f.result() for f in pending]
     if total:
         raise ValidationError(f"{run_id}: nothing published", errors, total)
     fsync_dir(folder)
-    return files
+    return [f for f, _ in written], [b for _, b in written]
 
 
 ORDER = ("icp_id", "trading_period", "buyer_seller", "_part", "_row")
@@ -94,11 +98,12 @@ def _row_groups_by_date(parts: list[str]) -> dict[dt.date, list[tuple[Loader, bo
             spans += _parquet_spans(pq.ParquetFile(path))
             continue
         reader = ipc.open_file(pa.memory_map(path))
+        dates = ipc.open_file(pa.memory_map(path), options=ipc.IpcReadOptions(
+            included_fields=[reader.schema.get_field_index("read_date")]))
         for i in range(reader.num_record_batches):
-            batch = reader.get_batch(i)
-            bounds = pc.min_max(batch.column("read_date"))
-            spans.append((lambda batch=batch: pa.Table.from_batches([batch]), bounds["min"].as_py(),
-                          bounds["max"].as_py()))
+            bounds = pc.min_max(dates.get_batch(i).column(0))
+            spans.append((lambda i=i, reader=reader: pa.Table.from_batches([reader.get_batch(i)]),
+                          bounds["min"].as_py(), bounds["max"].as_py()))
     if any(lo is None for _, lo, _ in spans):
         days = {d for load, _, _ in spans for d in pc.unique(load()["read_date"]).to_pylist() if d is not None}
     else:
