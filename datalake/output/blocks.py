@@ -28,6 +28,10 @@ class OutputBlocksError(ValueError):
     the block format does not hold."""
 
 
+class UnsortedError(OutputBlocksError):
+    """Rows not in strictly increasing (icp_id, trading_period, buyer_seller) order."""
+
+
 @dataclass(frozen=True)
 class Source:
     """One output file answering for one trading date: the date, its run, the file and its
@@ -57,7 +61,8 @@ def write_output_blocks(parquet_path: Path, blocks_path: Path, *, read_date: dt.
 def write_table_blocks(table: pa.Table, blocks_path: Path, *, read_date: dt.date | str, run_id: str,
                        name: str) -> int:
     """Write the block file of one output file's rows, ``table`` (the columns of the file,
-    in its order), to ``blocks_path``; returns its size. ``name`` names the rows in errors."""
+    in its order), to ``blocks_path``; returns its size. ``name`` names the rows in errors;
+    rows out of key order (or a key repeated) raise ``UnsortedError``, and nothing is written."""
     ids = table["icp_id"].combine_chunks()
     period = table["trading_period"].to_numpy()
     if len(period) and (period.min() < 1 or period.max() > MAX_PERIOD):
@@ -70,7 +75,7 @@ def write_table_blocks(table: pa.Table, blocks_path: Path, *, read_date: dt.date
     if value is None:
         raise OutputBlocksError(f"{name}: matched_amount not DECIMAL(18, {schema.AMOUNT_SCALE}) without nulls")
     if not _strictly_sorted(ids, period, code):
-        raise OutputBlocksError(f"{name}: rows not in strictly increasing "
+        raise UnsortedError(f"{name}: rows not in strictly increasing "
                                 "(icp_id, trading_period, buyer_seller) order")
     blocks_path.parent.mkdir(parents=True, exist_ok=True)
     # The file's total and row count of each side, exact (Python ints): totals by date and

@@ -142,7 +142,7 @@ def publish_run(lake: Lake, run_id: str, *, actor: str | None = None, allow_part
             index = work / "icps.parquet"
             write_icp_index(files, block_files, index)
             start, end = dt.date.fromisoformat(record["start"]), dt.date.fromisoformat(record["end"])
-            stats, cov = run_stats(con, files, folder, index, lake.raw_files(start, end, record["raw_as_of"])
+            stats, cov = run_stats(con, files, block_files, index, lake.raw_files(start, end, record["raw_as_of"])
                                    if record["raw_as_of"] else [], record["raw_as_of"], start, end)
             refuse_partial(run_id, cov, allow_partial=allow_partial)
         except (duckdb.Error, OSError):

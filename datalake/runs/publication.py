@@ -3,8 +3,10 @@ makes them visible (see ``runs.publish_run``)."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -19,7 +21,8 @@ from datalake import sql
 from datalake.runs.coverage import Coverage, coverage
 from datalake.errors import RowError, ValidationError
 from datalake.lake import RawFile
-from datalake.output.blocks import write_table_blocks
+from datalake.storage import blocks
+from datalake.output.blocks import UnsortedError, write_table_blocks
 from datalake.storage.parquet import write_parquet
 from datalake.storage.files import fsync_dir, sha256_file
 
@@ -36,47 +39,61 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
     Each date's rows are read from the record batches of the parts that hold that date
     (the staged parts keep each date in batches of its own) and are kept in the order they arrive when
     that order is already the file's order, which is the usual case for parts sharded by
-    ICP; otherwise, or when a key repeats, DuckDB sorts them. A date's files are written in
-    the background while the next date is read."""
+    ICP (writing the block file checks it); otherwise, or when a key repeats, DuckDB sorts
+    them."""
     groups = _row_groups_by_date(parts)
-    errors: list[RowError] = []
-    total = 0
+    failed = threading.Event()  # a repeated key somewhere: the other dates are checked, not written
 
-    def write(day: dt.date, table: pa.Table) -> tuple[dict, Path]:
+    def date_files(day: dt.date) -> tuple[dict, Path] | tuple[list[RowError], int] | None:
+        """The date's file entry and block file, its repeated keys (the first reported and
+        their count), or None (no rows, or not written because of another date's repeats)."""
+        table = _rows_for_date(groups[day], day)
+        if table.num_rows == 0:
+            return None
         partition = folder / f"read_date={day.isoformat()}"
+        relative = (partition / "part-00000.parquet").relative_to(folder).as_posix()
+        local_blocks = (blocks_into / relative).with_suffix(".blocks")
+        try:
+            rows = _blocks(table, local_blocks, day, run_id)
+        except UnsortedError:
+            cursor = con.cursor()  # one a thread
+            cursor.register("day_rows", table)
+            table = cursor.sql(sql.query("runs/day_rows_sorted")).to_arrow_table()
+            cursor.close()
+            found = _duplicates(table, day)
+            if found[1]:
+                failed.set()
+                return found
+            rows = _blocks(table, local_blocks, day, run_id)
+        if failed.is_set():
+            return None
         partition.mkdir(parents=True)
-        path = partition / "part-00000.parquet"
-        rows = table.drop_columns(["_part", "_row"]).cast(schema.OUTPUT_FILE_SCHEMA)
+        path = folder / relative
         write_parquet(path, schema.OUTPUT_FILE_SCHEMA, rows.to_batches(schema.ROW_GROUP_ROWS),
                       options=schema.OUTPUT_WRITE_OPTIONS)
         fsync_dir(partition)
-        relative = path.relative_to(folder).as_posix()
-        local_blocks = (blocks_into / relative).with_suffix(".blocks")
-        write_table_blocks(rows, local_blocks, read_date=day, run_id=run_id, name=f"{run_id} {day}")
         return {"read_date": day.isoformat(), "path": relative, "rows": rows.num_rows,
                 "bytes": path.stat().st_size, "sha256": sha256_file(path)}, local_blocks
 
-    with ThreadPoolExecutor(max_workers=2) as writer:
-        pending: list[Future] = []
-        for day in sorted(groups):
-            table = _rows_for_date(groups[day], day)
-            if table.num_rows == 0:
-                continue
-            if not _strictly_ordered(table):
-                con.register("day_rows", table)
-                table = con.sql(sql.query("runs/day_rows_sorted")).to_arrow_table()
-                con.unregister("day_rows")
-                found, count = _duplicates(table, day)
-                errors += found[:ValidationError.MAX_REPORTED - len(errors)]
-                total += count
-            if total:
-                continue  # keep checking the other dates, but write nothing more
-            pending.append(writer.submit(write, day, table))
-        written = [f.result() for f in pending]
-    if total:
-        raise ValidationError(f"{run_id}: nothing published", errors, total)
+    # Two dates at a time, each read, checked and written by its own thread.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(date_files, sorted(groups)))
+    if failed.is_set():
+        repeats = [w for w in done if w is not None and isinstance(w[0], list)]
+        raise ValidationError(f"{run_id}: nothing published", [e for found, _ in repeats for e in found
+                                                               ][:ValidationError.MAX_REPORTED],
+                              sum(count for _, count in repeats))
     fsync_dir(folder)
+    written = [w for w in done if w is not None]
     return [f for f, _ in written], [b for _, b in written]
+
+
+def _blocks(table: pa.Table, path: Path, day: dt.date, run_id: str) -> pa.Table:
+    """Write the block file of a date's rows (which checks their order); returns the rows
+    as the date's Parquet file holds them."""
+    rows = table.drop_columns(["_part", "_row"]).cast(schema.OUTPUT_FILE_SCHEMA)
+    write_table_blocks(rows, path, read_date=day, run_id=run_id, name=f"{run_id} {day}")
+    return rows
 
 
 ORDER = ("icp_id", "trading_period", "buyer_seller", "_part", "_row")
@@ -91,18 +108,20 @@ def _row_groups_by_date(parts: list[str]) -> dict[dt.date, list[tuple[Loader, bo
     """For each date: (a loader of a piece of a staged part, whether that piece also holds
     other dates), in part order. Parts are Arrow IPC files (pieces: record batches) or, as
     staged by earlier versions, Parquet files (pieces: row groups, by their statistics; a
-    group without them counts as holding every date)."""
+    group without them counts as holding every date). Loaders open their file themselves:
+    two threads may load from one part at once."""
     spans: list[tuple[Loader, dt.date | None, dt.date | None]] = []
     for path in parts:
         if path.endswith(".parquet"):
-            spans += _parquet_spans(pq.ParquetFile(path))
+            spans += _parquet_spans(path)
             continue
         reader = ipc.open_file(pa.memory_map(path))
         dates = ipc.open_file(pa.memory_map(path), options=ipc.IpcReadOptions(
             included_fields=[reader.schema.get_field_index("read_date")]))
         for i in range(reader.num_record_batches):
             bounds = pc.min_max(dates.get_batch(i).column(0))
-            spans.append((lambda i=i, reader=reader: pa.Table.from_batches([reader.get_batch(i)]),
+            spans.append((lambda i=i, path=path: pa.Table.from_batches(
+                              [ipc.open_file(pa.memory_map(path)).get_batch(i)]),
                           bounds["min"].as_py(), bounds["max"].as_py()))
     if any(lo is None for _, lo, _ in spans):
         days = {d for load, _, _ in spans for d in pc.unique(load()["read_date"]).to_pylist() if d is not None}
@@ -116,13 +135,14 @@ def _row_groups_by_date(parts: list[str]) -> dict[dt.date, list[tuple[Loader, bo
     return found
 
 
-def _parquet_spans(pf: pq.ParquetFile) -> list[tuple[Loader, dt.date | None, dt.date | None]]:
+def _parquet_spans(path: str) -> list[tuple[Loader, dt.date | None, dt.date | None]]:
+    pf = pq.ParquetFile(path)
     column = pf.schema_arrow.get_field_index("read_date")
     spans = []
     for rg in range(pf.num_row_groups):
         stats = pf.metadata.row_group(rg).column(column).statistics
         known = stats is not None and stats.has_min_max
-        spans.append((lambda rg=rg: pf.read_row_group(rg, columns=["read_date", *_COLUMNS]),
+        spans.append((lambda rg=rg: pq.ParquetFile(path).read_row_group(rg, columns=["read_date", *_COLUMNS]),
                       stats.min if known else None, stats.max if known else None))
     return spans
 
@@ -135,21 +155,6 @@ def _rows_for_date(pieces: list[tuple[Loader, bool]], day: dt.date) -> pa.Table:
             table = table.filter(pc.equal(table["read_date"], pa.scalar(day, pa.date32())))
         tables.append(table.select(_COLUMNS))
     return pa.concat_tables(tables) if tables else pa.table({})
-
-
-def _strictly_ordered(table: pa.Table) -> bool:
-    """Whether the rows are in strictly increasing (icp_id, trading_period, buyer_seller)
-    order: then that is the order ``ORDER`` gives, and no key repeats."""
-    n = table.num_rows
-    if n < 2:
-        return True
-    icp, side = table["icp_id"], table["buyer_seller"]
-    period = table["trading_period"].to_numpy()
-    icp_lt = pc.less(icp.slice(0, n - 1), icp.slice(1)).to_numpy(zero_copy_only=False)
-    icp_eq = pc.equal(icp.slice(0, n - 1), icp.slice(1)).to_numpy(zero_copy_only=False)
-    side_lt = pc.less(side.slice(0, n - 1), side.slice(1)).to_numpy(zero_copy_only=False)
-    p_lt, p_eq = period[:-1] < period[1:], period[:-1] == period[1:]
-    return bool(np.all(icp_lt | (icp_eq & (p_lt | (p_eq & side_lt)))))
 
 
 def _duplicates(table: pa.Table, day: dt.date) -> tuple[list[RowError], int]:
@@ -175,18 +180,20 @@ def _duplicates(table: pa.Table, day: dt.date) -> tuple[list[RowError], int]:
     return errors, count
 
 
-def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], folder: Path, icp_index: Path,
+def run_stats(con: duckdb.DuckDBPyConnection, files: list[dict], block_files: list[Path], icp_index: Path,
               raw_files: list[RawFile], raw_as_of: str | None, start: dt.date, end: dt.date) -> tuple[dict, Coverage]:
-    """Row counts, exact totals per buyer_seller (decimal strings) and the coverage of the
-    window and raw snapshot (``coverage``), for the record of a run about to publish;
-    ``files`` as ``publish_files`` returns them, under ``folder``, and its ICP index."""
-    paths = [str(folder / f["path"]) for f in files]
-    totals, counts = {}, {}
-    if paths:
-        for side, count, amount in con.execute(sql.query("runs/run_totals"), {"files": paths}).fetchall():
-            totals[side] = f"{amount:.{schema.AMOUNT_SCALE}f}"
-            counts[side] = count
-    cov = coverage(con, [str(icp_index)] if paths else [], [f["read_date"] for f in files],
+    """Row counts, exact totals per buyer_seller (decimal strings, from the block files'
+    footers) and the coverage of the window and raw snapshot (``coverage``), for the record
+    of a run about to publish; ``files`` and ``block_files`` as ``publish_files`` returns
+    them, and its ICP index."""
+    sums, counts = {}, {}
+    for path in block_files:
+        for side, (total, rows) in zip(schema.BUYER_SELLER, blocks.BlockFile.open(path).facts["sides"]):
+            if rows:
+                sums[side], counts[side] = sums.get(side, 0) + total, counts.get(side, 0) + rows
+    totals = {side: f"{Decimal(total).scaleb(-schema.AMOUNT_SCALE):.{schema.AMOUNT_SCALE}f}"
+              for side, total in sums.items()}
+    cov = coverage(con, [str(icp_index)] if files else [], [f["read_date"] for f in files],
                    [str(f.path) for f in raw_files], raw_as_of, start, end)
     stats = {"rows": sum(counts.values()), "rows_by_buyer_seller": counts, "totals": totals, **cov.stats()}
     return stats, cov
