@@ -55,14 +55,24 @@ def write_output_blocks(parquet_path: Path, blocks_path: Path, *, read_date: dt.
     if read_date is None or run_id is None:
         raise OutputBlocksError(f"{parquet_path}: read_date and run_id are needed (not in the path)")
     table = pq.ParquetFile(parquet_path).read(columns=_COLUMNS, use_threads=False)  # threads: slower here
-    return write_table_blocks(table, blocks_path, read_date=read_date, run_id=run_id, name=str(parquet_path))
+    return write_table_blocks(block_columns(table, str(parquet_path)), blocks_path, read_date=read_date, run_id=run_id)
 
 
-def write_table_blocks(table: pa.Table, blocks_path: Path, *, read_date: dt.date | str, run_id: str,
-                       name: str) -> int:
-    """Write the block file of one output file's rows, ``table`` (the columns of the file,
-    in its order), to ``blocks_path``; returns its size. ``name`` names the rows in errors;
-    rows out of key order (or a key repeated) raise ``UnsortedError``, and nothing is written."""
+@dataclass(frozen=True)
+class Columns:
+    """An output file's rows as its block file holds them: ICP ids, trading periods, side
+    codes and unscaled amounts."""
+
+    ids: pa.Array
+    period: np.ndarray
+    code: np.ndarray
+    value: np.ndarray
+
+
+def block_columns(table: pa.Table, name: str) -> Columns:
+    """The block columns of one output file's rows, ``table`` (the columns of the file, in
+    its order); ``name`` names the rows in errors. Rows out of key order (or a key
+    repeated) raise ``UnsortedError``, values the format does not hold ``OutputBlocksError``."""
     ids = table["icp_id"].combine_chunks()
     period = table["trading_period"].to_numpy()
     if len(period) and (period.min() < 1 or period.max() > MAX_PERIOD):
@@ -75,11 +85,16 @@ def write_table_blocks(table: pa.Table, blocks_path: Path, *, read_date: dt.date
     if value is None:
         raise OutputBlocksError(f"{name}: matched_amount not DECIMAL(18, {schema.AMOUNT_SCALE}) without nulls")
     if not _strictly_sorted(ids, period, code):
-        raise UnsortedError(f"{name}: rows not in strictly increasing "
-                                "(icp_id, trading_period, buyer_seller) order")
+        raise UnsortedError(f"{name}: rows not in strictly increasing (icp_id, trading_period, buyer_seller) order")
+    return Columns(ids, period.astype(np.int8), code, value)
+
+
+def write_table_blocks(columns: Columns, blocks_path: Path, *, read_date: dt.date | str, run_id: str) -> int:
+    """Write the block file of one output file's rows to ``blocks_path``; returns its size."""
     blocks_path.parent.mkdir(parents=True, exist_ok=True)
     # The file's total and row count of each side, exact (Python ints): totals by date and
     # side are then the footers alone.
+    code, value = columns.code, columns.value
     exact = len(value) == 0 or max(int(value.max()), -int(value.min())) * len(value) < 1 << 63
     sides = []
     for c in range(len(SIDES)):
@@ -87,8 +102,7 @@ def write_table_blocks(table: pa.Table, blocks_path: Path, *, read_date: dt.date
         total = value.sum(where=mine) if exact else value[mine].astype(object).sum()
         sides.append([int(total), int(mine.sum())])
     facts = {"kind": "output", "read_date": str(read_date), "run_id": run_id, "sides": sides}
-    return blocks.write(blocks_path, ids, period.astype(np.int8), code, value, np.zeros(len(value), np.int64),
-                        facts)
+    return blocks.write(blocks_path, columns.ids, columns.period, code, value, np.zeros(len(value), np.int64), facts)
 
 
 def _partition(path: Path, name: str) -> str | None:

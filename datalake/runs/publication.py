@@ -22,7 +22,7 @@ from datalake.runs.coverage import Coverage, coverage
 from datalake.errors import RowError, ValidationError
 from datalake.lake import RawFile
 from datalake.storage import blocks
-from datalake.output.blocks import UnsortedError, write_table_blocks
+from datalake.output.blocks import Columns, UnsortedError, block_columns, write_table_blocks
 from datalake.storage.parquet import write_parquet
 from datalake.storage.files import fsync_dir, sha256_file
 
@@ -54,7 +54,7 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
         relative = (partition / "part-00000.parquet").relative_to(folder).as_posix()
         local_blocks = (blocks_into / relative).with_suffix(".blocks")
         try:
-            rows = _blocks(table, local_blocks, day, run_id)
+            rows, columns = _columns(table, day, run_id)
         except UnsortedError:
             cursor = con.cursor()  # one a thread
             cursor.register("day_rows", table)
@@ -64,7 +64,7 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
             if found[1]:
                 failed.set()
                 return found
-            rows = _blocks(table, local_blocks, day, run_id)
+            rows, columns = _columns(table, day, run_id)
         if failed.is_set():
             return None
         partition.mkdir(parents=True)
@@ -72,6 +72,7 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
         write_parquet(path, schema.OUTPUT_FILE_SCHEMA, rows.to_batches(schema.ROW_GROUP_ROWS),
                       options=schema.OUTPUT_WRITE_OPTIONS)
         fsync_dir(partition)
+        write_table_blocks(columns, local_blocks, read_date=day, run_id=run_id)
         return {"read_date": day.isoformat(), "path": relative, "rows": rows.num_rows,
                 "bytes": path.stat().st_size, "sha256": sha256_file(path)}, local_blocks
 
@@ -88,12 +89,11 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
     return [f for f, _ in written], [b for _, b in written]
 
 
-def _blocks(table: pa.Table, path: Path, day: dt.date, run_id: str) -> pa.Table:
-    """Write the block file of a date's rows (which checks their order); returns the rows
-    as the date's Parquet file holds them."""
+def _columns(table: pa.Table, day: dt.date, run_id: str) -> tuple[pa.Table, Columns]:
+    """A date's rows as its Parquet file holds them, and as its block file does (which
+    checks their order)."""
     rows = table.drop_columns(["_part", "_row"]).cast(schema.OUTPUT_FILE_SCHEMA)
-    write_table_blocks(rows, path, read_date=day, run_id=run_id, name=f"{run_id} {day}")
-    return rows
+    return rows, block_columns(rows, f"{run_id} {day}")
 
 
 ORDER = ("icp_id", "trading_period", "buyer_seller", "_part", "_row")
