@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from datalake import schema, sql
+from datalake import prefetch, schema, sql
 from datalake.delivery import checked
 from datalake.schema import ROW
 from datalake.delivery.sources import Format, read_batches, source_columns, text_columns
@@ -92,10 +93,12 @@ def _validate_part(con: _LazyConnection, path: Path, part: int, fmt: Format, win
     params = {"start": window[0], "end": window[1]}
     typed_batches: list[pa.Table] = []
     in_duckdb = False
-    for batch in read_batches(path, columns, name=source, fmt=fmt, native=True):
+    def native(batch):  # in two threads (Arrow's kernels release the interpreter lock)
+        return batch, type_output_native(batch.table, *window) if fmt != "csv" else None
+
+    for batch, typed in prefetch.mapped(native, read_batches(path, columns, name=source, fmt=fmt, native=True)):
         if batch.bad_rows:
             checked.add_bad_rows(con, batch)
-        typed = type_output_native(batch.table, *window) if fmt != "csv" else None
         if typed is None:
             # Strip padding and quotes (`101, "0.0000"`) here: Arrow does it 20x faster than SQL
             # trim (CSV fields come stripped already).
@@ -161,8 +164,15 @@ def _by_date(typed: pa.Table, part: int) -> Iterator[pa.Table]:
     group lets it pick that date's rows by the group statistics)."""
     days = typed["read_date"].cast(pa.int32()).to_numpy()
     if len(days) > 1 and not bool(np.all(days[1:] >= days[:-1])):
-        order = np.argsort(days, kind="stable")
-        typed, days = typed.take(pa.array(order)), days[order]
+        offsets = days - days.min()  # within a window: a uint16 sort is a radix sort
+        order = np.argsort(offsets.astype(np.uint16) if offsets.max() < 1 << 16 else offsets, kind="stable")
+        index = pa.array(order)
+        # A column a thread (takes release the interpreter lock), each combined first: a take
+        # from one array is 2-5x faster than from many chunks.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            typed = pa.table(list(pool.map(lambda c: c.combine_chunks().take(index), typed.columns)),
+                             names=typed.column_names)
+        days = days[order]
     staged = pa.table({
         **{f.name: typed[f.name] for f in PART_SCHEMA if f.name not in ("_part", "_row")},
         "_part": pa.repeat(pa.scalar(part, pa.int32()), typed.num_rows),
