@@ -3,10 +3,10 @@ makes them visible (see ``runs.publish_run``)."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -43,10 +43,10 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
     them."""
     groups = _row_groups_by_date(parts)
     failed = threading.Event()  # a repeated key somewhere: the other dates are checked, not written
+    repeats: dict[dt.date, tuple[list[RowError], int]] = {}  # by date: the first reported, and how many
 
-    def date_files(day: dt.date) -> tuple[dict, Path] | tuple[list[RowError], int] | None:
-        """The date's file entry and block file, its repeated keys (the first reported and
-        their count), or None (no rows, or not written because of another date's repeats)."""
+    def date_files(day: dt.date) -> tuple[dict, Path] | None:
+        """The date's file entry and block file, or None (no rows, or a repeated key)."""
         table = _rows_for_date(groups[day], day)
         if table.num_rows == 0:
             return None
@@ -62,8 +62,9 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
             cursor.close()
             found = _duplicates(table, day)
             if found[1]:
+                repeats[day] = found
                 failed.set()
-                return found
+                return None
             rows, columns = _columns(table, day, run_id)
         if failed.is_set():
             return None
@@ -79,11 +80,10 @@ def publish_files(con: duckdb.DuckDBPyConnection, parts: list[str], folder: Path
     # Two dates at a time, each read, checked and written by its own thread.
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(date_files, sorted(groups)))
-    if failed.is_set():
-        repeats = [w for w in done if w is not None and isinstance(w[0], list)]
-        raise ValidationError(f"{run_id}: nothing published", [e for found, _ in repeats for e in found
-                                                               ][:ValidationError.MAX_REPORTED],
-                              sum(count for _, count in repeats))
+    if repeats:
+        errors = [e for day in sorted(repeats) for e in repeats[day][0]]
+        raise ValidationError(f"{run_id}: nothing published", errors[:ValidationError.MAX_REPORTED],
+                              sum(count for _, count in repeats.values()))
     fsync_dir(folder)
     written = [w for w in done if w is not None]
     return [f for f, _ in written], [b for _, b in written]
@@ -96,7 +96,6 @@ def _columns(table: pa.Table, day: dt.date, run_id: str) -> tuple[pa.Table, Colu
     return rows, block_columns(rows, f"{run_id} {day}")
 
 
-ORDER = ("icp_id", "trading_period", "buyer_seller", "_part", "_row")
 _COLUMNS = ["icp_id", "read_time", "trading_period", "matched_amount", "publish_datetime", "buyer_seller",
             "_part", "_row"]
 
